@@ -1,0 +1,118 @@
+//! The one server-side gate every console server function passes through:
+//! who is signed in, with which role, and are they still allowed in.
+//! Hiding a button in the UI is never the check; this is.
+
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::domain::admins::{self, Actor, Admin};
+use crate::domain::clock::now_ms;
+use crate::domain::Keyward;
+use crate::error::AppError;
+use crate::model::Role;
+
+const SESSION_KEY: &str = "keyward.admin";
+
+/// The client's address as the HTTP layer determined it.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SignedIn {
+    admin_id: String,
+    /// The admin's session epoch at sign-in; bumping it ends this session.
+    epoch: i64,
+    login_at_ms: i64,
+}
+
+/// A signed-in admin who passed every check for this request.
+#[derive(Debug, Clone)]
+pub struct CurrentAdmin {
+    pub admin: Admin,
+    pub client: String,
+}
+
+impl CurrentAdmin {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.admin.username.clone(),
+            source: Some(self.client.clone()),
+        }
+    }
+}
+
+pub fn keyward() -> Result<Keyward, AppError> {
+    leptos::prelude::use_context::<Keyward>().ok_or_else(|| {
+        tracing::error!("Keyward state missing from the server-function context");
+        AppError::Internal
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })
+}
+
+pub async fn client_addr() -> String {
+    leptos_axum::extract::<axum::Extension<ClientAddr>>()
+        .await
+        .map(|axum::Extension(ClientAddr(a))| a)
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn session_error(e: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %e, "session store failed");
+    AppError::Internal
+}
+
+/// Starts a console session for `admin`. The session id is replaced, so an
+/// id planted before sign-in (session fixation) is worthless.
+pub async fn sign_in(session: &Session, admin: &Admin) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(session_error)?;
+    let signed_in = SignedIn {
+        admin_id: admin.id.clone(),
+        epoch: admin.session_epoch,
+        login_at_ms: now_ms(),
+    };
+    session.insert(SESSION_KEY, signed_in).await.map_err(session_error)
+}
+
+pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(session_error)
+}
+
+/// Signed in, session still current, admin still enabled.
+pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
+    let kw = keyward()?;
+    let session = session().await?;
+    let Some(signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
+        return Err(AppError::Unauthorized);
+    };
+    let absolute_ms = kw.lifetimes.console_absolute.as_millis() as i64;
+    let admin = admins::by_id(&kw.db, &signed_in.admin_id).await?;
+    let valid = match &admin {
+        Some(a) => !a.disabled && a.session_epoch == signed_in.epoch && now_ms() - signed_in.login_at_ms < absolute_ms,
+        None => false,
+    };
+    match admin {
+        Some(admin) if valid => Ok(CurrentAdmin {
+            admin,
+            client: client_addr().await,
+        }),
+        _ => {
+            sign_out(&session).await?;
+            Err(AppError::Unauthorized)
+        }
+    }
+}
+
+pub async fn require_super_admin() -> Result<CurrentAdmin, AppError> {
+    let current = require_admin().await?;
+    if current.admin.role == Role::SuperAdmin {
+        Ok(current)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}

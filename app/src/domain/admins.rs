@@ -1,0 +1,217 @@
+//! Admin users of the console: creation, lookup, sign-in, disabling.
+
+use rand::RngCore;
+use secrecy::SecretString;
+use sqlx::AnyConnection;
+
+use super::audit::AuditEvent;
+use super::clock::now_ms;
+use super::db::{on_unique, Db};
+use super::throttle::LoginThrottle;
+use super::{password, DomainError, DomainResult};
+use crate::model::Role;
+
+#[derive(Clone)]
+pub struct Admin {
+    pub id: String,
+    pub username: String,
+    password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub session_epoch: i64,
+    pub created_at: i64,
+}
+
+// Hand-written so the password hash never reaches a log line.
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+type AdminRow = (String, String, String, String, i64, i64, i64);
+const COLUMNS: &str = "id, username, password_hash, role, disabled, session_epoch, created_at";
+
+fn from_row((id, username, password_hash, role, disabled, session_epoch, created_at): AdminRow) -> DomainResult<Admin> {
+    let role = Role::parse(&role).ok_or_else(|| DomainError::Internal(format!("unknown role {role:?}")))?;
+    Ok(Admin {
+        id,
+        username,
+        password_hash,
+        role,
+        disabled: disabled != 0,
+        session_epoch,
+        created_at,
+    })
+}
+
+/// Usernames are case-insensitive: stored lower-case.
+pub fn validate_username(raw: &str) -> DomainResult<String> {
+    let name = raw.trim().to_lowercase();
+    let ok_len = (3..=64).contains(&name.chars().count());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok_len && ok_chars {
+        Ok(name)
+    } else {
+        Err(DomainError::Invalid(
+            "A username is 3 to 64 characters: letters, digits, '.', '_', '-' or '@'.".into(),
+        ))
+    }
+}
+
+pub struct NewAdmin {
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub(super) async fn insert(conn: &mut AnyConnection, admin: &NewAdmin) -> DomainResult<String> {
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO admin_users (id, username, password_hash, role, disabled, session_epoch, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, 0, $5, $5)",
+    )
+    .bind(&id)
+    .bind(&admin.username)
+    .bind(&admin.password_hash)
+    .bind(admin.role.as_str())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| on_unique(e, "An admin with that username already exists."))?;
+    Ok(id)
+}
+
+pub async fn by_id(db: &Db, id: &str) -> DomainResult<Option<Admin>> {
+    let row: Option<AdminRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.read())
+        .await?;
+    row.map(from_row).transpose()
+}
+
+pub async fn by_username(db: &Db, username: &str) -> DomainResult<Option<Admin>> {
+    let row: Option<AdminRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_users WHERE username = $1"))
+        .bind(username.trim().to_lowercase())
+        .fetch_optional(db.read())
+        .await?;
+    row.map(from_row).transpose()
+}
+
+pub async fn list(db: &Db) -> DomainResult<Vec<Admin>> {
+    let rows: Vec<AdminRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_users ORDER BY username"))
+        .fetch_all(db.read())
+        .await?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub source: Option<String>,
+}
+
+pub async fn create(db: &Db, actor: &Actor, username: &str, pw: SecretString, role: Role) -> DomainResult<()> {
+    let username = validate_username(username)?;
+    password::check_policy(&pw)?;
+    let password_hash = password::hash(pw).await?;
+    let mut change = db.change().await?;
+    insert(
+        change.conn(),
+        &NewAdmin {
+            username: username.clone(),
+            password_hash,
+            role,
+        },
+    )
+    .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "admin.create", &username)
+                .detail(serde_json::json!({ "role": role.as_str() }))
+                .source(actor.source.clone()),
+        )
+        .await
+}
+
+/// Disabling also ends every console session of that admin.
+pub async fn set_disabled(db: &Db, actor: &Actor, username: &str, disabled: bool) -> DomainResult<()> {
+    let username = username.trim().to_lowercase();
+    let mut change = db.change().await?;
+    let done = sqlx::query(
+        "UPDATE admin_users SET disabled = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
+    )
+    .bind(i64::from(disabled))
+    .bind(now_ms())
+    .bind(&username)
+    .execute(change.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    let action = if disabled { "admin.disable" } else { "admin.enable" };
+    change
+        .commit(AuditEvent::new(&actor.name, action, &username).source(actor.source.clone()))
+        .await
+}
+
+/// A new password also ends every console session of that admin.
+pub async fn reset_password(db: &Db, actor: &Actor, username: &str, pw: SecretString) -> DomainResult<()> {
+    let username = username.trim().to_lowercase();
+    password::check_policy(&pw)?;
+    let hash = password::hash(pw).await?;
+    let mut change = db.change().await?;
+    let done = sqlx::query(
+        "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
+    )
+    .bind(&hash)
+    .bind(now_ms())
+    .bind(&username)
+    .execute(change.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    change
+        .commit(AuditEvent::new(&actor.name, "admin.reset_password", &username).source(actor.source.clone()))
+        .await
+}
+
+/// Checks a username and password. Unknown user, wrong password and
+/// disabled admin all give `BadCredentials` after the same argon2 work;
+/// throttled attempts are refused before any work is done.
+pub async fn authenticate(
+    db: &Db,
+    throttle: &LoginThrottle,
+    username: &str,
+    pw: SecretString,
+    client: &str,
+) -> DomainResult<Admin> {
+    let key = username.trim().to_lowercase();
+    throttle.check(&key, client)?;
+    let admin = by_username(db, &key).await?;
+    let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
+    if password::verify(pw, stored).await? {
+        throttle.success(&key);
+        // `verify` is only true when a stored hash was used.
+        admin.ok_or(DomainError::BadCredentials)
+    } else {
+        throttle.failure(&key, client);
+        Err(DomainError::BadCredentials)
+    }
+}

@@ -1,0 +1,120 @@
+//! The one application of a deployment, and its first-run setup.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::admins::{self, NewAdmin};
+use super::audit::AuditEvent;
+use super::clock::now_ms;
+use super::db::Db;
+use super::secrets::{self, prefix};
+use super::{password, DomainError, DomainResult};
+use crate::model::{Role, REGIONS};
+
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub name: String,
+    pub region: String,
+    /// Public by design: it identifies the application to client SDKs.
+    pub api_key: String,
+    pub secure_mode: bool,
+    pub mtls: bool,
+}
+
+pub async fn get(db: &Db) -> DomainResult<Option<Application>> {
+    let row: Option<(String, String, String, i64, i64)> =
+        sqlx::query_as("SELECT name, region, api_key, secure_mode, mtls FROM application WHERE id = 1")
+            .fetch_optional(db.read())
+            .await?;
+    Ok(row.map(|(name, region, api_key, secure, mtls)| Application {
+        name,
+        region,
+        api_key,
+        secure_mode: secure != 0,
+        mtls: mtls != 0,
+    }))
+}
+
+pub async fn require(db: &Db) -> DomainResult<Application> {
+    get(db).await?.ok_or(DomainError::SetupRequired)
+}
+
+pub struct Setup {
+    pub app_name: String,
+    pub region: String,
+    pub admin_username: String,
+    pub admin_password: SecretString,
+    pub source: Option<String>,
+}
+
+pub fn validate_app_name(name: &str) -> DomainResult<String> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 100 {
+        return Err(DomainError::Invalid(
+            "The application name must be 1 to 100 characters.".into(),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::Invalid(
+            "The application name cannot contain control characters.".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+pub fn validate_region(region: &str) -> DomainResult<String> {
+    let region = region.trim().to_ascii_lowercase();
+    if REGIONS.iter().any(|(code, _)| *code == region) {
+        Ok(region)
+    } else {
+        Err(DomainError::Invalid("The region must be one of eu, sg or us.".into()))
+    }
+}
+
+/// Creates the application, its API key and the first super admin in one
+/// audited transaction. Fails with a conflict once an application exists.
+pub async fn setup(db: &Db, setup: Setup) -> DomainResult<()> {
+    let name = validate_app_name(&setup.app_name)?;
+    let region = validate_region(&setup.region)?;
+    let username = admins::validate_username(&setup.admin_username)?;
+    password::check_policy(&setup.admin_password)?;
+    if get(db).await?.is_some() {
+        return Err(DomainError::Conflict("Keyward is already set up.".into()));
+    }
+    let hash = password::hash(setup.admin_password).await?;
+    let api_key = secrets::generate(prefix::API_KEY);
+
+    let mut change = db.change().await?;
+    sqlx::query(
+        "INSERT INTO application (id, name, region, api_key, secure_mode, mtls, created_at) \
+         VALUES (1, $1, $2, $3, 0, 0, $4)",
+    )
+    .bind(&name)
+    .bind(&region)
+    .bind(api_key.expose_secret())
+    .bind(now_ms())
+    .execute(change.conn())
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() || d.message().contains("PRIMARY") => {
+            DomainError::Conflict("Keyward is already set up.".into())
+        }
+        _ => e.into(),
+    })?;
+    admins::insert(
+        change.conn(),
+        &NewAdmin {
+            username: username.clone(),
+            password_hash: hash,
+            role: Role::SuperAdmin,
+        },
+    )
+    .await?;
+    change
+        .commit(
+            AuditEvent::new(username.clone(), "application.setup", name.clone())
+                .detail(serde_json::json!({ "region": region, "super_admin": username }))
+                .source(setup.source),
+        )
+        .await
+}

@@ -1,0 +1,165 @@
+//! The audit log: append-only and hash-chained. Each event's hash covers
+//! the previous hash and every field, so editing, removing or reordering
+//! an event breaks the chain that `keyward audit verify` walks.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use super::clock::now_ms;
+use super::secrets::sha256;
+use super::{DomainError, DomainResult};
+
+/// Who did what to which asset, from where. Never the secret itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub source: Option<String>,
+}
+
+impl AuditEvent {
+    pub fn new(actor: impl Into<String>, action: &'static str, target: impl Into<String>) -> Self {
+        AuditEvent {
+            actor: actor.into(),
+            action,
+            target: target.into(),
+            detail: serde_json::Value::Null,
+            source: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
+    }
+}
+
+/// Where the actor came from: the console's client address, or the CLI.
+pub const CLI_SOURCE: &str = "cli";
+
+fn chain_hash(prev: &[u8], e: &StoredEvent) -> [u8; 32] {
+    // Length-prefixed fields: no two different events encode the same.
+    let mut buf = Vec::with_capacity(256);
+    buf.extend_from_slice(prev);
+    let (seq, at) = (e.seq.to_string(), e.at.to_string());
+    for field in [&seq, &at, &e.actor, &e.action, &e.target, &e.detail, &e.source] {
+        buf.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        buf.extend_from_slice(field.as_bytes());
+    }
+    sha256(&buf)
+}
+
+pub(super) async fn append(conn: &mut AnyConnection, seq: i64, prev: &[u8], event: &AuditEvent) -> DomainResult<()> {
+    let stored = StoredEvent {
+        seq,
+        at: now_ms(),
+        actor: event.actor.clone(),
+        action: event.action.to_string(),
+        target: event.target.clone(),
+        detail: event.detail.to_string(),
+        source: event.source.clone().unwrap_or_default(),
+    };
+    let hash = chain_hash(prev, &stored).to_vec();
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor, action, target, detail, source, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(stored.seq)
+    .bind(stored.at)
+    .bind(&stored.actor)
+    .bind(&stored.action)
+    .bind(&stored.target)
+    .bind(&stored.detail)
+    .bind(&stored.source)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub source: String,
+}
+
+type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
+
+/// Walks the whole chain. Returns the number of events, or where it breaks.
+pub async fn verify(db: &super::db::Db) -> DomainResult<u64> {
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events ORDER BY seq")
+            .fetch_all(db.read())
+            .await?;
+    let mut prev = vec![0u8; 32];
+    let mut expected_seq = 1;
+    for (seq, at, actor, action, target, detail, source, hash) in rows.iter().cloned() {
+        if seq != expected_seq {
+            return Err(DomainError::Invalid(format!(
+                "audit chain broken: event {expected_seq} is missing"
+            )));
+        }
+        let event = StoredEvent {
+            seq,
+            at,
+            actor,
+            action,
+            target,
+            detail,
+            source,
+        };
+        if chain_hash(&prev, &event).as_slice() != hash.as_slice() {
+            return Err(DomainError::Invalid(format!(
+                "audit chain broken at event {seq}: its content was changed"
+            )));
+        }
+        prev = hash;
+        expected_seq += 1;
+    }
+    let (head_seq, head_hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(db.read())
+        .await?;
+    if head_seq != expected_seq - 1 || head_hash != prev {
+        return Err(DomainError::Invalid(
+            "audit chain broken: the newest events were removed".into(),
+        ));
+    }
+    Ok(rows.len() as u64)
+}
+
+pub async fn recent(db: &super::db::Db, limit: i64) -> DomainResult<Vec<StoredEvent>> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events ORDER BY seq DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, at, actor, action, target, detail, source, _)| StoredEvent {
+            seq,
+            at,
+            actor,
+            action,
+            target,
+            detail,
+            source,
+        })
+        .collect())
+}

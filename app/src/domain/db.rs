@@ -1,0 +1,163 @@
+//! The database handle: SQLite (embedded default) or PostgreSQL, through
+//! sqlx's `Any` driver so every query is written once.
+//!
+//! Every change to keys, tokens, certificates, admins and settings goes
+//! through [`Change`]: a write transaction that first takes the audit-chain
+//! head (serialising such changes across instances) and can only be
+//! committed together with its audit event.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use super::audit::{self, AuditEvent};
+use super::{DomainError, DomainResult};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// Reads: many connections.
+    read: AnyPool,
+    /// Writes: on SQLite a single connection, so write transactions queue
+    /// in the pool instead of failing with SQLITE_BUSY; on PostgreSQL the
+    /// same pool as reads.
+    write: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> DomainResult<Db> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DomainError::Invalid(
+                "the database URL must start with sqlite: or postgres:".into(),
+            ));
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| DomainError::Invalid(format!("the database URL is not valid: {e}")))?;
+        match backend {
+            Backend::Sqlite => {
+                let read = sqlite_pool(8).connect_with(options.clone()).await?;
+                let write = sqlite_pool(1).connect_with(options).await?;
+                Ok(Db { read, write, backend })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Ok(Db {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn read(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub fn write(&self) -> &AnyPool {
+        &self.write
+    }
+
+    pub async fn migrate(&self) -> DomainResult<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    /// Is the database answering? For `/readyz`.
+    pub async fn ping(&self) -> DomainResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Starts an audited change. Dropping it without `commit` rolls back.
+    pub async fn change(&self) -> DomainResult<Change> {
+        let mut tx = self.write.begin().await?;
+        // Taking the head row first locks it (PostgreSQL) or takes the
+        // write lock (SQLite) before anything is read, so concurrent
+        // changes serialise instead of interleaving.
+        let (seq, prev_hash): (i64, Vec<u8>) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(Change { tx, seq, prev_hash })
+    }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+}
+
+/// A write transaction that must end with an audit event.
+pub struct Change {
+    tx: Transaction<'static, Any>,
+    seq: i64,
+    prev_hash: Vec<u8>,
+}
+
+impl Change {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Appends the event to the hash chain and commits it with the change.
+    pub async fn commit(mut self, event: AuditEvent) -> DomainResult<()> {
+        audit::append(&mut self.tx, self.seq, &self.prev_hash, &event).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Maps a unique-constraint violation to a readable conflict.
+pub fn on_unique(e: sqlx::Error, message: &str) -> DomainError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => DomainError::Conflict(message.into()),
+        _ => e.into(),
+    }
+}

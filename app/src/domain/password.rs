@@ -1,0 +1,67 @@
+//! Password hashing with argon2id, always off the async runtime.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::OnceLock;
+
+use super::{DomainError, DomainResult};
+
+pub const MIN_LEN: usize = 12;
+pub const MAX_LEN: usize = 256;
+
+pub fn check_policy(password: &SecretString) -> DomainResult<()> {
+    let n = password.expose_secret().chars().count();
+    if n < MIN_LEN {
+        return Err(DomainError::Invalid(format!(
+            "The password must be at least {MIN_LEN} characters long."
+        )));
+    }
+    if n > MAX_LEN {
+        return Err(DomainError::Invalid(format!(
+            "The password must be at most {MAX_LEN} characters long."
+        )));
+    }
+    Ok(())
+}
+
+pub async fn hash(password: SecretString) -> DomainResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.expose_secret().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| DomainError::Internal(format!("argon2 hash: {e}")))
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("hash task: {e}")))?
+}
+
+/// A real hash of nothing useful: verifying against it when the user does
+/// not exist costs the same time as a real check, so timing reveals nothing.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"keyward-dummy-password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Verifies `password` against `stored`, or against the dummy hash when
+/// there is no stored hash (then the answer is always false).
+pub async fn verify(password: SecretString, stored: Option<String>) -> DomainResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let real = stored.is_some();
+        let phc = stored.unwrap_or_else(|| dummy_hash().to_string());
+        let parsed = PasswordHash::new(&phc).map_err(|e| DomainError::Internal(format!("stored hash: {e}")))?;
+        let ok = Argon2::default()
+            .verify_password(password.expose_secret().as_bytes(), &parsed)
+            .is_ok();
+        Ok(ok && real)
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("verify task: {e}")))?
+}

@@ -1,0 +1,140 @@
+//! Secret generation, digests, constant-time comparison and sealing of
+//! secrets that must be shown again later.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{DomainError, DomainResult};
+
+/// Prefixes make leaked secrets recognisable to scanners.
+pub mod prefix {
+    pub const API_KEY: &str = "kwapi_";
+    pub const SETUP_TOKEN: &str = "kwsetup_";
+}
+
+/// 192 random bits from the OS CSPRNG, URL-safe, behind a prefix.
+pub fn generate(prefix: &str) -> SecretString {
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// The key that encrypts secrets at rest. Zeroized on drop, never printed.
+pub struct MasterKey(SecretBox<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([REDACTED])")
+    }
+}
+
+impl MasterKey {
+    pub const ENCODED_LEN: usize = 43;
+
+    pub fn generate() -> (MasterKey, SecretString) {
+        let mut bytes = Box::new([0u8; 32]);
+        OsRng.fill_bytes(bytes.as_mut());
+        let encoded = SecretString::from(URL_SAFE_NO_PAD.encode(bytes.as_ref()));
+        (MasterKey(SecretBox::new(bytes)), encoded)
+    }
+
+    /// Parses the file format: the key as unpadded URL-safe base64.
+    pub fn from_encoded(text: &str) -> Result<MasterKey, String> {
+        let decoded = URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| "is not base64 (URL-safe, unpadded)".to_string())?;
+        let bytes: [u8; 32] = decoded
+            .try_into()
+            .map_err(|_| "must hold exactly 32 bytes".to_string())?;
+        Ok(MasterKey(SecretBox::new(Box::new(bytes))))
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.0.expose_secret().into())
+    }
+
+    /// Encrypts with a fresh nonce; `context` binds the ciphertext to its
+    /// purpose and row, so it cannot be swapped into another place.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> DomainResult<Vec<u8>> {
+        let mut nonce = [0u8; 24];
+        OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| DomainError::Internal("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8], context: &str) -> DomainResult<Vec<u8>> {
+        if sealed.len() < 24 {
+            return Err(DomainError::Internal("sealed value too short".into()));
+        }
+        let (nonce, ct) = sealed.split_at(24);
+        self.cipher()
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| DomainError::Internal("decryption failed: wrong master key or tampered data".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_prefixed_and_distinct() {
+        let a = generate(prefix::API_KEY);
+        let b = generate(prefix::API_KEY);
+        assert!(a.expose_secret().starts_with("kwapi_"));
+        assert_eq!(a.expose_secret().len(), "kwapi_".len() + 32);
+        assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    #[test]
+    fn seal_round_trips_and_rejects_other_context_or_key() {
+        let (key, encoded) = MasterKey::generate();
+        let sealed = key.seal(b"secret", "admin-token:1").unwrap();
+        assert_eq!(key.open(&sealed, "admin-token:1").unwrap(), b"secret");
+        assert!(key.open(&sealed, "admin-token:2").is_err());
+        let (other, _) = MasterKey::generate();
+        assert!(other.open(&sealed, "admin-token:1").is_err());
+        let same = MasterKey::from_encoded(encoded.expose_secret()).unwrap();
+        assert_eq!(same.open(&sealed, "admin-token:1").unwrap(), b"secret");
+    }
+
+    #[test]
+    fn master_key_file_format_is_checked_and_debug_is_redacted() {
+        assert!(MasterKey::from_encoded("not base64!").is_err());
+        assert!(MasterKey::from_encoded("AAAA").is_err());
+        let (key, _) = MasterKey::generate();
+        assert_eq!(format!("{key:?}"), "MasterKey([REDACTED])");
+    }
+}

@@ -1,0 +1,113 @@
+//! tower-sessions storage in Keyward's own database, on either backend.
+//! (The sqlx store crate needs a backend-specific pool; this one rides the
+//! same `Any` pools as everything else.) Rows are keyed by a SHA-256 of the
+//! session id, so a copy of the table holds no usable cookie.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error, Result};
+use tower_sessions::SessionStore;
+
+use super::clock::now_ms;
+use super::db::Db;
+use super::secrets::sha256;
+
+#[derive(Debug, Clone)]
+pub struct SqlSessionStore {
+    db: Db,
+}
+
+impl SqlSessionStore {
+    pub fn new(db: Db) -> Self {
+        SqlSessionStore { db }
+    }
+
+    /// Deletes expired sessions; run periodically in the background.
+    pub async fn delete_expired(&self) -> std::result::Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(now_ms())
+            .execute(self.db.write())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn key(id: &Id) -> String {
+    hex::encode(sha256(id.to_string().as_bytes()))
+}
+
+fn expiry_ms(record: &Record) -> i64 {
+    (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for SqlSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+        // A collision of 128-bit ids is unlikely, but never overwrite one.
+        loop {
+            let done = sqlx::query(
+                "INSERT INTO console_sessions (id_digest, data, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id_digest) DO NOTHING",
+            )
+            .bind(key(&record.id))
+            .bind(&data)
+            .bind(expiry_ms(record))
+            .execute(self.db.write())
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_digest, data, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id_digest) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+        )
+        .bind(key(&record.id))
+        .bind(&data)
+        .bind(expiry_ms(record))
+        .execute(self.db.write())
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT data, expires_at FROM console_sessions WHERE id_digest = $1 AND expires_at > $2")
+                .bind(key(id))
+                .bind(now_ms())
+                .fetch_optional(self.db.read())
+                .await
+                .map_err(backend)?;
+        let Some((data, expires_at)) = row else { return Ok(None) };
+        let data = serde_json::from_str(&data).map_err(|e| Error::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+            .map_err(|e| Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_digest = $1")
+            .bind(key(id))
+            .execute(self.db.write())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! Keyward's console (Leptos pages, components, server functions) and, under
+//! the `ssr` feature, its domain: the one place keys, tokens, admins and
+//! storage are handled.
+
+pub mod components;
+pub mod error;
+pub mod model;
+pub mod pages;
+pub mod server_fns;
+
+#[cfg(feature = "ssr")]
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod domain;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use pages::{
+    admin_users::AdminUsersPage, integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage,
+    not_found::NotFound, setup::SetupPage, Home,
+};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The page's policy allows exactly this response's nonce'd hydration
+/// scripts (and what they load), the wasm, and our own styles.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use axum::http::{header, HeaderValue};
+    use leptos::nonce::use_nonce;
+    if let (Some(nonce), Some(res)) = (use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        let policy = format!(
+            "default-src 'none'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            res.insert_header(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Tests (and curious people) can tell a hydrated page from a static one.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="keyward" href="/pkg/keyward.css"/>
+        <Title text="Keyward"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=Home ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("/settings") view=ConsoleLayout ssr=SsrMode::Async>
+                    <Route path=path!("integrations") view=IntegrationsPage/>
+                    <Route path=path!("admin-users") view=AdminUsersPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

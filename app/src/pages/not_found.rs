@@ -1,0 +1,15 @@
+use leptos::prelude::*;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="narrow">
+            <h1>"Page not found"</h1>
+            <p><a href="/">"Go to the console"</a></p>
+        </main>
+    }
+}

@@ -1,0 +1,64 @@
+import { test, expect, setupApp, signIn, ready, SUPER } from './keyward';
+
+test('setup, sign in, see the API key, sign out', async ({ page, keyward, javaScriptEnabled }) => {
+  const violations: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+
+  await setupApp(page, keyward, javaScriptEnabled);
+  await expect(page.getByText('Setup is complete')).toBeVisible();
+
+  await signIn(page, javaScriptEnabled);
+  await expect(page).toHaveURL(/\/settings\/integrations$/);
+  await ready(page, javaScriptEnabled);
+  await expect(page.getByTestId('app-name')).toHaveText('Acme Chat');
+  await expect(page.getByTestId('region')).toHaveText('SG');
+  await expect(page.getByTestId('signed-in-as')).toContainText(SUPER.username);
+  const apiKey = await page.getByTestId('api-key').inputValue();
+  expect(apiKey).toMatch(/^kwapi_[A-Za-z0-9_-]{32}$/);
+  await expect(page.locator('tr.highlight')).toContainText(keyward.url);
+
+  if (javaScriptEnabled) {
+    // The copy button exists only where it can work.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    await page.getByRole('button', { name: 'Copy the API key' }).click();
+    await expect(page.getByRole('button', { name: 'Copy the API key' })).toHaveText('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(apiKey);
+  } else {
+    await expect(page.getByRole('button', { name: 'Copy the API key' })).toHaveCount(0);
+  }
+
+  await page.getByRole('link', { name: 'Admin Users' }).click();
+  await expect(page.getByTestId('admin-table')).toContainText('Super Admin');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto(keyward.url + 'settings/integrations');
+  await expect(page).toHaveURL(/\/login/);
+  expect(violations).toEqual([]);
+});
+
+test('a wrong password is refused with a readable message', async ({ page, keyward, javaScriptEnabled }) => {
+  await setupApp(page, keyward, javaScriptEnabled);
+  await signIn(page, javaScriptEnabled, { username: SUPER.username, password: 'not the password' });
+  await expect(page.getByRole('alert')).toHaveText('Incorrect username or password.');
+  await expect(page).toHaveURL(/\/login/);
+  await signIn(page, javaScriptEnabled, { username: 'nobody', password: 'not the password' });
+  await expect(page.getByRole('alert')).toHaveText('Incorrect username or password.');
+});
+
+test('the setup page refuses a wrong token and is gone after setup', async ({ page, keyward, javaScriptEnabled }) => {
+  await page.goto(keyward.url + 'setup?token=kwsetup_not-the-right-token');
+  await ready(page, javaScriptEnabled);
+  await page.getByLabel('Application name').fill('Acme');
+  await page.getByLabel('Username', { exact: true }).fill(SUPER.username);
+  await page.getByLabel('Password (at least 12 characters)').fill(SUPER.password);
+  await page.getByLabel('Repeat the password').fill(SUPER.password);
+  await page.getByRole('button', { name: 'Create application' }).click();
+  await expect(page.getByRole('alert')).toContainText('setup link is not valid');
+
+  await setupApp(page, keyward, javaScriptEnabled);
+  await page.goto(keyward.setupUrl);
+  await expect(page).toHaveURL(/\/login/);
+});

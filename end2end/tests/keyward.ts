@@ -1,0 +1,82 @@
+// A fresh Keyward server per test: its own data directory and port, so
+// tests never share state. It is the real binary the README runs.
+import { test as base, expect, Page } from '@playwright/test';
+import { spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const BIN = process.env.KEYWARD_BIN ?? resolve(__dirname, '../../target/debug/keyward');
+const SITE = process.env.KEYWARD_SITE_ROOT ?? resolve(__dirname, '../../target/site');
+
+export type Keyward = { url: string; setupUrl: string; proc: ChildProcess };
+
+async function start(): Promise<Keyward & { dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-e2e-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KEYWARD_DATA_DIR: dir,
+    KEYWARD_HTTP_ADDR: '127.0.0.1:0',
+    KEYWARD_SITE_ROOT: SITE,
+    KEYWARD_LOG: 'warn',
+  };
+  delete env.DATABASE_URL; // the embedded default
+  const proc = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += d));
+  const found = await new Promise<{ url: string; setupUrl: string }>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`keyward did not start:\n${out}\n${err}`)), 20_000);
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const url = /listening on (\S+)/.exec(out)?.[1];
+      const setupUrl = /(http\S+\/setup\?token=\S+)/.exec(out)?.[1];
+      if (url && setupUrl) {
+        clearTimeout(timer);
+        ok({ url, setupUrl });
+      }
+    });
+    proc.on('exit', (code) => fail(new Error(`keyward exited (${code}):\n${out}\n${err}`)));
+  });
+  return { ...found, proc, dir };
+}
+
+export const test = base.extend<{ keyward: Keyward }>({
+  keyward: async ({}, use) => {
+    const k = await start();
+    await use(k);
+    k.proc.kill('SIGTERM');
+    await new Promise((r) => k.proc.once('exit', r));
+    rmSync(k.dir, { recursive: true, force: true });
+  },
+});
+
+export { expect };
+
+export const SUPER = { username: 'root-admin', password: 'correct horse battery' };
+
+/** With JavaScript on, wait for hydration before interacting. */
+export async function ready(page: Page, jsEnabled: boolean) {
+  if (jsEnabled) {
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  }
+}
+
+export async function setupApp(page: Page, k: Keyward, jsEnabled: boolean) {
+  await page.goto(k.setupUrl);
+  await ready(page, jsEnabled);
+  await page.getByLabel('Application name').fill('Acme Chat');
+  await page.getByLabel('Region').selectOption('sg');
+  await page.getByLabel('Username', { exact: true }).fill(SUPER.username);
+  await page.getByLabel('Password (at least 12 characters)').fill(SUPER.password);
+  await page.getByLabel('Repeat the password').fill(SUPER.password);
+  await page.getByRole('button', { name: 'Create application' }).click();
+  await expect(page).toHaveURL(/\/login\?setup=done/);
+}
+
+export async function signIn(page: Page, jsEnabled: boolean, user = SUPER) {
+  await ready(page, jsEnabled);
+  await page.getByLabel('Username', { exact: true }).fill(user.username);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what is missing (Chromium, PostgreSQL if none answers, npm
+# packages), then runs every check: formatting, clippy, unit and
+# integration tests on SQLite and on PostgreSQL, and the Playwright suite
+# with JavaScript on and off. Exits non-zero on any failure.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+started=$(date +%s)
+
+ensure_rust_tools
+apt_install chromium openssl
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  apt_install postgresql
+  say "starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+export KEYWARD_TEST_POSTGRES_URL="${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+say "formatting"
+cargo fmt --all -- --check
+
+say "clippy (server + domain, then the browser crate)"
+cargo clippy -p app -p server --all-targets --features app/ssr -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+build_site
+build_server
+
+say "unit and integration tests on SQLite"
+KEYWARD_TEST_DATABASE=sqlite cargo test -p app -p server --features app/ssr
+
+say "integration tests on PostgreSQL"
+KEYWARD_TEST_DATABASE=postgres cargo test -p server --test api
+
+say "browser tests (Playwright, Chromium, JavaScript on and off)"
+cd "$ROOT/end2end"
+if [ ! -d node_modules/@playwright/test ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+fi
+KEYWARD_BIN="$ROOT/target/debug/keyward" KEYWARD_SITE_ROOT="$SITE" npx playwright test
+
+say "all checks passed in $(( $(date +%s) - started ))s"

@@ -1,0 +1,260 @@
+//! The command line (SPEC §9). Passwords come from standard input, never
+//! from arguments; every failure exits non-zero with a one-line reason.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use app::domain::admins::{self, Actor};
+use app::domain::application::{self, Setup};
+use app::domain::audit::{self, CLI_SOURCE};
+use app::model::Role;
+
+use crate::config::{Config, ConfigArgs};
+use crate::error::ServerError;
+use crate::{startup, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Keyward: security console and authentication API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the console and the API (the default).
+    Serve,
+    /// First-run setup without a browser: the application and its first super admin.
+    Init {
+        #[arg(long)]
+        app_name: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        admin_username: String,
+        /// Read the super admin's password from standard input.
+        #[arg(long)]
+        admin_password_stdin: bool,
+    },
+    /// Manage admin users.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin user.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::Admin)]
+        role: RoleArg,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an admin: they cannot sign in, and their sessions end.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled admin again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password (read from standard input); their sessions end.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and report whether it is intact.
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    SuperAdmin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::SuperAdmin => Role::SuperAdmin,
+        }
+    }
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.config.log_json);
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn operator() -> Actor {
+    Actor {
+        name: "operator".into(),
+        source: Some(CLI_SOURCE.into()),
+    }
+}
+
+fn read_password(flag_given: bool, flag: &str) -> Result<SecretString, ServerError> {
+    if !flag_given {
+        return Err(ServerError::Usage(format!(
+            "pass the password on standard input with {flag}"
+        )));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(ServerError::io("reading the password from standard input"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(ServerError::Usage("no password on standard input".into()));
+    }
+    Ok(SecretString::from(password))
+}
+
+async fn execute(cli: Cli) -> Result<(), ServerError> {
+    let config = Config::load(&cli.config)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            startup::open_database(&config).await?.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Init {
+            app_name,
+            region,
+            admin_username,
+            admin_password_stdin,
+        } => {
+            let password = read_password(admin_password_stdin, "--admin-password-stdin")?;
+            let db = startup::open_database(&config).await?;
+            startup::load_master_key(&config)?;
+            let setup = Setup {
+                app_name,
+                region,
+                admin_username,
+                admin_password: password,
+                source: Some(CLI_SOURCE.into()),
+            };
+            let result = application::setup(&db, setup).await;
+            db.close().await;
+            result?;
+            println!("application created");
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let db = startup::open_database(&config).await?;
+            let result = admin(&db, command).await;
+            db.close().await;
+            result
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let db = startup::open_database(&config).await?;
+            let result = audit::verify(&db).await;
+            db.close().await;
+            let n = result?;
+            println!("audit chain intact: {n} events");
+            Ok(())
+        }
+    }
+}
+
+async fn admin(db: &app::domain::db::Db, command: AdminCommand) -> Result<(), ServerError> {
+    match command {
+        AdminCommand::Create {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin, "--password-stdin")?;
+            admins::create(db, &operator(), &username, password, role.into()).await?;
+            println!("admin created");
+        }
+        AdminCommand::Disable { username } => {
+            admins::set_disabled(db, &operator(), &username, true).await?;
+            println!("admin disabled");
+        }
+        AdminCommand::Enable { username } => {
+            admins::set_disabled(db, &operator(), &username, false).await?;
+            println!("admin enabled");
+        }
+        AdminCommand::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin, "--password-stdin")?;
+            admins::reset_password(db, &operator(), &username, password).await?;
+            println!("password reset");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> Result<(), ServerError> {
+    let running = startup::build(config).await?;
+    tracing::info!(addr = %running.http_addr, "Keyward is serving the console and API");
+    println!("Keyward is listening on {}", running.public_url);
+    if let Some(url) = running.setup_url() {
+        // Printed, not logged: the one place this token is meant to appear.
+        println!("First-run setup is open. Create your application at:\n  {url}");
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,312 @@
+//! Configuration: flags, then `KEYWARD_*` environment variables, then an
+//! optional TOML file, then defaults. A bad or missing value stops start-up
+//! with a message that names the setting.
+
+use clap::Args;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use app::domain::Lifetimes;
+
+use crate::error::ServerError;
+
+/// The settings every command shares (SPEC §9).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML file with any of the settings below (flags and environment win).
+    #[arg(long, env = "KEYWARD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Where the embedded database, master key and TLS files live.
+    #[arg(long, env = "KEYWARD_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the plain-HTTP listener (console and API).
+    #[arg(long, env = "KEYWARD_HTTP_ADDR", global = true, value_parser = parse_addr)]
+    pub http_addr: Option<SocketAddr>,
+    /// Public URL shown in the console (defaults to the HTTP listener's).
+    #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// sqlite:… or postgres://… (defaults to SQLite in the data directory).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// File holding the master key (generated in the data directory if unset).
+    #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Directory of the console's built assets (the `pkg/` folder's parent).
+    #[arg(long, env = "KEYWARD_SITE_ROOT", global = true)]
+    pub site_root: Option<PathBuf>,
+    /// How long a superseded admin token keeps working.
+    #[arg(long, env = "KEYWARD_ADMIN_TOKEN_GRACE", global = true, value_parser = parse_duration)]
+    pub admin_token_grace: Option<Duration>,
+    /// Lifetime of a new admin token.
+    #[arg(long, env = "KEYWARD_ADMIN_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub admin_token_ttl: Option<Duration>,
+    /// Lifetime of an access token.
+    #[arg(long, env = "KEYWARD_ACCESS_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub access_token_ttl: Option<Duration>,
+    /// Lifetime of an auth token.
+    #[arg(long, env = "KEYWARD_AUTH_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub auth_token_ttl: Option<Duration>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "KEYWARD_LOG_JSON", global = true)]
+    pub log_json: bool,
+}
+
+/// The same settings in the TOML file. Unknown keys are an error, so a
+/// typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http_addr: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    site_root: Option<PathBuf>,
+    admin_token_grace: Option<String>,
+    admin_token_ttl: Option<String>,
+    access_token_ttl: Option<String>,
+    auth_token_ttl: Option<String>,
+}
+
+/// Resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub public_url: Option<String>,
+    pub database_url: SecretString,
+    pub master_key_file: Option<PathBuf>,
+    pub site_root: PathBuf,
+    pub lifetimes: Lifetimes,
+}
+
+impl Config {
+    /// Defaults for everything, with the data in `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            database_url: SecretString::from(default_database_url(&data_dir)),
+            data_dir,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
+            master_key_file: None,
+            site_root: PathBuf::from("target/site"),
+            lifetimes: Lifetimes::default(),
+        }
+    }
+
+    pub fn load(args: &ConfigArgs) -> Result<Config, ServerError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let in_file = |key: &str| match &args.config {
+            Some(p) => format!("{key} in {}", p.display()),
+            None => key.to_string(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let mut config = Config::with_data_dir(data_dir);
+
+        if let Some(addr) = args.http_addr {
+            config.http_addr = addr;
+        } else if let Some(raw) = &file.http_addr {
+            config.http_addr =
+                parse_addr(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("http_addr"))))?;
+        }
+        if let Some(url) = args.public_url.clone() {
+            config.public_url = Some(url);
+        } else if let Some(raw) = &file.public_url {
+            config.public_url = Some(
+                parse_public_url(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("public_url"))))?,
+            );
+        }
+        if let Some(url) = args.database_url.clone().or(file.database_url) {
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ServerError::Config(
+                    "DATABASE_URL (--database-url): must start with sqlite:, postgres:// or postgresql://".into(),
+                ));
+            }
+            config.database_url = SecretString::from(url);
+        }
+        config.master_key_file = args.master_key_file.clone().or(file.master_key_file);
+        if let Some(root) = args.site_root.clone().or(file.site_root) {
+            config.site_root = root;
+        }
+
+        let pick = |flag: Option<Duration>,
+                    raw: &Option<String>,
+                    key: &str,
+                    default: Duration|
+         -> Result<Duration, ServerError> {
+            match (flag, raw) {
+                (Some(d), _) => Ok(d),
+                (None, Some(raw)) => {
+                    parse_duration(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file(key))))
+                }
+                (None, None) => Ok(default),
+            }
+        };
+        let d = Lifetimes::default();
+        config.lifetimes = Lifetimes {
+            admin_token_grace: pick(
+                args.admin_token_grace,
+                &file.admin_token_grace,
+                "admin_token_grace",
+                d.admin_token_grace,
+            )?,
+            admin_token_ttl: pick(
+                args.admin_token_ttl,
+                &file.admin_token_ttl,
+                "admin_token_ttl",
+                d.admin_token_ttl,
+            )?,
+            access_token_ttl: pick(
+                args.access_token_ttl,
+                &file.access_token_ttl,
+                "access_token_ttl",
+                d.access_token_ttl,
+            )?,
+            auth_token_ttl: pick(
+                args.auth_token_ttl,
+                &file.auth_token_ttl,
+                "auth_token_ttl",
+                d.auth_token_ttl,
+            )?,
+            ..d
+        };
+        Ok(config)
+    }
+
+    /// The URL shown to people: configured, or the HTTP listener's own.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{bound}/"),
+        }
+    }
+}
+
+fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("keyward.db").display())
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ServerError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServerError::Config(format!("KEYWARD_CONFIG (--config) {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {}", path.display(), e.message())))
+}
+
+fn parse_addr(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not an address like 127.0.0.1:3000"))
+}
+
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} must be an http:// or https:// URL"));
+    }
+    let mut s = url.to_string();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    Ok(s)
+}
+
+/// Durations read like `24h`, `3s`, `365d`, `10m`, `500ms`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 24h, 3s or 365d"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{raw:?} is not a duration like 24h, 3s or 365d (units: ms, s, m, h, d)"
+            ))
+        }
+    };
+    let total = n.checked_mul(secs).ok_or_else(|| format!("{raw:?} is too long"))?;
+    if total == 0 {
+        return Err(format!("{raw:?} must be longer than zero"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit_and_reject_nonsense() {
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("3s").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("365d").unwrap(), Duration::from_secs(365 * 86_400));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "h", "10", "10x", "-1h", "0s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn file_settings_apply_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, "http_addr = \"127.0.0.1:4000\"\nadmin_token_grace = \"2h\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.http_addr.port(), 4000);
+        assert_eq!(c.lifetimes.admin_token_grace, Duration::from_secs(7200));
+        let args = ConfigArgs {
+            config: Some(path),
+            http_addr: Some("127.0.0.1:5000".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&args).unwrap().http_addr.port(), 5000);
+    }
+
+    #[test]
+    fn bad_file_settings_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, "auth_token_ttl = \"soon\"\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("auth_token_ttl"), "{err}");
+        std::fs::write(&path, "htp_addr = \"x\"\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("htp_addr"), "{err}");
+        let err = Config::load(&ConfigArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+}

@@ -1,0 +1,74 @@
+//! The REST API (SPEC §5). Every error is the JSON envelope
+//! `{"status":"error","code":…,"message":…}` with the matching HTTP status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::json;
+
+use app::domain::DomainError;
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not found".into())
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound(String),
+    Conflict(String),
+    RateLimited(String),
+    /// The detail is logged; the client learns nothing of it.
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, u32, &str) {
+        match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, 400000, m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, 400100, m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, 400300, m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, 400400, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, 400900, m),
+            ApiError::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, 400311, m),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500000, "Internal server error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error in an API handler");
+        }
+        let (status, code, message) = self.parts();
+        (
+            status,
+            Json(json!({ "status": "error", "code": code, "message": message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound => ApiError::NotFound("Not found".into()),
+            DomainError::Invalid(m) => ApiError::BadRequest(m),
+            DomainError::Conflict(m) => ApiError::Conflict(m),
+            DomainError::BadCredentials => ApiError::Unauthorized("Unauthorized".into()),
+            DomainError::Forbidden => ApiError::Forbidden("Forbidden".into()),
+            DomainError::RateLimited(s) => ApiError::RateLimited(format!("Too many requests; retry in {s} seconds")),
+            DomainError::SetupRequired => ApiError::Forbidden("Keyward has not been set up yet".into()),
+            DomainError::Internal(d) => ApiError::Internal(d),
+        }
+    }
+}

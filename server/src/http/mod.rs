@@ -1,0 +1,86 @@
+//! The HTTP surface: console pages and server functions, the REST API
+//! under `/api`, health endpoints, and the layers every response passes.
+
+mod api;
+mod health;
+mod security;
+
+use axum::extract::FromRef;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::path::PathBuf;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use app::domain::session_store::SqlSessionStore;
+use app::domain::Keyward;
+use app::{shell, App};
+
+pub use api::ApiError;
+
+/// Request bodies larger than this are refused before they are read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub keyward: Keyward,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+pub struct Parts {
+    pub keyward: Keyward,
+    pub store: SqlSessionStore,
+    pub site_root: PathBuf,
+}
+
+pub fn router(parts: Parts) -> Router {
+    let leptos = LeptosOptions::builder()
+        .output_name("keyward")
+        .site_root(parts.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let state = AppState {
+        leptos: leptos.clone(),
+        keyward: parts.keyward.clone(),
+    };
+    let secure_cookie = parts.keyward.public_url.starts_with("https://");
+    let idle = time::Duration::try_from(parts.keyward.lifetimes.console_idle).unwrap_or(time::Duration::minutes(30));
+    let sessions = SessionManagerLayer::new(parts.store)
+        // `__Host-` binds the cookie to this host and path, HTTPS only.
+        .with_name(if secure_cookie { "__Host-keyward" } else { "keyward" })
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(secure_cookie)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    let routes = generate_route_list(App);
+    let keyward = parts.keyward.clone();
+    let context = move || provide_context(keyward.clone());
+
+    Router::new()
+        .merge(health::router())
+        .nest("/api", api::router())
+        .leptos_routes_with_context(&state, routes, context, {
+            let leptos = leptos.clone();
+            move || shell(leptos.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn(security::same_origin_writes))
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(security::client_addr))
+        .layer(TraceLayer::new_for_http().make_span_with(security::span_without_query))
+        .with_state(state)
+}

@@ -1,0 +1,9 @@
+//! The `keyward` binary's library: configuration, start-up, the HTTP
+//! surface (console routes, REST API, health) and the command line.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod startup;
+pub mod telemetry;

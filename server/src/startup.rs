@@ -1,0 +1,169 @@
+//! Start-up: data directory, master key, database, migrations, listener.
+//! `build` binds and returns the address, so tests run the real app on
+//! port 0 exactly as `keyward serve` does.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use app::domain::db::Db;
+use app::domain::secrets::MasterKey;
+use app::domain::session_store::SqlSessionStore;
+use app::domain::throttle::ThrottlePolicy;
+use app::domain::{application, Keyward};
+
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::http;
+
+/// A running server.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub public_url: String,
+    /// Present while setup is open: the one-time token for the setup page.
+    pub setup_token: Option<SecretString>,
+    pub keyward: Keyward,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn setup_url(&self) -> Option<String> {
+        self.setup_token
+            .as_ref()
+            .map(|t| format!("{}setup?token={}", self.public_url, t.expose_secret()))
+    }
+
+    /// Stops accepting, lets requests in flight finish, closes the database.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        let served = self
+            .server
+            .await
+            .map_err(|e| ServerError::Domain(format!("server task: {e}")))?;
+        self.keyward.db.close().await;
+        served.map_err(ServerError::io("HTTP server"))
+    }
+}
+
+/// Opens the database named by the configuration and brings its schema up to date.
+pub async fn open_database(config: &Config) -> Result<Db, ServerError> {
+    ensure_dir(&config.data_dir)?;
+    let db = Db::connect(config.database_url.expose_secret())
+        .await
+        .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+pub async fn build(config: Config) -> Result<Running, ServerError> {
+    let db = open_database(&config).await?;
+    let master_key = load_master_key(&config)?;
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| ServerError::Config(format!("KEYWARD_HTTP_ADDR (--http-addr) {}: {e}", config.http_addr)))?;
+    let http_addr = listener.local_addr().map_err(ServerError::io("HTTP listener"))?;
+    let public_url = config.public_url_for(http_addr);
+
+    let keyward = Keyward::new(
+        db.clone(),
+        master_key,
+        config.lifetimes,
+        public_url.clone(),
+        ThrottlePolicy::default(),
+    );
+    let setup_token = match application::get(&db).await? {
+        None => Some(keyward.open_setup()),
+        Some(_) => None,
+    };
+
+    let store = SqlSessionStore::new(db.clone());
+    let (shutdown, mut stop) = watch::channel(false);
+    spawn_session_cleanup(store.clone(), shutdown.subscribe());
+
+    let router = http::router(http::Parts {
+        keyward: keyward.clone(),
+        store,
+        site_root: config.site_root.clone(),
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(Running {
+        http_addr,
+        public_url,
+        setup_token,
+        keyward,
+        shutdown,
+        server,
+    })
+}
+
+fn spawn_session_cleanup(store: SqlSessionStore, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = store.delete_expired().await {
+                        tracing::warn!(error = %e, "could not delete expired console sessions");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), ServerError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ServerError::Config(format!("KEYWARD_DATA_DIR (--data-dir) {}: {e}", dir.display())))
+}
+
+/// Reads the configured master key file, or creates one (mode 0600) in the
+/// data directory on first start.
+pub fn load_master_key(config: &Config) -> Result<MasterKey, ServerError> {
+    let (path, configured): (PathBuf, bool) = match &config.master_key_file {
+        Some(p) => (p.clone(), true),
+        None => (config.data_dir.join("master.key"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_encoded(&text)
+            .map_err(|e| ServerError::Config(format!("KEYWARD_MASTER_KEY_FILE {}: the key {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => {
+            let (key, encoded) = MasterKey::generate();
+            write_private(&path, encoded.expose_secret())?;
+            tracing::info!(path = %path.display(), "generated a new master key; back it up with the database");
+            Ok(key)
+        }
+        Err(e) => Err(ServerError::Config(format!(
+            "KEYWARD_MASTER_KEY_FILE (--master-key-file) {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(ServerError::io(format!("creating {}", path.display())))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(ServerError::io(format!("writing {}", path.display())))
+}

@@ -1,0 +1,222 @@
+use crate::helpers::*;
+
+#[tokio::test]
+async fn login_succeeds_and_shows_the_console() {
+    let app = TestApp::ready().await;
+    let res = app.login().await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), "/settings/integrations");
+    let res = app.client.get(app.url("/settings/integrations")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Acme Chat"), "application name in the frame");
+    assert!(html.contains("kwapi_"), "the API key is shown");
+    assert!(html.contains(ADMIN));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = TestApp::ready().await;
+    let wrong = app
+        .call(
+            &app.client,
+            "login",
+            &[("username", ADMIN), ("password", "wrong password!!")],
+        )
+        .await;
+    let unknown = app
+        .call(
+            &app.client,
+            "login",
+            &[("username", "nobody-here"), ("password", "wrong password!!")],
+        )
+        .await;
+    assert_eq!(wrong, unknown);
+    assert!(wrong.1.contains("Incorrect username or password"), "{}", wrong.1);
+    let res = app.client.get(app.url("/settings/integrations")).send().await.unwrap();
+    assert_eq!(res.status(), 302, "still signed out");
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_even_for_the_right_password() {
+    let app = TestApp::ready().await;
+    for _ in 0..5 {
+        let (_, body) = app
+            .call(
+                &app.client,
+                "login",
+                &[("username", ADMIN), ("password", "wrong password!!")],
+            )
+            .await;
+        assert!(body.contains("Incorrect"), "{body}");
+    }
+    let (_, body) = app
+        .call(&app.client, "login", &[("username", ADMIN), ("password", PASSWORD)])
+        .await;
+    assert!(body.contains("RateLimited"), "{body}");
+    // The same lock-out for a username that does not exist: nothing to learn.
+    for _ in 0..5 {
+        app.call(
+            &app.client,
+            "login",
+            &[("username", "ghost-user"), ("password", "wrong password!!")],
+        )
+        .await;
+    }
+    let (_, body) = app
+        .call(
+            &app.client,
+            "login",
+            &[("username", "ghost-user"), ("password", "wrong password!!")],
+        )
+        .await;
+    assert!(body.contains("RateLimited"), "{body}");
+}
+
+#[tokio::test]
+async fn session_id_changes_at_login_and_the_old_one_is_dead() {
+    let app = TestApp::ready().await;
+    let first = session_cookie(&app.login().await).expect("a session cookie");
+    // Sign in again carrying the first session: a new id replaces it.
+    let second = session_cookie(&app.login().await).expect("a new session cookie");
+    assert_ne!(first, second);
+    let replay = anonymous();
+    let res = replay
+        .get(app.url("/settings/integrations"))
+        .header("cookie", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302, "the pre-login session id is worthless");
+    let res = replay
+        .get(app.url("/settings/integrations"))
+        .header("cookie", &second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn session_cookie_is_httponly_and_samesite_strict() {
+    let app = TestApp::ready().await;
+    let res = app.login().await;
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_server() {
+    let app = TestApp::ready().await;
+    let cookie = session_cookie(&app.login().await).unwrap();
+    let res = app.form(&app.client, "logout", "/settings/integrations", &[]).await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), "/login");
+    // Even a copy of the cookie taken before logout no longer works.
+    let replay = anonymous();
+    let res = replay
+        .get(app.url("/settings/integrations"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+}
+
+#[tokio::test]
+async fn signed_out_calls_to_server_functions_are_refused() {
+    let app = TestApp::ready().await;
+    for function in ["admins", "integrations", "frame"] {
+        let (status, body) = app.call(&app.client, function, &[]).await;
+        assert_eq!(status, 500, "{function}: {body}");
+        assert!(body.contains("Unauthorized"), "{function}: {body}");
+        assert!(!body.contains("kwapi_"));
+    }
+}
+
+#[tokio::test]
+async fn cross_origin_posts_are_refused() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let evil = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for origin in ["http://evil.example", "null"] {
+        let res = evil
+            .post(app.url("/console/fn/logout"))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "origin {origin}");
+    }
+    let res = evil
+        .post(app.url("/console/fn/login"))
+        .form(&[("username", ADMIN), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "no Origin and no Referer");
+}
+
+#[tokio::test]
+async fn a_disabled_admin_cannot_sign_in_and_is_signed_out() {
+    let app = TestApp::ready().await;
+    let out = app.keyward(
+        &[
+            "admin",
+            "create",
+            "--username",
+            "bob",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("bob's long password\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bob = browser(&app.base);
+    let res = app.login_with(&bob, "bob", "bob's long password").await;
+    assert_eq!(location(&res), "/settings/integrations");
+
+    let out = app.keyward(&["admin", "disable", "--username", "bob"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let res = bob.get(app.url("/settings/admin-users")).send().await.unwrap();
+    assert_eq!(res.status(), 302, "the running session ended");
+    let (_, body) = app
+        .call(
+            &bob,
+            "login",
+            &[("username", "bob"), ("password", "bob's long password")],
+        )
+        .await;
+    assert!(
+        body.contains("Incorrect username or password"),
+        "same answer as a wrong password: {body}"
+    );
+}
+
+#[tokio::test]
+async fn admin_users_page_lists_admins_with_roles() {
+    let app = TestApp::ready().await;
+    let out = app.keyward(
+        &["admin", "create", "--username", "carol", "--password-stdin"],
+        Some("carol's long password\n"),
+    );
+    assert!(out.status.success());
+    app.login().await;
+    let html = app
+        .client
+        .get(app.url("/settings/admin-users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("carol"), "{html}");
+    assert!(html.contains("Super Admin"));
+    assert!(html.contains("(you)"));
+}

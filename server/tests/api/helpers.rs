@@ -1,0 +1,270 @@
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response};
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use server::config::Config;
+use server::startup::{self, Running};
+
+pub const ADMIN: &str = "root-admin";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database the suite runs on.
+pub fn backend() -> String {
+    std::env::var("KEYWARD_TEST_DATABASE").unwrap_or_else(|_| "sqlite".into())
+}
+
+/// A fresh, empty database for one test, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("KEYWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDb {
+    pub async fn new(dir: &Path) -> TestDb {
+        if backend() != "postgres" {
+            let url = format!("sqlite://{}?mode=rwc", dir.join("keyward.db").display());
+            return TestDb { url, pg_name: None };
+        }
+        use sqlx::Connection;
+        let name = format!("keyward_test_{}", hex_id());
+        let admin = pg_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL is reachable");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+        TestDb {
+            url: format!("{base}/{name}"),
+            pg_name: Some(name),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs outside async: a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn hex_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub setup_token: Option<String>,
+    pub running: Option<Running>,
+    pub data_dir: PathBuf,
+    pub db_url: String,
+    // Field order: the server stops before its database is dropped.
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+pub fn config_for(dir: &Path, db_url: &str) -> Config {
+    let mut config = Config::with_data_dir(dir);
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.database_url = db_url.to_string().into();
+    config
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects (tests
+/// look at them), and sends the Origin a same-site page would.
+pub fn browser(base: &str) -> Client {
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", HeaderValue::from_str(base.trim_end_matches('/')).unwrap());
+    // What a browser asks for when it navigates; it decides how redirects are sent.
+    headers.insert("accept", HeaderValue::from_static("text/html"));
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    /// A fresh server with setup still open.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(dir.path()).await;
+        let mut config = config_for(dir.path(), &db.url);
+        tweak(&mut config);
+        let running = startup::build(config).await.expect("server starts");
+        let base = format!("http://{}", running.http_addr);
+        TestApp {
+            client: browser(&base),
+            setup_token: running.setup_token.as_ref().map(|t| t.expose_secret().to_string()),
+            data_dir: dir.path().to_path_buf(),
+            db_url: db.url.clone(),
+            base,
+            running: Some(running),
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    /// A fresh server, set up, with the super admin ADMIN signed out.
+    pub async fn ready() -> TestApp {
+        let app = Self::spawn().await;
+        let res = app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+        assert_eq!(res.status(), 302, "setup redirects to sign-in");
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Calls a server function the way a page without JavaScript does: a
+    /// form post with `Accept: text/html` from the page at `referer`.
+    pub async fn form(&self, client: &Client, function: &str, referer: &str, fields: &[(&str, &str)]) -> Response {
+        client
+            .post(self.url(&format!("/console/fn/{function}")))
+            .header("accept", "text/html")
+            .header("referer", self.url(referer))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Calls a server function the way the hydrated page does; the body is
+    /// the JSON result or the JSON-encoded error.
+    pub async fn call(&self, client: &Client, function: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let res = client
+            .post(self.url(&format!("/console/fn/{function}")))
+            .header("accept", "application/json")
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    pub async fn setup(&self, token: &str, password: &str) -> Response {
+        self.form(
+            &self.client,
+            "setup",
+            &format!("/setup?token={token}"),
+            &[
+                ("token", token),
+                ("app_name", "Acme Chat"),
+                ("region", "eu"),
+                ("username", ADMIN),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login_with(&self, client: &Client, username: &str, password: &str) -> Response {
+        self.form(
+            client,
+            "login",
+            "/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn login(&self) -> Response {
+        self.login_with(&self.client, ADMIN, PASSWORD).await
+    }
+
+    /// Stops the server (gracefully) and keeps the data for a restart.
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.unwrap();
+        }
+    }
+
+    /// Runs the real `keyward` binary against this test's data.
+    pub fn keyward(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_keyward(&self.data_dir, &self.db_url, args, stdin)
+    }
+}
+
+pub fn run_keyward(data_dir: &Path, db_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .env("KEYWARD_DATA_DIR", data_dir)
+        .env("DATABASE_URL", db_url)
+        .env("KEYWARD_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keyward binary runs");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// The session cookie the server set on a response, if any.
+pub fn session_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("keyward="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+pub fn location(res: &Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A client with no cookies and no Origin, navigating like a browser.
+pub fn anonymous() -> Client {
+    let mut headers = HeaderMap::new();
+    headers.insert("accept", HeaderValue::from_static("text/html"));
+    Client::builder()
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}

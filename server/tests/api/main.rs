@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a random port, a fresh database per
+//! test (SQLite by default; PostgreSQL with KEYWARD_TEST_DATABASE=postgres).
+
+mod helpers;
+
+mod cli;
+mod console_auth;
+mod http_surface;
+mod setup;
