@@ -25,8 +25,10 @@ cargo clippy -p app -p server --all-targets --features app/ssr -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 build_site
-build_server
 
+# The test build also builds target/debug/keyward (the integration tests
+# run it), with the same features: the browser tests use that binary, so
+# nothing is compiled twice.
 say "unit and integration tests on SQLite"
 KEYWARD_TEST_DATABASE=sqlite cargo test -p app -p server --features app/ssr
 

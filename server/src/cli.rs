@@ -2,13 +2,14 @@
 //! from arguments; every failure exits non-zero with a one-line reason.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::io::BufRead;
 use std::process::ExitCode;
 
 use app::domain::admins::{self, Actor};
 use app::domain::application::{self, Setup};
 use app::domain::audit::{self, CLI_SOURCE};
+use app::domain::{admin_tokens, DomainError};
 use app::model::Role;
 
 use crate::config::{Config, ConfigArgs};
@@ -77,6 +78,16 @@ pub enum AdminCommand {
     },
     /// Enable a disabled admin again.
     Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Break-glass: give an admin a new token from the host (printed alone on stdout).
+    IssueToken {
+        #[arg(long)]
+        username: String,
+    },
+    /// Revoke every token of an admin and end their console sessions.
+    RevokeToken {
         #[arg(long)]
         username: String,
     },
@@ -180,7 +191,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
         }
         Command::Admin { command } => {
             let db = startup::open_database(&config).await?;
-            let result = admin(&db, command).await;
+            let result = admin(&db, &config, command).await;
             db.close().await;
             result
         }
@@ -197,8 +208,20 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
     }
 }
 
-async fn admin(db: &app::domain::db::Db, command: AdminCommand) -> Result<(), ServerError> {
+async fn admin(db: &app::domain::db::Db, config: &Config, command: AdminCommand) -> Result<(), ServerError> {
     match command {
+        AdminCommand::IssueToken { username } => {
+            let master = startup::load_master_key(config)?;
+            let admin = admins::by_username(db, &username).await?.ok_or(DomainError::NotFound)?;
+            let issued = admin_tokens::issue(db, &master, &config.lifetimes, &operator(), &admin).await?;
+            println!("{}", issued.token.expose_secret());
+        }
+        AdminCommand::RevokeToken { username } => {
+            // The operator acts with a super admin's reach.
+            let reach = admins::Admin::operator();
+            admin_tokens::revoke(db, &operator(), &reach, &username).await?;
+            println!("tokens revoked; the admin's console sessions have ended");
+        }
         AdminCommand::Create {
             username,
             role,

@@ -45,6 +45,10 @@ impl Running {
             .server
             .await
             .map_err(|e| ServerError::Domain(format!("server task: {e}")))?;
+        // Bookkeeping noted by the last requests is written before closing.
+        if let Err(e) = self.keyward.usage.flush(&self.keyward.db).await {
+            tracing::warn!(error = %e, "could not write the last usage bookkeeping");
+        }
         self.keyward.db.close().await;
         served.map_err(ServerError::io("HTTP server"))
     }
@@ -69,13 +73,14 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
     let http_addr = listener.local_addr().map_err(ServerError::io("HTTP listener"))?;
     let public_url = config.public_url_for(http_addr);
 
-    let keyward = Keyward::new(
+    let keyward = Keyward::start(
         db.clone(),
         master_key,
         config.lifetimes,
         public_url.clone(),
         ThrottlePolicy::default(),
-    );
+    )
+    .await?;
     let setup_token = match application::get(&db).await? {
         None => Some(keyward.open_setup()),
         Some(_) => None,
@@ -83,7 +88,8 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
 
     let store = SqlSessionStore::new(db.clone());
     let (shutdown, mut stop) = watch::channel(false);
-    spawn_session_cleanup(store.clone(), shutdown.subscribe());
+    spawn_cleanup(store.clone(), db.clone(), shutdown.subscribe());
+    spawn_view_refresh(keyward.clone(), shutdown.subscribe());
 
     let router = http::router(http::Parts {
         keyward: keyward.clone(),
@@ -107,7 +113,8 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
     })
 }
 
-fn spawn_session_cleanup(store: SqlSessionStore, mut stop: watch::Receiver<bool>) {
+/// Deletes what has expired: console sessions, token records.
+fn spawn_cleanup(store: SqlSessionStore, db: Db, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -116,8 +123,36 @@ fn spawn_session_cleanup(store: SqlSessionStore, mut stop: watch::Receiver<bool>
                     if let Err(e) = store.delete_expired().await {
                         tracing::warn!(error = %e, "could not delete expired console sessions");
                     }
+                    if let Err(e) = app::domain::sessions::delete_expired_records(&db).await {
+                        tracing::warn!(error = %e, "could not delete expired token records");
+                    }
                 }
                 _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
+/// Keeps the in-memory views fresh (changes made by other instances show
+/// within a second) and writes usage bookkeeping in batches.
+fn spawn_view_refresh(keyward: Keyward, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            n += 1;
+            if let Err(e) = keyward.views.refresh(&keyward.db, false).await {
+                tracing::warn!(error = %e, "could not refresh the in-memory views");
+            }
+            if n.is_multiple_of(20) {
+                if let Err(e) = keyward.usage.flush(&keyward.db).await {
+                    tracing::warn!(error = %e, "could not write usage bookkeeping");
+                }
             }
         }
     });

@@ -34,6 +34,21 @@ impl std::fmt::Debug for Admin {
     }
 }
 
+impl Admin {
+    /// The host operator (CLI), who acts with a super admin's reach.
+    pub fn operator() -> Admin {
+        Admin {
+            id: String::new(),
+            username: "operator".into(),
+            password_hash: String::new(),
+            role: Role::SuperAdmin,
+            disabled: false,
+            session_epoch: 0,
+            created_at: 0,
+        }
+    }
+}
+
 type AdminRow = (String, String, String, String, i64, i64, i64);
 const COLUMNS: &str = "id, username, password_hash, role, disabled, session_epoch, created_at";
 

@@ -118,3 +118,50 @@ pub async fn setup(db: &Db, setup: Setup) -> DomainResult<()> {
         )
         .await
 }
+
+/// Turns secure mode and mTLS on or off, with the same rules everywhere:
+/// mTLS needs secure mode and an active certificate; secure mode cannot be
+/// turned off under mTLS.
+pub async fn set_modes(
+    db: &Db,
+    actor: &super::admins::Actor,
+    secure: Option<bool>,
+    mtls: Option<bool>,
+) -> DomainResult<Application> {
+    let app = require(db).await?;
+    let secure_after = secure.unwrap_or(app.secure_mode);
+    let mtls_after = mtls.unwrap_or(app.mtls);
+    if mtls_after && !app.mtls {
+        // Certificates are not issued yet in this version, so the second
+        // prerequisite can never hold.
+        return Err(DomainError::Conflict(
+            "mTLS can be turned on only while secure mode is on and at least one active certificate exists.".into(),
+        ));
+    }
+    if mtls_after && !secure_after {
+        return Err(DomainError::Conflict(
+            "Turn mTLS off before turning secure mode off.".into(),
+        ));
+    }
+    if secure_after == app.secure_mode && mtls_after == app.mtls {
+        return Ok(app);
+    }
+    let mut change = db.change().await?;
+    sqlx::query("UPDATE application SET secure_mode = $1, mtls = $2 WHERE id = 1")
+        .bind(i64::from(secure_after))
+        .bind(i64::from(mtls_after))
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "settings.update", "application")
+                .detail(serde_json::json!({ "secure_mode": secure_after, "mtls": mtls_after }))
+                .source(actor.source.clone()),
+        )
+        .await?;
+    Ok(Application {
+        secure_mode: secure_after,
+        mtls: mtls_after,
+        ..app
+    })
+}

@@ -14,3 +14,12 @@ pub fn display(ms: i64) -> String {
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_else(|| "—".into())
 }
+
+/// A stored timestamp on the wire: RFC 3339 in UTC, to the millisecond.
+pub fn iso(ms: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
+}

@@ -13,6 +13,9 @@ pub enum DomainError {
     BadCredentials,
     #[error("forbidden")]
     Forbidden,
+    /// A missing or bad credential on the API; the text is safe to show.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("rate limited for {0}s")]
     RateLimited(u64),
     #[error("setup required")]
@@ -44,6 +47,7 @@ impl From<DomainError> for crate::error::AppError {
             DomainError::Conflict(m) => AppError::Conflict(m),
             DomainError::BadCredentials => AppError::Invalid("Incorrect username or password.".into()),
             DomainError::Forbidden => AppError::Forbidden,
+            DomainError::Unauthorized(_) => AppError::Unauthorized,
             DomainError::RateLimited(s) => AppError::RateLimited(s),
             DomainError::SetupRequired => AppError::SetupRequired,
             DomainError::Internal(detail) => {

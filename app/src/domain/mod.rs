@@ -2,6 +2,7 @@
 //! Both the console's server functions and the REST API call into here;
 //! nothing above this layer writes SQL or touches key material.
 
+pub mod admin_tokens;
 pub mod admins;
 pub mod application;
 pub mod audit;
@@ -10,9 +11,15 @@ pub mod db;
 pub mod error;
 pub mod password;
 pub mod secrets;
+pub mod server_keys;
 pub mod session_store;
+pub mod sessions;
+pub mod signing;
 pub mod state;
 pub mod throttle;
+pub mod tokens;
+pub mod usage;
+pub mod views;
 
 pub use error::{DomainError, DomainResult};
 pub use state::{Keyward, Lifetimes};

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use super::db::Db;
 use super::secrets::{self, ct_eq, prefix, sha256, MasterKey};
+use super::signing::SigningKeys;
 use super::throttle::{LoginThrottle, ThrottlePolicy};
+use super::usage::Usage;
+use super::views::Views;
+use super::DomainResult;
 
 /// Lifetimes the operator may configure (SPEC §7); tests use short ones.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +45,9 @@ pub struct Inner {
     pub lifetimes: Lifetimes,
     pub throttle: LoginThrottle,
     pub public_url: String,
+    pub signing: SigningKeys,
+    pub views: Views,
+    pub usage: Usage,
     /// Digest of the one-time setup token, while setup is open.
     setup_token: Mutex<Option<[u8; 32]>>,
 }
@@ -64,21 +71,34 @@ impl std::ops::Deref for Keyward {
 }
 
 impl Keyward {
-    pub fn new(
+    /// Builds the handle and loads the views; creates the signing key on
+    /// first start.
+    pub async fn start(
         db: Db,
         master_key: MasterKey,
         lifetimes: Lifetimes,
         public_url: String,
         throttle: ThrottlePolicy,
-    ) -> Self {
-        Keyward(Arc::new(Inner {
+    ) -> DomainResult<Self> {
+        let signing = super::signing::load_or_create(&db, &master_key).await?;
+        let kw = Keyward(Arc::new(Inner {
             db,
             master_key,
             lifetimes,
             throttle: LoginThrottle::new(throttle),
             public_url,
+            signing,
+            views: Views::default(),
+            usage: Usage::default(),
             setup_token: Mutex::new(None),
-        }))
+        }));
+        kw.refresh().await?;
+        Ok(kw)
+    }
+
+    /// Reloads the in-memory views now (after a change on this instance).
+    pub async fn refresh(&self) -> DomainResult<()> {
+        self.views.refresh(&self.db, true).await
     }
 
     /// Opens setup with a fresh one-time token; the caller prints it.

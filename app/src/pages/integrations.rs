@@ -1,18 +1,26 @@
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-use crate::components::{CopyButton, FailureView};
-use crate::model::Integrations;
-use crate::server_fns::integrations::load_integrations;
+use crate::components::{CopyButton, FailureView, FormError};
+use crate::model::{Integrations, NewServerKey, ServerKeyRow};
+use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetSecureMode};
 
+/// Settings > Integrations. Confirmations are steps in the URL
+/// (`?confirm=…`), so they work the same with and without JavaScript.
 #[component]
 pub fn IntegrationsPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| load_integrations());
+    let set_secure = ServerAction::<SetSecureMode>::new();
+    let generate = ServerAction::<GenerateServerKey>::new();
+    let data = Resource::new(
+        move || (set_secure.version().get(), generate.version().get()),
+        |_| load_integrations(),
+    );
     view! {
         <h1>"Integrations"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <IntegrationsView data/> }.into_any(),
+                    Ok(data) => view! { <IntegrationsView data set_secure generate/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -21,8 +29,17 @@ pub fn IntegrationsPage() -> impl IntoView {
 }
 
 #[component]
-fn IntegrationsView(data: Integrations) -> impl IntoView {
+fn IntegrationsView(
+    data: Integrations,
+    set_secure: ServerAction<SetSecureMode>,
+    generate: ServerAction<GenerateServerKey>,
+) -> impl IntoView {
     let key = data.api_key.clone();
+    // With JavaScript the new key comes back as the action's value;
+    // without, the server hands it to this one render.
+    let from_action = move || generate.value().get().and_then(Result::ok);
+    let revealed = data.revealed_key.clone();
+    let new_key = move || from_action().or_else(|| revealed.clone());
     view! {
         <section class="card">
             <h2>"API key"</h2>
@@ -32,16 +49,171 @@ fn IntegrationsView(data: Integrations) -> impl IntoView {
                 <CopyButton text=key label="Copy the API key"/>
             </div>
         </section>
+        <SecureMode enabled=data.secure_mode unsecured=data.unsecured_sessions_last_day action=set_secure/>
+        <section class="card" id="server-keys">
+            <h2>"Server keys"</h2>
+            <p class="muted">
+                "Your backend uses a server key to mint auth tokens for its users. Keep it secret: never ship it in an app."
+            </p>
+            {move || new_key().map(|k| view! { <RevealKey k action=generate/> })}
+            <GenerateKey action=generate/>
+            <KeyTable rows=data.server_keys/>
+        </section>
+        <Endpoints region=data.region endpoints=data.endpoints/>
+    }
+}
+
+#[component]
+fn SecureMode(enabled: bool, unsecured: i64, action: ServerAction<SetSecureMode>) -> impl IntoView {
+    let query = use_query_map();
+    let confirming = move || query.with(|q| q.get("confirm").as_deref() == Some("secure-mode"));
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let state = if enabled { "On" } else { "Off" };
+    view! {
+        <section class="card" id="secure-mode">
+            <h2>"Secure mode " <span class="badge" data-testid="secure-mode-state">{state}</span></h2>
+            <p class="muted">
+                "In secure mode a client gets a session only with an auth token that your backend minted with a server key. "
+                "Without it, the API key and any userId are enough."
+            </p>
+            <FormError error/>
+            <Show
+                when=confirming
+                fallback=move || view! {
+                    <a class="button secondary" href="?confirm=secure-mode#secure-mode">
+                        {if enabled { "Turn secure mode off…" } else { "Turn secure mode on…" }}
+                    </a>
+                }
+            >
+                <div class="confirm" role="group" aria-label="Confirm secure mode">
+                    {if enabled {
+                        view! {
+                            <p class="alert warn">
+                                "Turning secure mode off lets anyone with your API key open a session as any user. "
+                                "Auth tokens are no longer required."
+                            </p>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <p class="alert warn">
+                                "Clients that open sessions without an auth token will be refused at once. "
+                                <strong data-testid="unsecured-count">{unsecured}</strong>
+                                " sessions were opened without an auth token in the last 24 hours: "
+                                "make sure those clients get auth tokens from your backend first."
+                            </p>
+                        }.into_any()
+                    }}
+                    <ActionForm action attr:class="inline">
+                        <input type="hidden" name="enabled" value=if enabled { "false" } else { "true" }/>
+                        <button type="submit" class="button primary">
+                            {if enabled { "Turn secure mode off" } else { "Turn secure mode on" }}
+                        </button>
+                    </ActionForm>
+                    " "
+                    <a class="button secondary" href="/settings/integrations">"Cancel"</a>
+                </div>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn GenerateKey(action: ServerAction<GenerateServerKey>) -> impl IntoView {
+    let query = use_query_map();
+    let confirming = move || query.with(|q| q.get("confirm").as_deref() == Some("server-key"));
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    view! {
+        <FormError error/>
+        <Show
+            when=confirming
+            fallback=|| view! { <a class="button primary" href="?confirm=server-key#server-keys">"Generate new server key"</a> }
+        >
+            <div class="confirm" role="group" aria-label="Confirm new server key">
+                <p class="alert warn">
+                    "The new key is shown once, right after it is generated: store it before you leave the page. "
+                    "Your current keys stop working when the overlap you choose ends."
+                </p>
+                <ActionForm action attr:class="form">
+                    <label>"Current keys keep working for"
+                        <select name="overlap_hours">
+                            <option value="0" selected>"0 hours (stop now)"</option>
+                            <option value="1">"1 hour"</option>
+                            <option value="6">"6 hours"</option>
+                            <option value="12">"12 hours"</option>
+                            <option value="24">"24 hours"</option>
+                        </select>
+                    </label>
+                    <div>
+                        <button type="submit" class="button primary">"Generate"</button>
+                        " "
+                        <a class="button secondary" href="/settings/integrations">"Cancel"</a>
+                    </div>
+                </ActionForm>
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+fn RevealKey(k: NewServerKey, action: ServerAction<GenerateServerKey>) -> impl IntoView {
+    let copy = k.key.clone();
+    view! {
+        <div class="reveal" role="group" aria-label="New server key">
+            <p class="alert info">
+                "Your new server key. This is the only time it is shown. Earlier keys stop working: "
+                {k.old_keys_stop}"."
+            </p>
+            <div class="secret-row">
+                <input data-testid="new-server-key" class="mono" type="text" readonly value=k.key/>
+                <CopyButton text=copy label="Copy the server key"/>
+            </div>
+            // Forgetting the action's value is what hides the key with JavaScript;
+            // without, the link's fresh page load no longer has it.
+            <p>
+                <a class="button primary" href="/settings/integrations" on:click=move |_| action.value().set(None)>
+                    "I have stored it"
+                </a>
+            </p>
+        </div>
+    }
+}
+
+#[component]
+fn KeyTable(rows: Vec<ServerKeyRow>) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted">"No server key yet."</p> }.into_any();
+    }
+    view! {
+        <table data-testid="server-key-table">
+            <thead><tr><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th></tr></thead>
+            <tbody>
+                {rows.into_iter().map(|r| view! {
+                    <tr class=if r.active { "" } else { "muted" }>
+                        <td class="mono">{r.prefix}</td>
+                        <td>{r.created_at}</td>
+                        <td>{r.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                        <td>{r.status}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn Endpoints(region: String, endpoints: Vec<crate::model::Endpoint>) -> impl IntoView {
+    view! {
         <section class="card">
             <h2>"Endpoints"</h2>
             <p class="muted">
-                "Your application is in region " <strong>{data.region.to_uppercase()}</strong>
+                "Your application is in region " <strong>{region.to_uppercase()}</strong>
                 ". Point the SDK's region endpoint at this deployment instead of the public host."
             </p>
             <table>
                 <thead><tr><th>"Region"</th><th>"Endpoint"</th></tr></thead>
                 <tbody>
-                    {data.endpoints.into_iter().map(|e| {
+                    {endpoints.into_iter().map(|e| {
                         let class = if e.this_deployment { "highlight" } else { "" };
                         view! {
                             <tr class=class>

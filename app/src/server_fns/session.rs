@@ -25,6 +25,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
     };
     let session = crate::auth::session().await?;
     crate::auth::sign_in(&session, &admin).await?;
+    crate::domain::admin_tokens::ensure_after_login(&kw, &admin, &client).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
     leptos_axum::redirect("/settings/integrations");
     Ok(())

@@ -44,6 +44,7 @@ pub async fn run_setup(
     };
     application::setup(&kw.db, setup).await?;
     kw.close_setup();
+    kw.refresh().await?;
     leptos_axum::redirect("/login?setup=done");
     Ok(())
 }

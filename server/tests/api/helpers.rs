@@ -268,3 +268,79 @@ pub fn anonymous() -> Client {
         .build()
         .unwrap()
 }
+
+impl TestApp {
+    pub fn kw(&self) -> &app::domain::Keyward {
+        &self.running.as_ref().expect("server running").keyward
+    }
+
+    pub fn api_key(&self) -> String {
+        self.kw().views.app().expect("set up").api_key
+    }
+
+    /// Creates an admin through the CLI and gives them a token.
+    pub fn admin_with_token(&self, username: &str) -> String {
+        let out = self.keyward(
+            &["admin", "create", "--username", username, "--password-stdin"],
+            Some("a long enough password\n"),
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.issue_token(username)
+    }
+
+    pub fn issue_token(&self, username: &str) -> String {
+        let out = self.keyward(&["admin", "issue-token", "--username", username], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Waits (bounded) until the server's views reflect changes made by
+    /// another process, as a second instance would see them.
+    pub async fn settle(&self) {
+        self.kw().refresh().await.unwrap();
+    }
+
+    /// A server key through the admin API.
+    pub async fn server_key(&self, admin_token: &str, overlap: i64) -> String {
+        let res = self
+            .client
+            .post(self.url("/api/v1/server-keys"))
+            .bearer_auth(admin_token)
+            .json(&serde_json::json!({ "overlapSeconds": overlap }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["serverKey"].as_str().unwrap().to_string()
+    }
+
+    pub async fn mint(&self, server_key: &str, user_id: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v4/authentication/token"))
+            .header("x-server-key", server_key)
+            .json(&serde_json::json!({ "userId": user_id }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn session(&self, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v3/sessions"))
+            .header("x-api-key", self.api_key())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts the JSON error envelope and returns its message.
+pub async fn envelope(res: reqwest::Response, status: u16, code: u64) -> String {
+    assert_eq!(res.status().as_u16(), status);
+    let body: serde_json::Value = res.json().await.expect("a JSON error body");
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    body["message"].as_str().unwrap().to_string()
+}

@@ -6,4 +6,6 @@ mod helpers;
 mod cli;
 mod console_auth;
 mod http_surface;
+mod rest_admin;
+mod rest_sessions;
 mod setup;

@@ -1,22 +1,12 @@
-//! The REST API (SPEC §5). Every error is the JSON envelope
+//! The API's one error type: always the JSON envelope
 //! `{"status":"error","code":…,"message":…}` with the matching HTTP status.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 
 use app::domain::DomainError;
-
-use super::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new().fallback(not_found)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("Not found".into())
-}
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -66,6 +56,7 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::BadCredentials => ApiError::Unauthorized("Unauthorized".into()),
             DomainError::Forbidden => ApiError::Forbidden("Forbidden".into()),
+            DomainError::Unauthorized(m) => ApiError::Unauthorized(m),
             DomainError::RateLimited(s) => ApiError::RateLimited(format!("Too many requests; retry in {s} seconds")),
             DomainError::SetupRequired => ApiError::Forbidden("Keyward has not been set up yet".into()),
             DomainError::Internal(d) => ApiError::Internal(d),

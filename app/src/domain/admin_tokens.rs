@@ -1,0 +1,249 @@
+//! Admin tokens: the bearer credential of an admin for the admin API.
+//! Looked up by SHA-256 digest; also sealed with the master key so the
+//! owner can retrieve the current one. Generating a new token leaves the
+//! old one working for the switch-over (24 hours by default); revoking
+//! kills every token of the admin at once and ends their console sessions.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::admins::{self, Actor, Admin};
+use super::audit::AuditEvent;
+use super::clock::now_ms;
+use super::db::Db;
+use super::secrets::{self, sha256, MasterKey};
+use super::views::{AdminTokenView, Views};
+use super::{DomainError, DomainResult, Lifetimes};
+use crate::model::Role;
+
+pub const PREFIX: &str = "kwadm_";
+
+fn seal_context(token_id: &str) -> String {
+    format!("admin-token:{token_id}")
+}
+
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: SecretString,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// When the token it replaced stops working, if there was one.
+    pub previous_valid_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenState {
+    None,
+    Active { expires_at: i64 },
+    Expired { expired_at: i64 },
+    Revoked,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenStatus {
+    pub state: TokenState,
+    pub last_used_at: Option<i64>,
+    /// An older token still inside its switch-over, and when it stops.
+    pub switching_until: Option<i64>,
+}
+
+/// Issues a new current token for `admin`; the previous one (if any) keeps
+/// working until the switch-over ends (or its own expiry, if sooner).
+pub async fn issue(
+    db: &Db,
+    master: &MasterKey,
+    lifetimes: &Lifetimes,
+    actor: &Actor,
+    admin: &Admin,
+) -> DomainResult<IssuedToken> {
+    if admin.role == Role::SuperAdmin {
+        return Err(DomainError::Invalid(
+            "Admin tokens are not available for Super Admin.".into(),
+        ));
+    }
+    if admin.disabled {
+        return Err(DomainError::Invalid("This admin is disabled.".into()));
+    }
+    let now = now_ms();
+    let grace_end = now + lifetimes.admin_token_grace.as_millis() as i64;
+    let expires_at = now + lifetimes.admin_token_ttl.as_millis() as i64;
+    let token = secrets::generate(PREFIX);
+    let id = super::tokens::new_session_id();
+    let sealed = master.seal(token.expose_secret().as_bytes(), &seal_context(&id))?;
+
+    let mut change = db.change().await?;
+    let superseded = sqlx::query(
+        "UPDATE admin_tokens SET state = 'superseded', \
+         valid_until = CASE WHEN expires_at < $1 THEN expires_at ELSE $1 END \
+         WHERE admin_id = $2 AND state = 'current'",
+    )
+    .bind(grace_end)
+    .bind(&admin.id)
+    .execute(change.conn())
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "INSERT INTO admin_tokens (id, admin_id, digest, sealed, issued_at, expires_at, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'current')",
+    )
+    .bind(&id)
+    .bind(&admin.id)
+    .bind(sha256(token.expose_secret().as_bytes()).to_vec())
+    .bind(sealed)
+    .bind(now)
+    .bind(expires_at)
+    .execute(change.conn())
+    .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "admin_token.generate", &admin.username)
+                .detail(serde_json::json!({ "token_id": id, "expires_at": expires_at, "previous_superseded": superseded > 0 }))
+                .source(actor.source.clone()),
+        )
+        .await?;
+    Ok(IssuedToken {
+        token,
+        issued_at: now,
+        expires_at,
+        previous_valid_until: (superseded > 0).then_some(grace_end),
+    })
+}
+
+/// Revokes every live token of `username` and ends their console sessions.
+/// Admins may revoke only their own; super admins anyone's. Refusals are
+/// audited too.
+pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str) -> DomainResult<()> {
+    let target_name = username.trim().to_lowercase();
+    let allowed = actor_admin.role == Role::SuperAdmin || actor_admin.username == target_name;
+    let target = admins::by_username(db, &target_name).await?;
+    let refusal = match (&target, allowed) {
+        (_, false) => Some(DomainError::Forbidden),
+        (None, true) => Some(DomainError::NotFound),
+        _ => None,
+    };
+    if let Some(err) = refusal {
+        let reason = if matches!(err, DomainError::Forbidden) {
+            "not permitted"
+        } else {
+            "no such username"
+        };
+        let change = db.change().await?;
+        change
+            .commit(
+                AuditEvent::new(&actor.name, "admin_token.revoke_refused", &target_name)
+                    .detail(serde_json::json!({ "reason": reason }))
+                    .source(actor.source.clone()),
+            )
+            .await?;
+        return Err(err);
+    }
+    let target = target.expect("checked above");
+    let now = now_ms();
+    let mut change = db.change().await?;
+    let n = sqlx::query(
+        "UPDATE admin_tokens SET state = 'revoked', valid_until = $1 \
+         WHERE admin_id = $2 AND (state = 'current' OR valid_until > $1)",
+    )
+    .bind(now)
+    .bind(&target.id)
+    .execute(change.conn())
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE admin_users SET session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&target.id)
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "admin_token.revoke", &target.username)
+                .detail(serde_json::json!({ "tokens_revoked": n }))
+                .source(actor.source.clone()),
+        )
+        .await
+}
+
+/// The current token, decrypted, for its owner to see again.
+pub async fn retrieve(db: &Db, master: &MasterKey, admin_id: &str) -> DomainResult<Option<(SecretString, i64)>> {
+    let row: Option<(String, Vec<u8>, i64)> =
+        sqlx::query_as("SELECT id, sealed, expires_at FROM admin_tokens WHERE admin_id = $1 AND state = 'current'")
+            .bind(admin_id)
+            .fetch_optional(db.read())
+            .await?;
+    let Some((id, sealed, expires_at)) = row else {
+        return Ok(None);
+    };
+    let plain = master.open(&sealed, &seal_context(&id))?;
+    let token = String::from_utf8(plain).map_err(|_| DomainError::Internal("sealed token is not text".into()))?;
+    Ok(Some((SecretString::from(token), expires_at)))
+}
+
+pub async fn status(db: &Db, admin_id: &str) -> DomainResult<TokenStatus> {
+    let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT state, expires_at, valid_until, last_used_at FROM admin_tokens \
+         WHERE admin_id = $1 ORDER BY issued_at DESC LIMIT 5",
+    )
+    .bind(admin_id)
+    .fetch_all(db.read())
+    .await?;
+    let now = now_ms();
+    let current = rows.iter().find(|r| r.0 == "current");
+    let state = match (current, rows.first()) {
+        (Some((_, exp, _, _)), _) if *exp > now => TokenState::Active { expires_at: *exp },
+        (Some((_, exp, _, _)), _) => TokenState::Expired { expired_at: *exp },
+        (None, Some((s, _, _, _))) if s == "revoked" => TokenState::Revoked,
+        _ => TokenState::None,
+    };
+    let switching_until = rows
+        .iter()
+        .filter(|r| r.0 == "superseded")
+        .filter_map(|r| r.2)
+        .filter(|until| *until > now)
+        .max();
+    Ok(TokenStatus {
+        state,
+        last_used_at: current.and_then(|r| r.3),
+        switching_until,
+    })
+}
+
+/// Why a presented admin token is refused (the API's two messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Expired,
+    Invalid,
+}
+
+/// Checks a presented token against the in-memory view: no database, no argon2.
+pub fn verify(views: &Views, presented: &str) -> Result<AdminTokenView, Refusal> {
+    if !presented.starts_with(PREFIX) || presented.len() > 128 {
+        return Err(Refusal::Invalid);
+    }
+    let view = views
+        .admin_token(&sha256(presented.as_bytes()))
+        .ok_or(Refusal::Invalid)?;
+    let now = now_ms();
+    if view.disabled || view.valid_until.is_some_and(|t| t <= now) {
+        return Err(Refusal::Invalid);
+    }
+    if view.expires_at <= now {
+        return Err(Refusal::Expired);
+    }
+    Ok(view)
+}
+
+/// At sign-in, an admin without a live token (new, or revoked) gets one.
+pub async fn ensure_after_login(kw: &super::Keyward, admin: &Admin, client: &str) -> DomainResult<()> {
+    if admin.role != Role::Admin {
+        return Ok(());
+    }
+    let status = status(&kw.db, &admin.id).await?;
+    if matches!(status.state, TokenState::None | TokenState::Revoked) {
+        let actor = Actor {
+            name: admin.username.clone(),
+            source: Some(client.to_string()),
+        };
+        issue(&kw.db, &kw.master_key, &kw.lifetimes, &actor, admin).await?;
+        kw.refresh().await?;
+    }
+    Ok(())
+}

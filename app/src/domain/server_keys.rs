@@ -1,0 +1,105 @@
+//! Server keys: the backend-only secret that mints auth tokens. Shown once
+//! at generation; only a SHA-256 digest is kept.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::admins::Actor;
+use super::audit::AuditEvent;
+use super::clock::now_ms;
+use super::db::Db;
+use super::secrets::{self, sha256};
+use super::{DomainError, DomainResult};
+
+pub const PREFIX: &str = "kwsk_";
+/// How much of a key is kept in clear to tell keys apart in lists.
+const SHOWN_PREFIX_LEN: usize = PREFIX.len() + 6;
+pub const MAX_OVERLAP_SECS: i64 = 24 * 3600;
+
+#[derive(Debug)]
+pub struct NewServerKey {
+    pub key: SecretString,
+    pub prefix: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    RetiringUntil(i64),
+    Retired,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerKeyInfo {
+    pub id: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub status: KeyStatus,
+}
+
+/// Generates a new key. Keys still active retire after `overlap_secs`
+/// (0 = at once; at most 24 hours).
+pub async fn generate(db: &Db, actor: &Actor, overlap_secs: i64) -> DomainResult<NewServerKey> {
+    if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
+        return Err(DomainError::Invalid(
+            "The overlap must be between 0 and 24 hours.".into(),
+        ));
+    }
+    super::application::require(db).await?;
+    let key = secrets::generate(PREFIX);
+    let prefix = key.expose_secret()[..SHOWN_PREFIX_LEN].to_string();
+    let now = now_ms();
+    let retire_at = now + overlap_secs * 1000;
+    let mut change = db.change().await?;
+    // A key already retiring earlier keeps its earlier end.
+    sqlx::query("UPDATE server_keys SET retires_at = $1 WHERE retires_at IS NULL OR retires_at > $1")
+        .bind(retire_at)
+        .execute(change.conn())
+        .await?;
+    let id = super::tokens::new_session_id();
+    sqlx::query("INSERT INTO server_keys (id, prefix, digest, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&id)
+        .bind(&prefix)
+        .bind(sha256(key.expose_secret().as_bytes()).to_vec())
+        .bind(now)
+        .bind(&actor.name)
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "server_key.generate", &prefix)
+                .detail(serde_json::json!({ "overlap_seconds": overlap_secs }))
+                .source(actor.source.clone()),
+        )
+        .await?;
+    Ok(NewServerKey {
+        key,
+        prefix,
+        created_at: now,
+    })
+}
+
+pub async fn list(db: &Db) -> DomainResult<Vec<ServerKeyInfo>> {
+    type Row = (String, String, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, prefix, created_at, last_used_at, retires_at FROM server_keys ORDER BY created_at DESC LIMIT 50",
+    )
+    .fetch_all(db.read())
+    .await?;
+    let now = now_ms();
+    Ok(rows
+        .into_iter()
+        .map(|(id, prefix, created_at, last_used_at, retires_at)| ServerKeyInfo {
+            id,
+            prefix,
+            created_at,
+            last_used_at,
+            status: match retires_at {
+                None => KeyStatus::Active,
+                Some(t) if t > now => KeyStatus::RetiringUntil(t),
+                Some(_) => KeyStatus::Retired,
+            },
+        })
+        .collect())
+}

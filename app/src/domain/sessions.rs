@@ -1,0 +1,232 @@
+//! End-user sessions: the session endpoint's rules (SPEC §5), access-token
+//! checks, logout, and revoking all of a user's sessions.
+
+use serde_json::Value;
+
+use super::admins::Actor;
+use super::audit::AuditEvent;
+use super::clock::now_ms;
+use super::db::{on_unique, Db};
+use super::state::Keyward;
+use super::tokens::{self, AccessClaims};
+use super::{DomainError, DomainResult};
+
+#[derive(Debug, Clone)]
+pub struct SessionRequest {
+    pub user_id: String,
+    pub device_id: String,
+    pub display_name: Option<String>,
+    pub device_info: Option<Value>,
+    pub auth_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndUser {
+    pub id: String,
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug)]
+pub struct IssuedSession {
+    pub access_token: String,
+    pub claims: AccessClaims,
+    pub user: EndUser,
+}
+
+fn invalid(m: &str) -> DomainError {
+    DomainError::Invalid(m.into())
+}
+
+pub fn validate_user_id(user_id: &str) -> DomainResult<()> {
+    let n = user_id.chars().count();
+    if n == 0 || n > 50 {
+        return Err(invalid("userId must be 1 to 50 characters"));
+    }
+    if user_id.starts_with("ADMIN_") || user_id.starts_with("DELETED_") {
+        return Err(invalid("userId must not start with ADMIN_ or DELETED_"));
+    }
+    Ok(())
+}
+
+pub fn validate(req: &SessionRequest) -> DomainResult<()> {
+    validate_user_id(&req.user_id)?;
+    let n = req.device_id.chars().count();
+    if n == 0 || n > 150 {
+        return Err(invalid("deviceId must be 1 to 150 characters"));
+    }
+    if req.display_name.as_ref().is_some_and(|d| d.chars().count() > 100) {
+        return Err(invalid("displayName must be at most 100 characters"));
+    }
+    if req.auth_token.as_ref().is_some_and(|t| t.chars().count() > 100) {
+        return Err(invalid("authToken must be at most 100 characters"));
+    }
+    match &req.device_info {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) => {
+            if v.to_string().len() > 2048 {
+                return Err(invalid("deviceInfo must be at most 2 KiB"));
+            }
+        }
+        Some(_) => return Err(invalid("deviceInfo must be a JSON object")),
+    }
+    Ok(())
+}
+
+/// Opens a session: checks the API key's mode, redeems the auth token in
+/// secure mode, creates or updates the user, and signs an access token.
+pub async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSession> {
+    validate(&req)?;
+    let app = kw.views.app().ok_or(DomainError::SetupRequired)?;
+    let now = now_ms();
+    match (&req.auth_token, app.secure_mode) {
+        (Some(token), _) if !token.is_empty() => redeem_auth_token(kw, &req.user_id, token, now).await?,
+        (_, true) => return Err(DomainError::Unauthorized("authToken is required in secure mode".into())),
+        (_, false) => kw.usage.unsecured_session(now),
+    }
+    let user = upsert_user(&kw.db, &req.user_id, req.display_name.as_deref(), now).await?;
+    let claims = AccessClaims {
+        sid: tokens::new_session_id(),
+        uid: user.id.clone(),
+        user_id: user.user_id.clone(),
+        device_id: req.device_id,
+        iat: now,
+        exp: now + kw.lifetimes.access_token_ttl.as_millis() as i64,
+    };
+    let access_token = tokens::sign_access(&kw.signing, &claims);
+    Ok(IssuedSession {
+        access_token,
+        claims,
+        user,
+    })
+}
+
+async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -> DomainResult<()> {
+    let refused = || DomainError::Unauthorized("Invalid authToken".into());
+    let grant = tokens::verify_auth(&kw.signing, user_id, token).ok_or_else(refused)?;
+    if grant.exp <= now {
+        return Err(DomainError::Unauthorized("authToken has expired".into()));
+    }
+    // Durable before answering: the nonce's row makes the token single use.
+    sqlx::query("INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES ($1, $2)")
+        .bind(&grant.nonce)
+        .bind(grant.exp)
+        .execute(kw.db.write())
+        .await
+        .map_err(|e| on_unique(e, "authToken has already been used"))
+        .map_err(|e| match e {
+            DomainError::Conflict(m) => DomainError::Unauthorized(m),
+            other => other,
+        })?;
+    Ok(())
+}
+
+type UserRow = (String, String, Option<String>, i64, i64);
+
+async fn find_user(db: &Db, user_id: &str) -> DomainResult<Option<EndUser>> {
+    let row: Option<UserRow> =
+        sqlx::query_as("SELECT id, user_id, display_name, created_at, updated_at FROM end_users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(db.read())
+            .await?;
+    Ok(row.map(|(id, user_id, display_name, created_at, updated_at)| EndUser {
+        id,
+        user_id,
+        display_name,
+        created_at,
+        updated_at,
+    }))
+}
+
+/// A known user with no new display name costs one read and no write.
+async fn upsert_user(db: &Db, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
+    if let Some(mut user) = find_user(db, user_id).await? {
+        if let Some(name) = display_name.filter(|n| user.display_name.as_deref() != Some(*n)) {
+            sqlx::query("UPDATE end_users SET display_name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name)
+                .bind(now)
+                .bind(&user.id)
+                .execute(db.write())
+                .await?;
+            user.display_name = Some(name.to_string());
+            user.updated_at = now;
+        }
+        return Ok(user);
+    }
+    sqlx::query(
+        "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(tokens::new_session_id())
+    .bind(user_id)
+    .bind(display_name.unwrap_or(user_id))
+    .bind(now)
+    .execute(db.write())
+    .await?;
+    // Another request may have created it first; either way it exists now.
+    find_user(db, user_id)
+        .await?
+        .ok_or_else(|| DomainError::Internal("user vanished after insert".into()))
+}
+
+/// Checks an access token: signature, expiry, revocation. No database.
+pub fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClaims> {
+    let claims = tokens::verify_access(&kw.signing, token)
+        .ok_or_else(|| DomainError::Unauthorized("Invalid access token".into()))?;
+    if claims.exp <= now_ms() {
+        return Err(DomainError::Unauthorized("Access token expired".into()));
+    }
+    if kw.views.access_revoked(&claims.sid, &claims.uid, claims.iat) {
+        return Err(DomainError::Unauthorized("Invalid access token".into()));
+    }
+    Ok(claims)
+}
+
+/// Logout: this access token is dead, on this instance at once.
+pub async fn revoke_session(kw: &Keyward, claims: &AccessClaims) -> DomainResult<()> {
+    sqlx::query("INSERT INTO revocations (kind, subject, at, expires_at) VALUES ('session', $1, $2, $3)")
+        .bind(&claims.sid)
+        .bind(now_ms())
+        .bind(claims.exp)
+        .execute(kw.db.write())
+        .await?;
+    kw.views.note_session_revoked(&claims.sid, claims.exp);
+    Ok(())
+}
+
+/// Every access token of the user issued until now is dead (audited).
+pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) -> DomainResult<()> {
+    validate_user_id(user_id)?;
+    let user = find_user(&kw.db, user_id).await?.ok_or(DomainError::NotFound)?;
+    let now = now_ms();
+    let far = now + kw.lifetimes.access_token_ttl.as_millis() as i64;
+    let mut change = kw.db.change().await?;
+    sqlx::query("INSERT INTO revocations (kind, subject, at, expires_at) VALUES ('user', $1, $2, $3)")
+        .bind(&user.id)
+        .bind(now)
+        .bind(far)
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(AuditEvent::new(&actor.name, "end_user.revoke_sessions", user_id).source(actor.source.clone()))
+        .await?;
+    kw.views.note_user_revoked(&user.id, now);
+    Ok(())
+}
+
+/// Deletes redemption records and revocations of tokens that have expired
+/// anyway: a dead token needs no record to stay dead.
+pub async fn delete_expired_records(db: &Db) -> DomainResult<()> {
+    let now = now_ms();
+    sqlx::query("DELETE FROM redeemed_auth_tokens WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.write())
+        .await?;
+    sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.write())
+        .await?;
+    Ok(())
+}

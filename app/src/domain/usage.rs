@@ -1,0 +1,97 @@
+//! Bookkeeping that must not slow a request down: last-used times of keys
+//! and tokens, and the count of sessions opened without an auth token.
+//! Requests note them in memory; a background task writes them in batches
+//! (and once more at shutdown).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::db::Db;
+use super::DomainResult;
+
+#[derive(Debug, Default)]
+struct Pending {
+    server_keys: HashMap<String, i64>,
+    admin_tokens: HashMap<String, i64>,
+    unsecured_by_hour: HashMap<i64, i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Usage {
+    pending: Mutex<Pending>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl Usage {
+    pub fn server_key_used(&self, id: &str, at: i64) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .server_keys
+            .insert(id.to_string(), at);
+    }
+
+    pub fn admin_token_used(&self, id: &str, at: i64) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admin_tokens
+            .insert(id.to_string(), at);
+    }
+
+    pub fn unsecured_session(&self, at: i64) {
+        *self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unsecured_by_hour
+            .entry(at / HOUR_MS)
+            .or_default() += 1;
+    }
+
+    /// Writes what accumulated, in one transaction.
+    pub async fn flush(&self, db: &Db) -> DomainResult<()> {
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.server_keys.is_empty() && batch.admin_tokens.is_empty() && batch.unsecured_by_hour.is_empty() {
+            return Ok(());
+        }
+        let mut tx = db.write().begin().await?;
+        for (id, at) in &batch.server_keys {
+            sqlx::query("UPDATE server_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (id, at) in &batch.admin_tokens {
+            sqlx::query("UPDATE admin_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (hour, n) in &batch.unsecured_by_hour {
+            sqlx::query(
+                "INSERT INTO unsecured_session_counts (hour, count) VALUES ($1, $2) \
+                 ON CONFLICT (hour) DO UPDATE SET count = unsecured_session_counts.count + excluded.count",
+            )
+            .bind(hour)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Sessions opened without an auth token in the last 24 hours (as flushed).
+pub async fn unsecured_sessions_last_day(db: &Db, now: i64) -> DomainResult<i64> {
+    let (n,): (Option<i64>,) =
+        sqlx::query_as("SELECT CAST(SUM(count) AS BIGINT) FROM unsecured_session_counts WHERE hour >= $1")
+            .bind(now / HOUR_MS - 23)
+            .fetch_one(db.read())
+            .await?;
+    Ok(n.unwrap_or(0))
+}

@@ -1,0 +1,152 @@
+//! The admin API: everything an admin can do in the console, with an admin
+//! token. Super-admin actions are console and CLI only.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use app::domain::admin_tokens::{self, TokenState};
+use app::domain::clock::iso;
+use app::domain::{admins, application, server_keys, sessions, DomainError};
+
+use super::extract::{json_or_default, AdminToken, ApiJson, ApiQuery};
+use super::ApiError;
+use crate::http::AppState;
+
+fn token_state(state: &TokenState) -> (&'static str, Option<String>) {
+    match state {
+        TokenState::None => ("none", None),
+        TokenState::Active { expires_at } => ("active", Some(iso(*expires_at))),
+        TokenState::Expired { expired_at } => ("expired", Some(iso(*expired_at))),
+        TokenState::Revoked => ("revoked", None),
+    }
+}
+
+/// `GET /api/v1/admins/me`: who this token belongs to and its state.
+pub async fn me(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
+    let status = admin_tokens::status(&state.keyward.db, &token.0.admin_id).await?;
+    let (label, _) = token_state(&status.state);
+    // The presented token itself may be the superseded one, still in its switch-over.
+    let presented = if token.0.current { label } else { "switching" };
+    Ok(Json(json!({
+        "username": token.0.username,
+        "role": token.0.role.as_str(),
+        "tokenExpiresAt": iso(token.0.expires_at),
+        "tokenStatus": presented,
+    })))
+}
+
+async fn admin_of(state: &AppState, token: &AdminToken) -> Result<admins::Admin, ApiError> {
+    admins::by_id(&state.keyward.db, &token.0.admin_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("Invalid token".into()))
+}
+
+/// `POST /api/v1/admin-token`: a new token; the presented one keeps
+/// working for the switch-over.
+pub async fn rotate_token(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
+    let kw = &state.keyward;
+    let admin = admin_of(&state, &token).await?;
+    let issued = admin_tokens::issue(&kw.db, &kw.master_key, &kw.lifetimes, &token.actor(), &admin).await?;
+    kw.refresh().await?;
+    Ok(Json(json!({
+        "adminToken": issued.token.expose_secret(),
+        "issuedAt": iso(issued.issued_at),
+        "expiresAt": iso(issued.expires_at),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ByUsername {
+    username: String,
+}
+
+/// `DELETE /api/v1/admin-token?username=X`: X must be the caller.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    token: AdminToken,
+    ApiQuery(q): ApiQuery<ByUsername>,
+) -> Result<Json<Value>, ApiError> {
+    let kw = &state.keyward;
+    let admin = admin_of(&state, &token).await?;
+    admin_tokens::revoke(&kw.db, &token.actor(), &admin, &q.username)
+        .await
+        .map_err(|e| match e {
+            DomainError::Forbidden => ApiError::Forbidden("You may revoke only your own token".into()),
+            DomainError::NotFound => ApiError::NotFound("No admin with that username".into()),
+            other => other.into(),
+        })?;
+    kw.refresh().await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+/// `DELETE /api/v4/users/{userId}/sessions`: all of that user's access tokens die.
+pub async fn revoke_user_sessions(
+    State(state): State<AppState>,
+    token: AdminToken,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    sessions::revoke_user_sessions(&state.keyward, &token.actor(), &user_id)
+        .await
+        .map_err(|e| match e {
+            DomainError::NotFound => ApiError::NotFound("No user with that userId".into()),
+            other => other.into(),
+        })?;
+    Ok(Json(json!({ "success": true })))
+}
+
+fn settings_json(app: &application::Application) -> Json<Value> {
+    Json(json!({
+        "apiKey": app.api_key,
+        "region": app.region,
+        "secureMode": app.secure_mode,
+        "mtls": app.mtls,
+    }))
+}
+
+pub async fn settings(State(state): State<AppState>, _token: AdminToken) -> Result<Json<Value>, ApiError> {
+    Ok(settings_json(&application::require(&state.keyward.db).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsPatch {
+    secure_mode: Option<bool>,
+    mtls: Option<bool>,
+}
+
+pub async fn update_settings(
+    State(state): State<AppState>,
+    token: AdminToken,
+    ApiJson(patch): ApiJson<SettingsPatch>,
+) -> Result<Json<Value>, ApiError> {
+    let kw = &state.keyward;
+    let app = application::set_modes(&kw.db, &token.actor(), patch.secure_mode, patch.mtls).await?;
+    kw.refresh().await?;
+    Ok(settings_json(&app))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewKey {
+    overlap_seconds: Option<i64>,
+}
+
+/// `POST /api/v1/server-keys`: the only time the key is shown.
+pub async fn generate_server_key(
+    State(state): State<AppState>,
+    token: AdminToken,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let kw = &state.keyward;
+    let overlap = json_or_default::<NewKey>(&body)?.overlap_seconds.unwrap_or(0);
+    let key = server_keys::generate(&kw.db, &token.actor(), overlap).await?;
+    kw.refresh().await?;
+    Ok(Json(json!({
+        "serverKey": key.key.expose_secret(),
+        "prefix": key.prefix,
+        "createdAt": iso(key.created_at),
+    })))
+}

@@ -1,0 +1,276 @@
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use crate::helpers::*;
+
+async fn me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/admins/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn rotate(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/admin-token"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn admins_me_describes_the_token_and_its_one_year_life() {
+    let app = TestApp::ready().await;
+    let token = app.admin_with_token("ops");
+    assert!(token.starts_with("kwadm_"));
+    app.settle().await;
+    let res = me(&app, &token).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["username"], "ops");
+    assert_eq!(body["role"], "admin");
+    assert_eq!(body["tokenStatus"], "active");
+    let exp = time::OffsetDateTime::parse(
+        body["tokenExpiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = exp - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::days(364) && left <= time::Duration::days(365),
+        "{left}"
+    );
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_token_for_the_switch_over_then_kills_it() {
+    let app = TestApp::spawn_with(|c| c.lifetimes.admin_token_grace = Duration::from_millis(1500)).await;
+    app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    let old = app.admin_with_token("ops");
+    app.settle().await;
+    let res = rotate(&app, &old).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let new = body["adminToken"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        me(&app, &old).await.status(),
+        200,
+        "old token works during the switch-over"
+    );
+    let during: Value = me(&app, &old).await.json().await.unwrap();
+    assert_eq!(during["tokenStatus"], "switching");
+    assert_eq!(me(&app, &new).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(envelope(me(&app, &old).await, 401, 400100).await, "Invalid token");
+    assert_eq!(me(&app, &new).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_expired_token_says_so_and_unknown_ones_are_invalid() {
+    let app = TestApp::spawn_with(|c| c.lifetimes.admin_token_ttl = Duration::from_millis(800)).await;
+    app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    app.admin_with_token("ops");
+    // Issued by the server itself, so with its short configured lifetime.
+    let kw = app.kw();
+    let admin = app::domain::admins::by_username(&kw.db, "ops").await.unwrap().unwrap();
+    let actor = app::domain::admins::Actor {
+        name: "test".into(),
+        source: None,
+    };
+    let issued = app::domain::admin_tokens::issue(&kw.db, &kw.master_key, &kw.lifetimes, &actor, &admin)
+        .await
+        .unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&issued.token).to_string();
+    app.settle().await;
+    assert_eq!(me(&app, &token).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(envelope(me(&app, &token).await, 401, 400100).await, "token expired");
+    for bad in ["kwadm_unknownunknownunknownunknown12", "garbage", ""] {
+        let res = app
+            .client
+            .get(app.url("/api/v1/admins/me"))
+            .header("authorization", format!("Bearer {bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(envelope(res, 401, 400100).await, "Invalid token");
+    }
+    let res = app.client.get(app.url("/api/v1/admins/me")).send().await.unwrap();
+    assert_eq!(envelope(res, 401, 400100).await, "Invalid token");
+}
+
+#[tokio::test]
+async fn self_revocation_kills_every_token_at_once() {
+    let app = TestApp::ready().await;
+    let old = app.admin_with_token("ops");
+    app.settle().await;
+    let new: Value = rotate(&app, &old).await.json().await.unwrap();
+    let new = new["adminToken"].as_str().unwrap().to_string();
+    let res = app
+        .client
+        .delete(app.url("/api/v1/admin-token?username=ops"))
+        .bearer_auth(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
+    assert_eq!(envelope(me(&app, &new).await, 401, 400100).await, "Invalid token");
+    assert_eq!(
+        envelope(me(&app, &old).await, 401, 400100).await,
+        "Invalid token",
+        "also the one in switch-over"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_may_not_revoke_another_and_unknown_names_are_404() {
+    let app = TestApp::ready().await;
+    let a = app.admin_with_token("alice");
+    let b = app.admin_with_token("bobby");
+    app.settle().await;
+    let res = app
+        .client
+        .delete(app.url("/api/v1/admin-token?username=bobby"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 403, 400300).await;
+    assert_eq!(me(&app, &b).await.status(), 200, "bobby's token is untouched");
+    let res = app
+        .client
+        .delete(app.url("/api/v1/admin-token?username=ghost"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 403, 400300).await;
+    let res = app
+        .client
+        .delete(app.url("/api/v1/admin-token"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 400, 400000).await;
+    let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == "admin_token.revoke_refused" && e.target == "bobby"));
+}
+
+#[tokio::test]
+async fn super_admin_revokes_by_username_through_the_cli_and_disabled_admins_are_refused() {
+    let app = TestApp::ready().await;
+    let token = app.admin_with_token("ops");
+    app.settle().await;
+    let out = app.keyward(&["admin", "revoke-token", "--username", "ops"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.settle().await;
+    assert_eq!(envelope(me(&app, &token).await, 401, 400100).await, "Invalid token");
+    let out = app.keyward(&["admin", "revoke-token", "--username", "ghost"], None);
+    assert!(!out.status.success());
+
+    let token = app.issue_token("ops");
+    app.settle().await;
+    assert_eq!(me(&app, &token).await.status(), 200);
+    app.keyward(&["admin", "disable", "--username", "ops"], None);
+    app.settle().await;
+    assert_eq!(envelope(me(&app, &token).await, 401, 400100).await, "Invalid token");
+    // Super admins have no token of their own.
+    let out = app.keyward(&["admin", "issue-token", "--username", ADMIN], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not available for Super Admin"));
+}
+
+#[tokio::test]
+async fn concurrent_rotations_leave_exactly_one_current_token() {
+    let app = TestApp::ready().await;
+    let token = app.admin_with_token("ops");
+    app.settle().await;
+    let results = futures_join(&app, &token, 8).await;
+    assert!(results.iter().all(|s| *s == 200), "{results:?}");
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM admin_tokens t JOIN admin_users a ON a.id = t.admin_id WHERE a.username = 'ops' AND t.state = 'current'",
+    )
+    .fetch_one(app.kw().db.read())
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+}
+
+async fn futures_join(app: &TestApp, token: &str, n: usize) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/admin-token");
+        let token = token.to_string();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn settings_through_the_api_follow_the_console_rules() {
+    let app = TestApp::ready().await;
+    let token = app.admin_with_token("ops");
+    app.settle().await;
+    let body: Value = app
+        .client
+        .get(app.url("/api/v1/settings"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["apiKey"], app.api_key());
+    assert_eq!(body["region"], "eu");
+    assert_eq!(body["secureMode"], false);
+    assert_eq!(body["mtls"], false);
+    let res = app
+        .client
+        .patch(app.url("/api/v1/settings"))
+        .bearer_auth(&token)
+        .json(&json!({"mtls": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(envelope(res, 409, 400900).await.contains("certificate"));
+    let res = app
+        .client
+        .patch(app.url("/api/v1/settings"))
+        .bearer_auth(&token)
+        .json(&json!({"secureMode": "yes"}))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 400, 400000).await;
+    let res = app.client.get(app.url("/api/v1/settings")).send().await.unwrap();
+    envelope(res, 401, 400100).await;
+    let events = app::domain::audit::recent(&app.kw().db, 50).await.unwrap();
+    for e in events {
+        assert!(
+            !e.detail.contains("kwadm_") && !e.detail.contains("kwsk_") && !e.target.contains("kwadm_"),
+            "{e:?}"
+        );
+    }
+}

@@ -1,0 +1,494 @@
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn unsecure_sessions_create_then_update_users_at_every_version() {
+    let app = TestApp::ready().await;
+    for version in ["v3", "v4", "v5"] {
+        let res = app
+            .client
+            .post(app.url(&format!("/api/{version}/sessions")))
+            .header("X-API-KEY", app.api_key())
+            .json(&json!({ "userId": "alice", "deviceId": "phone-1", "displayName": format!("Alice {version}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{version}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["accessToken"].as_str().unwrap().starts_with("kwat_"));
+        assert!(body["issuedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(body["expiresAt"].as_str().unwrap() > body["issuedAt"].as_str().unwrap());
+        let user = &body["users"][0];
+        assert_eq!(user["userId"], "alice");
+        assert_eq!(user["displayName"], format!("Alice {version}"));
+        assert!(user["_id"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    // Without a displayName, the stored one stays.
+    let body: Value = app
+        .session(json!({"userId": "alice", "deviceId": "d"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["users"][0]["displayName"], "Alice v5");
+}
+
+#[tokio::test]
+async fn access_tokens_last_thirty_days_and_can_be_used() {
+    let app = TestApp::ready().await;
+    let body: Value = app
+        .session(json!({"userId": "bob", "deviceId": "laptop"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["accessToken"].as_str().unwrap();
+    let issued = time::OffsetDateTime::parse(
+        body["issuedAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        body["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires - issued, time::Duration::days(30));
+
+    let current: Value = app
+        .client
+        .get(app.url("/api/v3/sessions/current"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["userId"], "bob");
+    assert_eq!(current["deviceId"], "laptop");
+    let chat: Value = app
+        .client
+        .get(app.url("/api/v3/network-settings/chat"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        chat,
+        json!({"messagePreview": {"enabled": false, "isIncludeDeleted": false}})
+    );
+}
+
+#[tokio::test]
+async fn every_session_rule_is_enforced() {
+    let app = TestApp::ready().await;
+    let long = |n: usize| "x".repeat(n);
+    let big_info: serde_json::Map<String, Value> = (0..200).map(|i| (format!("k{i}"), json!("vvvvvvvv"))).collect();
+    let cases = [
+        (json!({"userId": "", "deviceId": "d"}), "userId"),
+        (json!({"userId": long(51), "deviceId": "d"}), "userId"),
+        (json!({"userId": "ADMIN_x", "deviceId": "d"}), "ADMIN_"),
+        (json!({"userId": "DELETED_x", "deviceId": "d"}), "DELETED_"),
+        (json!({"userId": "u", "deviceId": ""}), "deviceId"),
+        (json!({"userId": "u", "deviceId": long(151)}), "deviceId"),
+        (
+            json!({"userId": "u", "deviceId": "d", "displayName": long(101)}),
+            "displayName",
+        ),
+        (
+            json!({"userId": "u", "deviceId": "d", "authToken": long(101)}),
+            "authToken",
+        ),
+        (
+            json!({"userId": "u", "deviceId": "d", "deviceInfo": "phone"}),
+            "deviceInfo",
+        ),
+        (
+            json!({"userId": "u", "deviceId": "d", "deviceInfo": big_info}),
+            "deviceInfo",
+        ),
+        (json!({"userId": 5, "deviceId": "d"}), "userId"),
+        (json!({"deviceId": "d"}), "userId"),
+    ];
+    for (body, word) in cases {
+        let msg = envelope(app.session(body.clone()).await, 400, 400000).await;
+        assert!(msg.contains(word), "{body}: {msg}");
+    }
+    // Boundaries are accepted.
+    let ok = app
+        .session(json!({"userId": long(50), "deviceId": long(150), "displayName": long(100)}))
+        .await;
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_envelope() {
+    let app = TestApp::ready().await;
+    let url = app.url("/api/v3/sessions");
+    let res = app
+        .client
+        .post(&url)
+        .header("x-api-key", app.api_key())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 400, 400000).await;
+    let res = app
+        .client
+        .post(&url)
+        .header("x-api-key", app.api_key())
+        .body("userId=x")
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 400, 400000).await;
+    let res = app
+        .client
+        .post(&url)
+        .json(&json!({"userId": "u", "deviceId": "d"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(envelope(res, 401, 400100).await.contains("X-API-Key"));
+    let res = app
+        .client
+        .post(&url)
+        .header("x-api-key", "kwapi_wrong")
+        .json(&json!({"userId": "u", "deviceId": "d"}))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 401, 400100).await;
+    let huge = json!({"userId": "u", "deviceId": "d", "displayName": "x".repeat(server::http::BODY_LIMIT)});
+    let res = app
+        .client
+        .post(&url)
+        .header("x-api-key", app.api_key())
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let res = app
+        .client
+        .get(app.url("/api/v3/sessions/current"))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 401, 400100).await;
+    let res = app
+        .client
+        .get(app.url("/api/v3/sessions/current"))
+        .bearer_auth("kwat_forged.token")
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 401, 400100).await;
+    let res = app.client.put(&url).send().await.unwrap();
+    envelope(res, 404, 400400).await;
+}
+
+#[tokio::test]
+async fn secure_mode_needs_a_fresh_single_use_auth_token_for_the_same_user() {
+    let app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let key = app.server_key(&admin, 0).await;
+
+    let res = app
+        .client
+        .patch(app.url("/api/v1/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"secureMode": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["secureMode"], true);
+
+    let msg = envelope(
+        app.session(json!({"userId": "carol", "deviceId": "d"})).await,
+        401,
+        400100,
+    )
+    .await;
+    assert!(msg.contains("authToken"), "{msg}");
+
+    let res = app.mint(&key, "carol").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let token = res.text().await.unwrap();
+    assert!(token.starts_with("kwauth_"));
+
+    // Bound to its user.
+    envelope(
+        app.session(json!({"userId": "mallory", "deviceId": "d", "authToken": token}))
+            .await,
+        401,
+        400100,
+    )
+    .await;
+    let res = app
+        .session(json!({"userId": "carol", "deviceId": "d", "authToken": token}))
+        .await;
+    assert_eq!(res.status(), 200);
+    // Single use.
+    let msg = envelope(
+        app.session(json!({"userId": "carol", "deviceId": "d", "authToken": token}))
+            .await,
+        401,
+        400100,
+    )
+    .await;
+    assert!(msg.contains("already been used"), "{msg}");
+    envelope(
+        app.session(json!({"userId": "carol", "deviceId": "d", "authToken": "kwauth_garbage"}))
+            .await,
+        401,
+        400100,
+    )
+    .await;
+
+    // v3 GET returns a JSON string, and works too.
+    let res = app
+        .client
+        .get(app.url("/api/v3/authentication/token?userId=carol"))
+        .header("x-server-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v3: String = res.json().await.unwrap();
+    assert_eq!(
+        app.session(json!({"userId": "carol", "deviceId": "d", "authToken": v3}))
+            .await
+            .status(),
+        200
+    );
+
+    // Turning secure mode off lets sessions without tokens in again.
+    app.client
+        .patch(app.url("/api/v1/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"secureMode": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.session(json!({"userId": "carol", "deviceId": "d"})).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn auth_tokens_expire() {
+    let app_ = TestApp::spawn_with(|c| c.lifetimes.auth_token_ttl = Duration::from_millis(800)).await;
+    let res = app_.setup(app_.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    assert_eq!(res.status(), 302);
+    let admin = app_.admin_with_token("ops");
+    app_.settle().await;
+    let key = app_.server_key(&admin, 0).await;
+    let token = app_.mint(&key, "dan").await.text().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let msg = envelope(
+        app_.session(json!({"userId": "dan", "deviceId": "d", "authToken": token}))
+            .await,
+        401,
+        400100,
+    )
+    .await;
+    assert!(msg.contains("expired"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_redeemed_auth_token_stays_used_across_a_restart() {
+    let mut app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let key = app.server_key(&admin, 0).await;
+    let token = app.mint(&key, "erin").await.text().await.unwrap();
+    assert_eq!(
+        app.session(json!({"userId": "erin", "deviceId": "d", "authToken": token}))
+            .await
+            .status(),
+        200
+    );
+    let api_key = app.api_key();
+    app.stop().await;
+    let running = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.http_addr);
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v3/sessions"))
+        .header("x-api-key", api_key)
+        .json(&json!({"userId": "erin", "deviceId": "d", "authToken": token}))
+        .send()
+        .await
+        .unwrap();
+    assert!(envelope(res, 401, 400100).await.contains("already been used"));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn server_key_rotation_with_and_without_overlap() {
+    let app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let first = app.server_key(&admin, 0).await;
+    assert!(first.starts_with("kwsk_"));
+    assert_eq!(app.mint(&first, "u").await.status(), 200);
+    // No overlap: the first key dies at once.
+    let second = app.server_key(&admin, 0).await;
+    envelope(app.mint(&first, "u").await, 401, 400100).await;
+    assert_eq!(app.mint(&second, "u").await.status(), 200);
+    // One second of overlap: both work, then only the new one.
+    let third = app.server_key(&admin, 1).await;
+    assert_eq!(app.mint(&second, "u").await.status(), 200);
+    assert_eq!(app.mint(&third, "u").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    envelope(app.mint(&second, "u").await, 401, 400100).await;
+    assert_eq!(app.mint(&third, "u").await.status(), 200);
+    // Bad inputs.
+    let res = app
+        .client
+        .post(app.url("/api/v1/server-keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"overlapSeconds": 86401}))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 400, 400000).await;
+    envelope(app.mint("kwsk_nope", "u").await, 401, 400100).await;
+    let res = app
+        .client
+        .post(app.url("/api/v4/authentication/token"))
+        .json(&json!({"userId": "u"}))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 401, 400100).await;
+    envelope(app.mint(&third, "ADMIN_root").await, 400, 400000).await;
+    // Only a digest is stored.
+    let stored: Vec<(Vec<u8>, String)> = sqlx::query_as("SELECT digest, prefix FROM server_keys")
+        .fetch_all(app.kw().db.read())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    for (digest, prefix) in stored {
+        assert_eq!(digest.len(), 32);
+        assert!(!third.is_empty() && (prefix.len() < 16));
+    }
+}
+
+#[tokio::test]
+async fn logout_and_admin_revocation_kill_access_tokens_at_once() {
+    let app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let open = |device: &'static str| {
+        let app = &app;
+        async move {
+            let body: Value = app
+                .session(json!({"userId": "frank", "deviceId": device}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            body["accessToken"].as_str().unwrap().to_string()
+        }
+    };
+    let a = open("a").await;
+    let b = open("b").await;
+    let current = |t: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v3/sessions/current"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let res = app
+        .client
+        .delete(app.url("/api/v4/sessions"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
+    assert_eq!(
+        current(a.clone()).await,
+        401,
+        "logged-out token is dead on the next request"
+    );
+    assert_eq!(current(b.clone()).await, 200, "other sessions live on");
+
+    let res = app
+        .client
+        .delete(app.url("/api/v4/users/frank/sessions"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(current(b).await, 401);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let c = open("c").await;
+    assert_eq!(current(c).await, 200, "new sessions after the revocation work");
+
+    let res = app
+        .client
+        .delete(app.url("/api/v4/users/nobody/sessions"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 404, 400400).await;
+    let res = app
+        .client
+        .delete(app.url("/api/v4/users/frank/sessions"))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 401, 400100).await;
+}
+
+#[tokio::test]
+async fn access_tokens_expire_with_a_short_lifetime() {
+    let app = TestApp::spawn_with(|c| c.lifetimes.access_token_ttl = Duration::from_millis(700)).await;
+    app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    app.settle().await;
+    let body: Value = app
+        .session(json!({"userId": "gus", "deviceId": "d"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["accessToken"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let res = app
+        .client
+        .get(app.url("/api/v3/sessions/current"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert!(envelope(res, 401, 400100).await.contains("expired"));
+}
