@@ -23,7 +23,13 @@ struct SignedIn {
     /// The admin's session epoch at sign-in; bumping it ends this session.
     epoch: i64,
     login_at_ms: i64,
+    /// When a request last pushed the idle expiry back.
+    #[serde(default)]
+    seen_at_ms: i64,
 }
+
+/// How often activity is written back to the session store.
+const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A signed-in admin who passed every check for this request.
 #[derive(Debug, Clone)]
@@ -71,10 +77,12 @@ fn session_error(e: tower_sessions::session::Error) -> AppError {
 /// id planted before sign-in (session fixation) is worthless.
 pub async fn sign_in(session: &Session, admin: &Admin) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_error)?;
+    let now = now_ms();
     let signed_in = SignedIn {
         admin_id: admin.id.clone(),
         epoch: admin.session_epoch,
-        login_at_ms: now_ms(),
+        login_at_ms: now,
+        seen_at_ms: now,
     };
     session.insert(SESSION_KEY, signed_in).await.map_err(session_error)
 }
@@ -87,7 +95,11 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
     let kw = keyward()?;
     let session = session().await?;
-    let Some(signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
+    let Some(mut signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
+        // A fresh install has nobody to sign in: send people to setup.
+        if crate::domain::application::get(&kw.db).await?.is_none() {
+            return Err(AppError::SetupRequired);
+        }
         return Err(AppError::Unauthorized);
     };
     let absolute_ms = kw.lifetimes.console_absolute.as_millis() as i64;
@@ -97,10 +109,18 @@ pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
         None => false,
     };
     match admin {
-        Some(admin) if valid => Ok(CurrentAdmin {
-            admin,
-            client: client_addr().await,
-        }),
+        Some(admin) if valid => {
+            let now = now_ms();
+            if now - signed_in.seen_at_ms > TOUCH_EVERY_MS {
+                // Modifying the session makes the layer save it with a new idle expiry.
+                signed_in.seen_at_ms = now;
+                session.insert(SESSION_KEY, signed_in).await.map_err(session_error)?;
+            }
+            Ok(CurrentAdmin {
+                admin,
+                client: client_addr().await,
+            })
+        }
         _ => {
             sign_out(&session).await?;
             Err(AppError::Unauthorized)

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 const BIN = process.env.KEYWARD_BIN ?? resolve(__dirname, '../../target/debug/keyward');
 const SITE = process.env.KEYWARD_SITE_ROOT ?? resolve(__dirname, '../../target/site');
 
-export type Keyward = { url: string; setupUrl: string; proc: ChildProcess };
+export type Keyward = { url: string; setupUrl: string; proc: ChildProcess; dataDir: string };
 
 async function start(): Promise<Keyward & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'keyward-e2e-'));
@@ -18,13 +18,16 @@ async function start(): Promise<Keyward & { dir: string }> {
     KEYWARD_DATA_DIR: dir,
     KEYWARD_HTTP_ADDR: '127.0.0.1:0',
     KEYWARD_SITE_ROOT: SITE,
-    KEYWARD_LOG: 'warn',
+    KEYWARD_LOG: process.env.KEYWARD_E2E_LOG ?? 'warn',
   };
   delete env.DATABASE_URL; // the embedded default
   const proc = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
+  proc.stderr!.on('data', (d) => {
+    err += d;
+    if (process.env.KEYWARD_E2E_LOG) process.stderr.write(d);
+  });
   const found = await new Promise<{ url: string; setupUrl: string }>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`keyward did not start:\n${out}\n${err}`)), 20_000);
     proc.stdout!.on('data', (d) => {
@@ -38,7 +41,7 @@ async function start(): Promise<Keyward & { dir: string }> {
     });
     proc.on('exit', (code) => fail(new Error(`keyward exited (${code}):\n${out}\n${err}`)));
   });
-  return { ...found, proc, dir };
+  return { ...found, proc, dir, dataDir: dir };
 }
 
 export const test = base.extend<{ keyward: Keyward }>({
@@ -55,10 +58,12 @@ export { expect };
 
 export const SUPER = { username: 'root-admin', password: 'correct horse battery' };
 
-/** With JavaScript on, wait for hydration before interacting. */
+/** With JavaScript on, wait until the page's own content (not just the
+ * frame) has hydrated before interacting. */
 export async function ready(page: Page, jsEnabled: boolean) {
   if (jsEnabled) {
     await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
   }
 }
 

@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigArgs};
 use crate::error::ServerError;
 use crate::{startup, telemetry};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "keyward",
     version,

@@ -13,8 +13,9 @@ use app::domain::Lifetimes;
 
 use crate::error::ServerError;
 
-/// The settings every command shares (SPEC §9).
-#[derive(Debug, Clone, Default, Args)]
+/// The settings every command shares (SPEC §9). No Debug: the database
+/// URL may hold a password.
+#[derive(Clone, Default, Args)]
 pub struct ConfigArgs {
     /// TOML file with any of the settings below (flags and environment win).
     #[arg(long, env = "KEYWARD_CONFIG", global = true)]

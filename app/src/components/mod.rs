@@ -2,6 +2,8 @@
 
 mod copy_button;
 mod failure;
+mod ready;
 
 pub use copy_button::CopyButton;
 pub use failure::{FailureView, FormError};
+pub use ready::Ready;

@@ -72,8 +72,7 @@ pub async fn issue(
 
     let mut change = db.change().await?;
     let superseded = sqlx::query(
-        "UPDATE admin_tokens SET state = 'superseded', \
-         valid_until = CASE WHEN expires_at < $1 THEN expires_at ELSE $1 END \
+        "UPDATE admin_tokens SET state = 'superseded', valid_until = $1 \
          WHERE admin_id = $2 AND state = 'current'",
     )
     .bind(grace_end)

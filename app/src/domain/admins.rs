@@ -218,15 +218,43 @@ pub async fn authenticate(
     client: &str,
 ) -> DomainResult<Admin> {
     let key = username.trim().to_lowercase();
-    throttle.check(&key, client)?;
+    throttle.attempt(&key, client)?;
     let admin = by_username(db, &key).await?;
     let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
     if password::verify(pw, stored).await? {
-        throttle.success(&key);
+        throttle.success(&key, client);
         // `verify` is only true when a stored hash was used.
         admin.ok_or(DomainError::BadCredentials)
     } else {
-        throttle.failure(&key, client);
         Err(DomainError::BadCredentials)
     }
+}
+
+/// One page of admins whose username contains `query`, and how many match.
+pub async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> DomainResult<(Vec<Admin>, i64)> {
+    // Usernames hold '_' (a LIKE wildcard) and nothing stranger: escape it.
+    let needle: String = query
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let pattern = format!(
+        "%{}%",
+        needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    );
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_users WHERE username LIKE $1 ESCAPE '\\'")
+        .bind(&pattern)
+        .fetch_one(db.read())
+        .await?;
+    let rows: Vec<AdminRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM admin_users WHERE username LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2 OFFSET $3"
+    ))
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db.read())
+    .await?;
+    Ok((rows.into_iter().map(from_row).collect::<DomainResult<_>>()?, total))
 }

@@ -128,7 +128,20 @@ pub async fn set_modes(
     secure: Option<bool>,
     mtls: Option<bool>,
 ) -> DomainResult<Application> {
-    let app = require(db).await?;
+    let mut change = db.change().await?;
+    // Read under the change's lock, so two updates cannot interleave.
+    let row: Option<(String, String, String, i64, i64)> =
+        sqlx::query_as("SELECT name, region, api_key, secure_mode, mtls FROM application WHERE id = 1")
+            .fetch_optional(change.conn())
+            .await?;
+    let (name, region, api_key, secure_now, mtls_now) = row.ok_or(DomainError::SetupRequired)?;
+    let app = Application {
+        name,
+        region,
+        api_key,
+        secure_mode: secure_now != 0,
+        mtls: mtls_now != 0,
+    };
     let secure_after = secure.unwrap_or(app.secure_mode);
     let mtls_after = mtls.unwrap_or(app.mtls);
     if mtls_after && !app.mtls {
@@ -146,7 +159,6 @@ pub async fn set_modes(
     if secure_after == app.secure_mode && mtls_after == app.mtls {
         return Ok(app);
     }
-    let mut change = db.change().await?;
     sqlx::query("UPDATE application SET secure_mode = $1, mtls = $2 WHERE id = 1")
         .bind(i64::from(secure_after))
         .bind(i64::from(mtls_after))

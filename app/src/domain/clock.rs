@@ -23,3 +23,36 @@ pub fn iso(ms: i64) -> String {
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_default()
 }
+
+/// A configured duration in words: "24 hours", "90 seconds".
+pub fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = match s {
+        _ if s.is_multiple_of(86_400) && s >= 86_400 * 2 => (s / 86_400, "days"),
+        _ if s.is_multiple_of(3600) && s >= 3600 => (s / 3600, if s == 3600 { "hour" } else { "hours" }),
+        _ if s.is_multiple_of(60) && s >= 60 => (s / 60, if s == 60 { "minute" } else { "minutes" }),
+        _ => (s, if s == 1 { "second" } else { "seconds" }),
+    };
+    format!("{n} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(human(Duration::from_secs(86_400)), "24 hours");
+        assert_eq!(human(Duration::from_secs(3 * 86_400)), "3 days");
+        assert_eq!(human(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(human(Duration::from_secs(90)), "90 seconds");
+        assert_eq!(human(Duration::from_secs(120)), "2 minutes");
+    }
+
+    #[test]
+    fn wire_times_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

@@ -4,6 +4,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Pass
 use argon2::Argon2;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::OnceLock;
+use tokio::sync::Semaphore;
 
 use super::{DomainError, DomainResult};
 
@@ -25,7 +26,25 @@ pub fn check_policy(password: &SecretString) -> DomainResult<()> {
     Ok(())
 }
 
+/// At most this many argon2 computations (~19 MiB each) run at once; a
+/// flood of sign-ins queues instead of exhausting memory.
+static HASHING: Semaphore = Semaphore::const_new(4);
+
+async fn permit() -> DomainResult<tokio::sync::SemaphorePermit<'static>> {
+    HASHING
+        .acquire()
+        .await
+        .map_err(|_| DomainError::Internal("hashing semaphore closed".into()))
+}
+
+/// Computes the dummy hash before the first sign-in, so that sign-in is not
+/// slower (and telling) for an unknown username.
+pub async fn warm_up() {
+    let _ = tokio::task::spawn_blocking(dummy_hash).await;
+}
+
 pub async fn hash(password: SecretString) -> DomainResult<String> {
+    let _permit = permit().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -53,6 +72,7 @@ fn dummy_hash() -> &'static str {
 /// Verifies `password` against `stored`, or against the dummy hash when
 /// there is no stored hash (then the answer is always false).
 pub async fn verify(password: SecretString, stored: Option<String>) -> DomainResult<bool> {
+    let _permit = permit().await?;
     tokio::task::spawn_blocking(move || {
         let real = stored.is_some();
         let phc = stored.unwrap_or_else(|| dummy_hash().to_string());

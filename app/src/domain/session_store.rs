@@ -68,18 +68,17 @@ impl SessionStore for SqlSessionStore {
         }
     }
 
+    /// Updates only: a request still in flight must not bring back a
+    /// session that sign-out (or a new sign-in) has just deleted.
     async fn save(&self, record: &Record) -> Result<()> {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO console_sessions (id_digest, data, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id_digest) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-        )
-        .bind(key(&record.id))
-        .bind(&data)
-        .bind(expiry_ms(record))
-        .execute(self.db.write())
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE console_sessions SET data = $1, expires_at = $2 WHERE id_digest = $3")
+            .bind(&data)
+            .bind(expiry_ms(record))
+            .bind(key(&record.id))
+            .execute(self.db.write())
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 

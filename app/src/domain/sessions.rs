@@ -11,13 +11,24 @@ use super::state::Keyward;
 use super::tokens::{self, AccessClaims};
 use super::{DomainError, DomainResult};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionRequest {
     pub user_id: String,
     pub device_id: String,
     pub display_name: Option<String>,
     pub device_info: Option<Value>,
     pub auth_token: Option<String>,
+}
+
+// Hand-written so the auth token never reaches a log line.
+impl std::fmt::Debug for SessionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRequest")
+            .field("user_id", &self.user_id)
+            .field("device_id", &self.device_id)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -29,7 +40,6 @@ pub struct EndUser {
     pub updated_at: i64,
 }
 
-#[derive(Debug)]
 pub struct IssuedSession {
     pub access_token: String,
     pub claims: AccessClaims,
@@ -220,8 +230,11 @@ pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) ->
 /// anyway: a dead token needs no record to stay dead.
 pub async fn delete_expired_records(db: &Db) -> DomainResult<()> {
     let now = now_ms();
+    // Kept a while past expiry: an instance whose clock runs behind must
+    // still find the record.
+    const SKEW_MARGIN_MS: i64 = 5 * 60 * 1000;
     sqlx::query("DELETE FROM redeemed_auth_tokens WHERE expires_at <= $1")
-        .bind(now)
+        .bind(now - SKEW_MARGIN_MS)
         .execute(db.write())
         .await?;
     sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")

@@ -81,6 +81,7 @@ impl Keyward {
         throttle: ThrottlePolicy,
     ) -> DomainResult<Self> {
         let signing = super::signing::load_or_create(&db, &master_key).await?;
+        super::password::warm_up().await;
         let kw = Keyward(Arc::new(Inner {
             db,
             master_key,

@@ -64,24 +64,21 @@ impl LoginThrottle {
         Some(left.as_secs().max(1))
     }
 
-    pub fn check(&self, username: &str, client: &str) -> DomainResult<()> {
-        let now = Instant::now();
-        let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = self
-            .retry_after(f.by_username.get(username), self.policy.per_username, now)
-            .into_iter()
-            .chain(self.retry_after(f.by_client.get(client), self.policy.per_client, now))
-            .max();
-        match wait {
-            Some(secs) => Err(DomainError::RateLimited(secs)),
-            None => Ok(()),
-        }
-    }
-
-    pub fn failure(&self, username: &str, client: &str) {
+    /// Refuses while locked out; otherwise counts this attempt as a failure
+    /// at once, in the same step, so parallel guesses cannot all slip past
+    /// the check before any of them is counted. `success` takes it back.
+    pub fn attempt(&self, username: &str, client: &str) -> DomainResult<()> {
         let now = Instant::now();
         let window = self.policy.window;
         let mut guard = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = self
+            .retry_after(guard.by_username.get(username), self.policy.per_username, now)
+            .into_iter()
+            .chain(self.retry_after(guard.by_client.get(client), self.policy.per_client, now))
+            .max();
+        if let Some(secs) = wait {
+            return Err(DomainError::RateLimited(secs));
+        }
         let Failures { by_username, by_client } = &mut *guard;
         for (map, key, cap) in [
             (by_username, username, self.policy.per_username),
@@ -96,11 +93,17 @@ impl LoginThrottle {
                 map.retain(|_, l| l.back().is_some_and(|t| now.duration_since(*t) < window));
             }
         }
+        Ok(())
     }
 
-    pub fn success(&self, username: &str) {
+    /// The attempt succeeded: the username starts afresh, and the client's
+    /// count loses the attempt `attempt` recorded.
+    pub fn success(&self, username: &str, client: &str) {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         f.by_username.remove(username);
+        if let Some(list) = f.by_client.get_mut(client) {
+            list.pop_back();
+        }
     }
 }
 
@@ -116,13 +119,12 @@ mod tests {
             per_client: 100,
         });
         for _ in 0..3 {
-            assert!(t.check("alice", "1.1.1.1").is_ok());
-            t.failure("alice", "1.1.1.1");
+            assert!(t.attempt("alice", "1.1.1.1").is_ok());
         }
-        assert!(matches!(t.check("alice", "2.2.2.2"), Err(DomainError::RateLimited(s)) if s > 0 && s <= 60));
-        assert!(t.check("bob", "1.1.1.1").is_ok());
-        t.success("alice");
-        assert!(t.check("alice", "1.1.1.1").is_ok());
+        assert!(matches!(t.attempt("alice", "2.2.2.2"), Err(DomainError::RateLimited(s)) if s > 0 && s <= 60));
+        assert!(t.attempt("bob", "1.1.1.1").is_ok());
+        t.success("bob", "1.1.1.1");
+        assert!(t.attempt("bob", "1.1.1.1").is_ok());
     }
 
     #[test]
@@ -132,9 +134,9 @@ mod tests {
             per_username: 100,
             per_client: 2,
         });
-        t.failure("a", "9.9.9.9");
-        t.failure("b", "9.9.9.9");
-        assert!(t.check("c", "9.9.9.9").is_err());
-        assert!(t.check("c", "8.8.8.8").is_ok());
+        assert!(t.attempt("a", "9.9.9.9").is_ok());
+        assert!(t.attempt("b", "9.9.9.9").is_ok());
+        assert!(t.attempt("c", "9.9.9.9").is_err());
+        assert!(t.attempt("c", "8.8.8.8").is_ok());
     }
 }

@@ -119,7 +119,11 @@ impl Views {
         let stale = force || self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version != seq;
         if stale {
             let fresh = load_snapshot(db, seq).await?;
-            *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            let mut current = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+            // A slow poll must not overwrite what a later refresh installed.
+            if fresh.version >= current.version {
+                *current = fresh;
+            }
         }
         self.refresh_revocations(db).await
     }

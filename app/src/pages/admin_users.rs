@@ -1,18 +1,56 @@
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-use crate::components::FailureView;
-use crate::model::AdminRow;
-use crate::server_fns::admins::list_admins;
+use crate::components::{CopyButton, FailureView, FormError, Ready};
+use crate::model::{AdminPage, AdminRow, Role, ShownToken};
+use crate::server_fns::admins::{
+    list_admins, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled,
+};
 
+/// The actions of this page, so the table reloads after any of them.
+#[derive(Clone, Copy)]
+struct Actions {
+    retrieve: ServerAction<RetrieveToken>,
+    generate: ServerAction<GenerateToken>,
+    revoke: ServerAction<RevokeToken>,
+    create: ServerAction<CreateAdmin>,
+    disable: ServerAction<SetAdminDisabled>,
+}
+
+/// Settings > Admin Users. Menus and confirmations are URL steps
+/// (`?do=…`), so every action works with and without JavaScript.
 #[component]
 pub fn AdminUsersPage() -> impl IntoView {
-    let admins = Resource::new(|| (), |_| list_admins());
+    let actions = Actions {
+        retrieve: ServerAction::new(),
+        generate: ServerAction::new(),
+        revoke: ServerAction::new(),
+        create: ServerAction::new(),
+        disable: ServerAction::new(),
+    };
+    let query = use_query_map();
+    // Only the search and the page reload the list; opening a step (`?do=…`) does not.
+    let search = Memo::new(move |_| query.with(|m| m.get("q").unwrap_or_default()));
+    let page = Memo::new(move |_| query.with(|m| m.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1)));
+    let admins = Resource::new(
+        move || {
+            (
+                search.get(),
+                page.get(),
+                actions.generate.version().get(),
+                actions.revoke.version().get(),
+                actions.create.version().get(),
+                actions.disable.version().get(),
+            )
+        },
+        |(q, page, ..)| list_admins(q, page),
+    );
     view! {
         <h1>"Admin Users"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match admins.await {
-                    Ok(rows) => view! { <AdminTable rows/> }.into_any(),
+                    Ok(data) => view! { <AdminUsers data actions/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -20,23 +58,275 @@ pub fn AdminUsersPage() -> impl IntoView {
     }
 }
 
+fn step() -> Memo<Option<String>> {
+    let query = use_query_map();
+    Memo::new(move |_| query.with(|q| q.get("do")))
+}
+
 #[component]
-fn AdminTable(rows: Vec<AdminRow>) -> impl IntoView {
+fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
+    let step = step();
+    let revealed = data.revealed_token.clone();
+    let shown = move || {
+        actions
+            .generate
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| actions.retrieve.value().get().and_then(Result::ok))
+            .or_else(|| revealed.clone())
+    };
+    let errors = Signal::derive(move || {
+        actions
+            .retrieve
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| actions.generate.value().get().and_then(Result::err))
+            .or_else(|| actions.revoke.value().get().and_then(Result::err))
+            .or_else(|| actions.disable.value().get().and_then(Result::err))
+    });
+    let me_admin = data.rows.iter().any(|r| r.is_you && r.role == Role::Admin) || !data.you_are_super;
+    let switch_over = data.switch_over.clone();
     view! {
+        <Ready/>
+        <FormError error=errors/>
+        {move || shown().map(|t| view! { <RevealToken t actions/> })}
+        {move || match step.get().as_deref() {
+            Some("retrieve") if me_admin => view! { <RetrieveStep action=actions.retrieve/> }.into_any(),
+            Some("generate") if me_admin => view! { <GenerateStep action=actions.generate switch_over=switch_over.clone()/> }.into_any(),
+            Some("revoke") => view! { <RevokeOwnStep action=actions.revoke me=data.you.clone()/> }.into_any(),
+            Some("revoke-other") if data.you_are_super => view! { <RevokeOtherStep action=actions.revoke/> }.into_any(),
+            _ => ().into_any(),
+        }}
+        <Search query=data.query.clone()/>
         <section class="card">
-            <table data-testid="admin-table">
-                <thead><tr><th>"Username"</th><th>"Role"</th><th>"Status"</th><th>"Created"</th></tr></thead>
-                <tbody>
-                    {rows.into_iter().map(|r| view! {
-                        <tr>
+            <AdminTable rows=data.rows.clone() you_are_super=data.you_are_super actions/>
+            <Pager page=data.page pages=data.pages total=data.total query=data.query.clone()/>
+        </section>
+        {data.you_are_super.then(|| view! {
+            <CreateAdminForm action=actions.create/>
+            <section class="card">
+                <h2>"Revoke an admin's token"</h2>
+                <p class="muted">"The admin's tokens stop working at once and they are signed out of every console session."</p>
+                <a class="button secondary" href="?do=revoke-other">"Revoke by username…"</a>
+            </section>
+        })}
+    }
+}
+
+#[component]
+fn RevealToken(t: ShownToken, actions: Actions) -> impl IntoView {
+    let copy = t.token.clone();
+    let forget = move |_| {
+        actions.generate.value().set(None);
+        actions.retrieve.value().set(None);
+    };
+    view! {
+        <section class="card reveal" role="group" aria-label="Your admin token">
+            <h2>"Your admin token"</h2>
+            <div class="secret-row">
+                <input data-testid="admin-token" class="mono" type="text" readonly value=t.token/>
+                <CopyButton text=copy label="Copy the admin token"/>
+            </div>
+            <p class="muted">"Expires " {t.expires_at} "."</p>
+            {t.previous_stops.map(|when| view! {
+                <p class="alert warn" data-testid="switch-over-notice">
+                    "Your previous token keeps working until " {when} ". Switch your automation to this one before then."
+                </p>
+            })}
+            <a class="button primary" href="/settings/admin-users" on:click=forget>"Done"</a>
+        </section>
+    }
+}
+
+#[component]
+fn RetrieveStep(action: ServerAction<RetrieveToken>) -> impl IntoView {
+    view! {
+        <section class="card confirm" role="group" aria-label="Retrieve token">
+            <h2>"Retrieve your admin token"</h2>
+            <p class="muted">"Enter your password again to see your current token."</p>
+            <ActionForm action attr:class="form">
+                <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
+                <div>
+                    <button type="submit" class="button primary">"Show token"</button>
+                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn GenerateStep(action: ServerAction<GenerateToken>, switch_over: String) -> impl IntoView {
+    view! {
+        <section class="card confirm" role="group" aria-label="Generate token">
+            <h2>"Generate a new admin token?"</h2>
+            <p class="alert warn">
+                "The new token lasts a year. Your current token keeps working for " {switch_over}
+                " and then stops: switch your automation to the new token within that time."
+            </p>
+            <ActionForm action attr:class="inline">
+                <button type="submit" class="button primary">"Generate new token"</button>
+            </ActionForm>
+            " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+        </section>
+    }
+}
+
+#[component]
+fn RevokeOwnStep(action: ServerAction<RevokeToken>, me: String) -> impl IntoView {
+    view! {
+        <section class="card confirm" role="group" aria-label="Revoke token">
+            <h2>"Revoke your admin token?"</h2>
+            <p class="alert warn">
+                "Every token of yours stops working at once, and you are signed out of every console session, "
+                "in this browser and others. You get a new token at your next sign-in."
+            </p>
+            <ActionForm action attr:class="inline">
+                <input type="hidden" name="username" value=me/>
+                <button type="submit" class="button danger">"Revoke my token"</button>
+            </ActionForm>
+            " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+        </section>
+    }
+}
+
+#[component]
+fn RevokeOtherStep(action: ServerAction<RevokeToken>) -> impl IntoView {
+    let query = use_query_map();
+    let preset = query.with_untracked(|q| q.get("username").unwrap_or_default());
+    view! {
+        <section class="card confirm" role="group" aria-label="Revoke an admin's token">
+            <h2>"Revoke an admin's token"</h2>
+            <p class="alert warn">"Their tokens stop working at once and they are signed out of every console session."</p>
+            <ActionForm action attr:class="form">
+                <label>"Username" <input type="text" name="username" required maxlength="64" value=preset/></label>
+                <div>
+                    <button type="submit" class="button danger">"Revoke token"</button>
+                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Search(query: String) -> impl IntoView {
+    view! {
+        <form method="get" action="/settings/admin-users" class="search" role="search">
+            <input type="search" name="q" value=query placeholder="Search usernames" aria-label="Search usernames"/>
+            <button type="submit" class="button secondary">"Search"</button>
+        </form>
+    }
+}
+
+#[component]
+fn Pager(page: i64, pages: i64, total: i64, query: String) -> impl IntoView {
+    let link = move |p: i64| format!("/settings/admin-users?q={}&page={p}", urlencode(&query));
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <span data-testid="admin-count">{total} " admins · page " {page} " of " {pages}</span>
+            {(page > 1).then(|| view! { <a href=link(page - 1)>"← Previous"</a> })}
+            {(page < pages).then(|| view! { <a href=link(page + 1)>"Next →"</a> })}
+        </nav>
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> impl IntoView {
+    view! {
+        <table data-testid="admin-table">
+            <thead><tr>
+                <th>"Username"</th><th>"Role"</th><th>"Status"</th><th>"Token"</th><th>"Expires"</th><th>"Last used"</th><th></th>
+            </tr></thead>
+            <tbody>
+                {rows.into_iter().map(|r| {
+                    let menu = row_menu(&r, you_are_super, actions);
+                    let key = r.username.clone();
+                    view! {
+                        <tr data-username=key>
                             <td>{r.username}{r.is_you.then_some(" (you)")}</td>
                             <td>{r.role.label()}</td>
                             <td>{if r.disabled { "Disabled" } else { "Active" }}</td>
-                            <td>{r.created_at}</td>
+                            <td data-testid="token-status">{r.token_status}</td>
+                            <td>{r.token_expires.unwrap_or_else(|| "—".into())}</td>
+                            <td>{r.last_used.unwrap_or_else(|| "never".into())}</td>
+                            <td>{menu}</td>
                         </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The "…" menu: a `<details>` element, so it opens without JavaScript.
+fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
+    if r.is_you {
+        let own_token = r.role == Role::Admin;
+        return view! {
+            <details class="menu">
+                <summary aria-label="Actions for you">"…"</summary>
+                <div class="menu-items">
+                    {own_token.then(|| view! {
+                        <a href="?do=retrieve">"Retrieve token"</a>
+                        <a href="?do=generate">"Generate new token"</a>
+                    })}
+                    <a href="?do=revoke">"Revoke token"</a>
+                </div>
+            </details>
+        }
+        .into_any();
+    }
+    if !you_are_super {
+        return ().into_any();
+    }
+    let name = r.username.clone();
+    let disable_to = !r.disabled;
+    view! {
+        <details class="menu">
+            <summary aria-label=format!("Actions for {name}")>"…"</summary>
+            <div class="menu-items">
+                {(r.role == Role::Admin).then(|| view! { <a href=format!("?do=revoke-other&username={}", urlencode(&name))>"Revoke token"</a> })}
+                <ActionForm action=actions.disable>
+                    <input type="hidden" name="username" value=name.clone()/>
+                    <input type="hidden" name="disabled" value=disable_to.to_string()/>
+                    <button type="submit" class="link">{if disable_to { "Disable" } else { "Enable" }}</button>
+                </ActionForm>
+            </div>
+        </details>
+    }
+    .into_any()
+}
+
+#[component]
+fn CreateAdminForm(action: ServerAction<CreateAdmin>) -> impl IntoView {
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    view! {
+        <section class="card" id="create-admin">
+            <h2>"Create an admin"</h2>
+            <FormError error/>
+            <ActionForm action attr:class="form" attr:id="create-admin-form">
+                <label>"New admin's username" <input type="text" name="username" required minlength="3" maxlength="64" autocomplete="off"/></label>
+                <label>"Initial password (at least 12 characters)" <input type="password" name="password" required minlength="12" maxlength="256" autocomplete="new-password"/></label>
+                <label>"Role"
+                    <select name="role">
+                        <option value="admin" selected>"Admin"</option>
+                        <option value="super_admin">"Super Admin"</option>
+                    </select>
+                </label>
+                <button type="submit" class="button primary">"Create admin"</button>
+            </ActionForm>
         </section>
     }
 }

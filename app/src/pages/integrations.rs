@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{CopyButton, FailureView, FormError};
+use crate::components::{CopyButton, FailureView, FormError, Ready};
 use crate::model::{Integrations, NewServerKey, ServerKeyRow};
 use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetSecureMode};
 
@@ -41,6 +41,7 @@ fn IntegrationsView(
     let revealed = data.revealed_key.clone();
     let new_key = move || from_action().or_else(|| revealed.clone());
     view! {
+        <Ready/>
         <section class="card">
             <h2>"API key"</h2>
             <p class="muted">"Identifies your application to the client SDKs. It is safe to embed in apps."</p>

@@ -7,31 +7,26 @@ use crate::server_fns::session::{load_console_frame, Logout};
 
 /// The frame of every signed-in page: application, region, who is signed
 /// in, sign-out, and the settings navigation.
+///
+/// The page (`<Outlet/>`) is deliberately not inside the frame's Suspense:
+/// a page creates its own resources, and they must be created at the same
+/// place on the server and in the browser for hydration to line up.
+/// Each page checks the session itself.
 #[component]
 pub fn ConsoleLayout() -> impl IntoView {
     let frame = Resource::new(|| (), |_| load_console_frame());
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match frame.await {
-                    Ok(frame) => view! { <Frame frame/> }.into_any(),
-                    Err(error) => view! { <FailureView error/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn Frame(frame: ConsoleFrame) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">
             <span class="brand">"Keyward"</span>
-            <span class="app" data-testid="app-name">{frame.app_name}</span>
-            <span class="badge" data-testid="region">{frame.region.to_uppercase()}</span>
-            <span class="spacer"></span>
-            <span class="who" data-testid="signed-in-as">{frame.username}" · "{frame.role.label()}</span>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match frame.await {
+                        Ok(frame) => view! { <FrameInfo frame/> }.into_any(),
+                        Err(error) => view! { <FailureView error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
             <ActionForm action=logout attr:class="inline">
                 <button type="submit" class="button secondary">"Sign out"</button>
             </ActionForm>
@@ -43,8 +38,25 @@ fn Frame(frame: ConsoleFrame) -> impl IntoView {
                 <A href="/settings/admin-users">"Admin Users"</A>
             </nav>
             <main class="content">
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        frame.await.map(|f| f.notices).unwrap_or_default().into_iter().map(|n| {
+                            view! { <p class="alert warn" data-testid="token-notice">{n}</p> }
+                        }).collect_view()
+                    })}
+                </Suspense>
                 <Outlet/>
             </main>
         </div>
+    }
+}
+
+#[component]
+fn FrameInfo(frame: ConsoleFrame) -> impl IntoView {
+    view! {
+        <span class="app" data-testid="app-name">{frame.app_name}</span>
+        <span class="badge" data-testid="region">{frame.region.to_uppercase()}</span>
+        <span class="spacer"></span>
+        <span class="who" data-testid="signed-in-as">{frame.username}" · "{frame.role.label()}</span>
     }
 }

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::FormError;
+use crate::components::{FormError, Ready};
 use crate::server_fns::session::Login;
 
 #[component]
@@ -12,12 +12,14 @@ pub fn LoginPage() -> impl IntoView {
         query.with(|q| match (q.get("setup").as_deref(), q.get("reason").as_deref()) {
             (Some("done"), _) => Some("Setup is complete. Sign in with the super admin you just created."),
             (_, Some("signed-out")) => Some("Your session has ended. Please sign in again."),
+            (_, Some("revoked")) => Some("Your admin token was revoked and you were signed out everywhere."),
             _ => None,
         })
     };
     let error = Signal::derive(move || login.value().get().and_then(Result::err));
     view! {
         <main class="narrow">
+            <Ready/>
             <h1 class="brand">"Keyward"</h1>
             <section class="card">
                 <h2>"Sign in"</h2>

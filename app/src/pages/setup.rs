@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{FailureView, FormError};
+use crate::components::{FailureView, FormError, Ready};
 use crate::model::REGIONS;
 use crate::server_fns::setup::{setup_open, RunSetup};
 
@@ -34,6 +34,7 @@ fn SetupForm() -> impl IntoView {
     let token = move || query.with(|q| q.get("token").unwrap_or_default());
     let error = Signal::derive(move || setup.value().get().and_then(Result::err));
     view! {
+        <Ready/>
         <section class="card">
             <h2>"Set up Keyward"</h2>
             <p class="muted">"Create the application and its first super admin. This page disappears once setup is done."</p>

@@ -17,15 +17,15 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
     let admin = match result {
         Ok(admin) => admin,
         Err(DomainError::BadCredentials) => {
-            // The username is the caller's text: quote it, and say nothing about it.
+            // Not the username: people type their password into that field.
             tracing::info!(client = %client, "console sign-in refused");
             return Err(AppError::Invalid("Incorrect username or password.".into()));
         }
         Err(e) => return Err(e.into()),
     };
+    crate::domain::admin_tokens::ensure_after_login(&kw, &admin, &client).await?;
     let session = crate::auth::session().await?;
     crate::auth::sign_in(&session, &admin).await?;
-    crate::domain::admin_tokens::ensure_after_login(&kw, &admin, &client).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
     leptos_axum::redirect("/settings/integrations");
     Ok(())
@@ -45,10 +45,54 @@ pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
     let kw = crate::auth::keyward()?;
     let app = crate::domain::application::require(&kw.db).await?;
     let current = crate::auth::require_admin().await?;
+    let notices = token_notices(&kw, &current.admin).await?;
     Ok(ConsoleFrame {
         app_name: app.name,
         region: app.region,
         username: current.admin.username,
         role: current.admin.role,
+        notices,
     })
+}
+
+/// What an admin should know about their own token: the switch-over of
+/// the previous one, and an expiry 30, 7 or 1 days ahead.
+#[cfg(feature = "ssr")]
+async fn token_notices(
+    kw: &crate::domain::Keyward,
+    admin: &crate::domain::admins::Admin,
+) -> Result<Vec<String>, AppError> {
+    use crate::domain::admin_tokens::{self, TokenState};
+    use crate::domain::clock::{display, now_ms};
+
+    const DAY_MS: i64 = 86_400_000;
+    if admin.role != crate::model::Role::Admin {
+        return Ok(Vec::new());
+    }
+    let status = admin_tokens::status(&kw.db, &admin.id).await?;
+    let mut notices = Vec::new();
+    if let Some(until) = status.switching_until {
+        notices.push(format!(
+            "Your previous admin token stops working at {}. Switch your automation to the new token before then.",
+            display(until)
+        ));
+    }
+    match status.state {
+        TokenState::Active { expires_at } => {
+            let left = expires_at - now_ms();
+            let when = display(expires_at);
+            if left <= DAY_MS {
+                notices.push(format!(
+                    "Your admin token expires within a day, at {when}. Generate a new one now."
+                ));
+            } else if left <= 7 * DAY_MS {
+                notices.push(format!("Your admin token expires within 7 days, at {when}."));
+            } else if left <= 30 * DAY_MS {
+                notices.push(format!("Your admin token expires within 30 days, at {when}."));
+            }
+        }
+        TokenState::Expired { .. } => notices.push("Your admin token has expired. Generate a new one.".into()),
+        TokenState::None | TokenState::Revoked => {}
+    }
+    Ok(notices)
 }

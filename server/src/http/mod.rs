@@ -62,6 +62,10 @@ pub fn router(parts: Parts) -> Router {
         .with_same_site(SameSite::Strict)
         .with_secure(secure_cookie)
         .with_path("/")
+        // Activity pushes this back: `auth::require_admin` touches the
+        // session (at most once a minute). No `always_save`: every request,
+        // even for a stylesheet, would write back its own stale copy of the
+        // session and could undo what a concurrent request stored.
         .with_expiry(Expiry::OnInactivity(idle));
 
     let routes = generate_route_list(App);
@@ -80,6 +84,7 @@ pub fn router(parts: Parts) -> Router {
         .layer(axum::middleware::from_fn(security::same_origin_writes))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(api::envelope_everything))
         .layer(axum::middleware::from_fn(security::client_addr))
         .layer(TraceLayer::new_for_http().make_span_with(security::span_without_query))
         .with_state(state)

@@ -127,8 +127,24 @@ async fn logout_ends_the_session_on_the_server() {
 #[tokio::test]
 async fn signed_out_calls_to_server_functions_are_refused() {
     let app = TestApp::ready().await;
-    for function in ["admins", "integrations", "frame"] {
-        let (status, body) = app.call(&app.client, function, &[]).await;
+    let calls: [(&str, &[(&str, &str)]); 7] = [
+        ("admins", &[("query", ""), ("page", "1")]),
+        ("integrations", &[]),
+        ("frame", &[]),
+        ("generate_token", &[]),
+        ("revoke_token", &[("username", ADMIN)]),
+        (
+            "create_admin",
+            &[
+                ("username", "eve"),
+                ("password", "a long password!"),
+                ("role", "super_admin"),
+            ],
+        ),
+        ("set_secure_mode", &[("enabled", "true")]),
+    ];
+    for (function, fields) in calls {
+        let (status, body) = app.call(&app.client, function, fields).await;
         assert_eq!(status, 500, "{function}: {body}");
         assert!(body.contains("Unauthorized"), "{function}: {body}");
         assert!(!body.contains("kwapi_"));

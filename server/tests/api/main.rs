@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod console_admins;
 mod console_auth;
 mod http_surface;
 mod rest_admin;

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use app::domain::admin_tokens::{self, TokenState};
+use app::domain::admin_tokens;
 use app::domain::clock::iso;
 use app::domain::{admins, application, server_keys, sessions, DomainError};
 
@@ -15,27 +15,16 @@ use super::extract::{json_or_default, AdminToken, ApiJson, ApiQuery};
 use super::ApiError;
 use crate::http::AppState;
 
-fn token_state(state: &TokenState) -> (&'static str, Option<String>) {
-    match state {
-        TokenState::None => ("none", None),
-        TokenState::Active { expires_at } => ("active", Some(iso(*expires_at))),
-        TokenState::Expired { expired_at } => ("expired", Some(iso(*expired_at))),
-        TokenState::Revoked => ("revoked", None),
-    }
-}
-
-/// `GET /api/v1/admins/me`: who this token belongs to and its state.
-pub async fn me(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
-    let status = admin_tokens::status(&state.keyward.db, &token.0.admin_id).await?;
-    let (label, _) = token_state(&status.state);
-    // The presented token itself may be the superseded one, still in its switch-over.
-    let presented = if token.0.current { label } else { "switching" };
-    Ok(Json(json!({
+/// Answered from the in-memory view: no database on this path.
+pub async fn me(token: AdminToken) -> Json<Value> {
+    // The presented token may be the superseded one, still in its switch-over.
+    let status = if token.0.current { "active" } else { "switching" };
+    Json(json!({
         "username": token.0.username,
         "role": token.0.role.as_str(),
         "tokenExpiresAt": iso(token.0.expires_at),
-        "tokenStatus": presented,
-    })))
+        "tokenStatus": status,
+    }))
 }
 
 async fn admin_of(state: &AppState, token: &AdminToken) -> Result<admins::Admin, ApiError> {

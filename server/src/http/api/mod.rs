@@ -33,6 +33,40 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// Answers that did not come from a handler (the body-size limit, axum's
+/// own extractor rejections) still leave in the error envelope.
+/// Applied around the whole app (outside the body-size limit), for `/api/` paths.
+pub async fn envelope_everything(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_api {
+        return res;
+    }
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BadRequest("The request body is larger than 64 KiB".into()),
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => ApiError::NotFound("Not found".into()),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized("Unauthorized".into()),
+        StatusCode::FORBIDDEN => ApiError::Forbidden("Forbidden".into()),
+        s if s.is_client_error() => ApiError::BadRequest("Bad request".into()),
+        s => ApiError::Internal(format!("unhandled status {s}")),
+    };
+    error.into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound("Not found".into())
 }

@@ -12,7 +12,8 @@ use super::extract::{AccessToken, ApiJson, ApiKey};
 use super::ApiError;
 use crate::http::AppState;
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries the auth token.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
     user_id: String,
