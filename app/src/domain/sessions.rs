@@ -106,6 +106,7 @@ pub async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSes
         exp: now + kw.lifetimes.access_token_ttl.as_millis() as i64,
     };
     let access_token = tokens::sign_access(&kw.signing, &claims);
+    kw.usage.end_user_seen(&user.id, now);
     Ok(IssuedSession {
         access_token,
         claims,
@@ -191,6 +192,7 @@ pub fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClaims> {
     if kw.views.access_revoked(&claims.sid, &claims.uid, claims.iat) {
         return Err(DomainError::Unauthorized("Invalid access token".into()));
     }
+    kw.usage.end_user_seen(&claims.uid, now_ms());
     Ok(claims)
 }
 

@@ -13,6 +13,7 @@ use super::DomainResult;
 struct Pending {
     server_keys: HashMap<String, i64>,
     admin_tokens: HashMap<String, i64>,
+    end_users: HashMap<String, i64>,
     unsecured_by_hour: HashMap<i64, i64>,
 }
 
@@ -40,6 +41,15 @@ impl Usage {
             .insert(id.to_string(), at);
     }
 
+    /// An end user used an access token (or opened a session).
+    pub fn end_user_seen(&self, id: &str, at: i64) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .end_users
+            .insert(id.to_string(), at);
+    }
+
     pub fn unsecured_session(&self, at: i64) {
         *self
             .pending
@@ -53,7 +63,11 @@ impl Usage {
     /// Writes what accumulated, in one transaction.
     pub async fn flush(&self, db: &Db) -> DomainResult<()> {
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if batch.server_keys.is_empty() && batch.admin_tokens.is_empty() && batch.unsecured_by_hour.is_empty() {
+        if batch.server_keys.is_empty()
+            && batch.admin_tokens.is_empty()
+            && batch.end_users.is_empty()
+            && batch.unsecured_by_hour.is_empty()
+        {
             return Ok(());
         }
         let mut tx = db.write().begin().await?;
@@ -70,6 +84,15 @@ impl Usage {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for (id, at) in &batch.end_users {
+            sqlx::query(
+                "UPDATE end_users SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         for (hour, n) in &batch.unsecured_by_hour {
             sqlx::query(

@@ -226,3 +226,35 @@ async fn the_admin_list_pages_and_searches_a_thousand_admins() {
         .unwrap();
     assert!(html.contains("user_0999") && !html.contains("user_0998"));
 }
+
+#[tokio::test]
+async fn admins_are_warned_before_their_token_expires() {
+    for (days, expect) in [(20, "within 30 days"), (5, "within 7 days"), (0, "within a day")] {
+        let ttl = std::time::Duration::from_secs(days * 86_400 + 3_600);
+        let app = TestApp::spawn_with(|c| c.lifetimes.admin_token_ttl = ttl).await;
+        app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+        // Signing in issues the token with the server's configured lifetime.
+        let ops = signed_in_admin(&app, "ops").await;
+        let html = ops
+            .get(app.url("/settings/integrations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(expect), "{days} days: {expect:?} missing");
+    }
+    // With a full year ahead, no warning.
+    let app = TestApp::ready().await;
+    let ops = signed_in_admin(&app, "ops").await;
+    let html = ops
+        .get(app.url("/settings/integrations"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("expires within"));
+}

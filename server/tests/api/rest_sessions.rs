@@ -492,3 +492,35 @@ async fn access_tokens_expire_with_a_short_lifetime() {
         .unwrap();
     assert!(envelope(res, 401, 400100).await.contains("expired"));
 }
+
+#[tokio::test]
+async fn access_token_use_is_recorded_in_the_background() {
+    let app = TestApp::ready().await;
+    let body: Value = app
+        .session(json!({"userId": "hana", "deviceId": "d"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["accessToken"].as_str().unwrap();
+    let last_seen = || async {
+        let (seen,): (Option<i64>,) = sqlx::query_as("SELECT last_seen_at FROM end_users WHERE user_id = 'hana'")
+            .fetch_one(app.kw().db.read())
+            .await
+            .unwrap();
+        seen
+    };
+    app.kw().usage.flush(&app.kw().db).await.unwrap();
+    let first = last_seen().await.expect("the session itself counts as use");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let res = app
+        .client
+        .get(app.url("/api/v3/sessions/current"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.kw().usage.flush(&app.kw().db).await.unwrap();
+    assert!(last_seen().await.unwrap() > first);
+}
