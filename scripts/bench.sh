@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The benchmark (SPEC §8): builds release, starts Keyward on a fresh data
+# directory, seeds it through the CLI and the admin API, and drives each
+# case with wrk over loopback at 64 connections, alternating cases over
+# several rounds. Prints a table and writes target/bench/results.json.
+# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+SECONDS_PER_CASE=8
+ROUNDS=2
+DB_URL=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --postgres) DB_URL="postgres://postgres@127.0.0.1:5432/keyward_bench" ;;
+    --seconds) SECONDS_PER_CASE="$2"; shift ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+apt_install wrk curl
+say "building release"
+cargo build --release -p server --bin keyward
+BIN="$ROOT/target/release/keyward"
+
+DATA="$(mktemp -d)"
+PORT=3900
+BASE="http://127.0.0.1:$PORT"
+export KEYWARD_DATA_DIR="$DATA" KEYWARD_HTTP_ADDR="127.0.0.1:$PORT" KEYWARD_LOG=warn
+if [ -n "$DB_URL" ]; then
+  psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS keyward_bench WITH (FORCE)" -c "CREATE DATABASE keyward_bench" postgres
+  export DATABASE_URL="$DB_URL"
+else
+  unset DATABASE_URL
+fi
+cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+say "seeding through the CLI"
+echo "bench super password" | "$BIN" init --app-name Bench --region eu --admin-username root --admin-password-stdin >/dev/null
+echo "bench admin password" | "$BIN" admin create --username bench --password-stdin >/dev/null
+KW_ADMIN_TOKEN="$("$BIN" admin issue-token --username bench)"
+
+"$BIN" serve >"$DATA/serve.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 50); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.2; done
+
+say "seeding through the admin API"
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+KW_API_KEY="$(curl -sf "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" | json apiKey)"
+KW_SERVER_KEY="$(curl -sf -X POST "$BASE/api/v1/server-keys" -H "Authorization: Bearer $KW_ADMIN_TOKEN" | json serverKey)"
+export KW_API_KEY KW_SERVER_KEY KW_ADMIN_TOKEN
+for i in $(seq 0 999); do
+  printf '{"userId":"known-%d","deviceId":"seed"}' "$i"
+  echo
+done | while read -r body; do
+  curl -sf -o /dev/null -X POST "$BASE/api/v3/sessions" -H "X-API-Key: $KW_API_KEY" -H 'Content-Type: application/json' -d "$body"
+done
+
+mkdir -p "$ROOT/target/bench"
+RESULTS="$ROOT/target/bench/raw.txt"
+: >"$RESULTS"
+run_case() {
+  local name="$1" script="$2"
+  local out
+  out="$(wrk -t2 -c64 -d"${SECONDS_PER_CASE}s" --latency -s "$script" "$BASE" 2>&1)"
+  local rps p50 p99 non2xx sock
+  rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+  non2xx="$(awk '/Non-2xx/ {print $5}' <<<"$out")"
+  sock="$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' <<<"$out")"
+  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} $(( ${non2xx:-0} + ${sock:-0} ))" >>"$RESULTS"
+}
+
+say "measuring: $ROUNDS rounds × 6 cases × ${SECONDS_PER_CASE}s at 64 connections"
+for round in $(seq 1 "$ROUNDS"); do
+  curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"secureMode":false}'
+  run_case baseline bench/baseline.lua
+  run_case session_known_user bench/session_known.lua
+  run_case session_new_user bench/session_new.lua
+  run_case auth_token_mint_v4 bench/mint.lua
+  run_case admin_token_get bench/admin_get.lua
+  curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"secureMode":true}'
+  run_case secure_mint_and_redeem bench/secure_redeem.lua
+done
+RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")"
+
+python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" <<'PY'
+import json, sys, statistics, platform, os
+raw, rss_kb, out, backend = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite"
+cases = {}
+for line in open(raw):
+    name, rps, p50, p99, errors = line.split()
+    cases.setdefault(name, []).append((float(rps), p50, p99, int(errors)))
+base = statistics.mean(r[0] for r in cases["baseline"])
+rows = []
+print(f"\nKeyward benchmark — {backend}, 64 connections, wrk on the same machine ({os.cpu_count()} cores)")
+print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}")
+for name, runs in cases.items():
+    rps = statistics.mean(r[0] for r in runs)
+    p50, p99 = runs[-1][1], runs[-1][2]
+    errors = sum(r[3] for r in runs)
+    ratio = rps / base if base else 0
+    rows.append({"case": name, "requests_per_second": round(rps), "p50": p50, "p99": p99, "errors": errors, "ratio_to_baseline": round(ratio, 3)})
+    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}")
+print(f"server peak RSS: {rss_kb/1024:.1f} MiB")
+json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)
+print(f"written: {out}")
+PY
