@@ -21,9 +21,15 @@ pub struct Application {
 }
 
 pub async fn get(db: &Db) -> DomainResult<Option<Application>> {
+    fetch(db.read()).await
+}
+
+/// Reads the application through any executor: a pool, or a change's
+/// connection when the read must happen under its lock.
+async fn fetch<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<Option<Application>> {
     let row: Option<(String, String, String, i64, i64)> =
         sqlx::query_as("SELECT name, region, api_key, secure_mode, mtls FROM application WHERE id = 1")
-            .fetch_optional(db.read())
+            .fetch_optional(executor)
             .await?;
     Ok(row.map(|(name, region, api_key, secure, mtls)| Application {
         name,
@@ -130,18 +136,7 @@ pub async fn set_modes(
 ) -> DomainResult<Application> {
     let mut change = db.change().await?;
     // Read under the change's lock, so two updates cannot interleave.
-    let row: Option<(String, String, String, i64, i64)> =
-        sqlx::query_as("SELECT name, region, api_key, secure_mode, mtls FROM application WHERE id = 1")
-            .fetch_optional(change.conn())
-            .await?;
-    let (name, region, api_key, secure_now, mtls_now) = row.ok_or(DomainError::SetupRequired)?;
-    let app = Application {
-        name,
-        region,
-        api_key,
-        secure_mode: secure_now != 0,
-        mtls: mtls_now != 0,
-    };
+    let app = fetch(change.conn()).await?.ok_or(DomainError::SetupRequired)?;
     let secure_after = secure.unwrap_or(app.secure_mode);
     let mtls_after = mtls.unwrap_or(app.mtls);
     if mtls_after && !app.mtls {
