@@ -2,7 +2,10 @@
 # The benchmark (SPEC §8): builds release, starts Keyward on a fresh data
 # directory, seeds it through the CLI and the admin API, and drives each
 # case with wrk over loopback at 64 connections, alternating cases over
-# several rounds. Prints a table and writes target/bench/results.json.
+# several rounds; the mTLS case (HTTPS with a client certificate, which
+# wrk cannot present) runs with the workspace's own load generator
+# (server/examples/loadgen.rs) against an HTTPS baseline measured by the
+# same tool. Prints a table and writes target/bench/results.json.
 # Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -20,15 +23,18 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-apt_install wrk curl
+apt_install wrk curl openssl
 say "building release"
-cargo build --release -p server --bin keyward
+cargo build --release -p server --bin keyward --example loadgen
 BIN="$ROOT/target/release/keyward"
+LOADGEN="$ROOT/target/release/examples/loadgen"
 
 DATA="$(mktemp -d)"
 PORT=3900
+TLS_PORT=3943
 BASE="http://127.0.0.1:$PORT"
-export KEYWARD_DATA_DIR="$DATA" KEYWARD_HTTP_ADDR="127.0.0.1:$PORT" KEYWARD_LOG=warn
+TLS_BASE="https://127.0.0.1:$TLS_PORT"
+export KEYWARD_DATA_DIR="$DATA" KEYWARD_HTTP_ADDR="127.0.0.1:$PORT" KEYWARD_HTTPS_ADDR="127.0.0.1:$TLS_PORT" KEYWARD_LOG=warn
 if [ -n "$DB_URL" ]; then
   psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS keyward_bench WITH (FORCE)" -c "CREATE DATABASE keyward_bench" postgres
   export DATABASE_URL="$DB_URL"
@@ -59,6 +65,19 @@ done | while read -r body; do
   curl -sf -o /dev/null -X POST "$BASE/api/v3/sessions" -H "X-API-Key: $KW_API_KEY" -H 'Content-Type: application/json' -d "$body"
 done
 
+say "seeding a client certificate for the mTLS case"
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=bench \
+  -keyout "$DATA/client.key" -out "$DATA/client.csr" 2>/dev/null
+python3 -c 'import json,sys; print(json.dumps({"name": "bench", "csr": open(sys.argv[1]).read()}))' "$DATA/client.csr" |
+  curl -sf -X POST "$BASE/api/v1/certificates" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d @- | json pem >"$DATA/client.pem"
+MTLS=(--ca "$DATA/tls-cert.pem" --cert "$DATA/client.pem" --key "$DATA/client.key")
+mtls_switch() {
+  curl -sf -o /dev/null --cacert "$DATA/tls-cert.pem" --cert "$DATA/client.pem" --key "$DATA/client.key" \
+    -X PATCH "$TLS_BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d "$1"
+}
+
 mkdir -p "$ROOT/target/bench"
 RESULTS="$ROOT/target/bench/raw.txt"
 : >"$RESULTS"
@@ -75,7 +94,12 @@ run_case() {
   echo "$name ${rps:-0} ${p50:-?} ${p99:-?} $(( ${non2xx:-0} + ${sock:-0} ))" >>"$RESULTS"
 }
 
-say "measuring: $ROUNDS rounds × 6 cases × ${SECONDS_PER_CASE}s at 64 connections"
+run_loadgen() {
+  local name="$1" path="$2"; shift 2
+  echo "$name $("$LOADGEN" --url "$TLS_BASE$path" --connections 64 --seconds "$SECONDS_PER_CASE" "${MTLS[@]}" "$@")" >>"$RESULTS"
+}
+
+say "measuring: $ROUNDS rounds × 8 cases × ${SECONDS_PER_CASE}s at 64 connections"
 for round in $(seq 1 "$ROUNDS"); do
   curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
     -H 'Content-Type: application/json' -d '{"secureMode":false}'
@@ -87,6 +111,10 @@ for round in $(seq 1 "$ROUNDS"); do
   curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
     -H 'Content-Type: application/json' -d '{"secureMode":true}'
   run_case secure_mint_and_redeem bench/secure_redeem.lua
+  mtls_switch '{"mtls":true}'
+  run_loadgen https_baseline /healthz
+  run_loadgen admin_token_get_mtls /api/v1/admins/me --header "Authorization: Bearer $KW_ADMIN_TOKEN"
+  mtls_switch '{"mtls":false}'
 done
 RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")"
 
@@ -98,6 +126,9 @@ for line in open(raw):
     name, rps, p50, p99, errors = line.split()
     cases.setdefault(name, []).append((float(rps), p50, p99, int(errors)))
 base = statistics.mean(r[0] for r in cases["baseline"])
+# Cases measured by the workspace's load generator over HTTPS compare with
+# the HTTPS baseline it measured, not with wrk's.
+tls_base = statistics.mean(r[0] for r in cases.get("https_baseline", [(0,)]))
 rows = []
 print(f"\nKeyward benchmark — {backend}, 64 connections, wrk on the same machine ({os.cpu_count()} cores)")
 print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}")
@@ -105,7 +136,8 @@ for name, runs in cases.items():
     rps = statistics.mean(r[0] for r in runs)
     p50, p99 = runs[-1][1], runs[-1][2]
     errors = sum(r[3] for r in runs)
-    ratio = rps / base if base else 0
+    against = tls_base if name in ("https_baseline", "admin_token_get_mtls") else base
+    ratio = rps / against if against else 0
     rows.append({"case": name, "requests_per_second": round(rps), "p50": p50, "p99": p99, "errors": errors, "ratio_to_baseline": round(ratio, 3)})
     print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}")
 print(f"server peak RSS: {rss_kb/1024:.1f} MiB")

@@ -95,6 +95,12 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
     let kw = keyward()?;
     let session = session().await?;
+    check_admin(&kw, &session, client_addr().await).await
+}
+
+/// The gate itself, for server functions and for the few plain axum
+/// routes of the console (downloads).
+pub async fn check_admin(kw: &Keyward, session: &Session, client: String) -> Result<CurrentAdmin, AppError> {
     let Some(mut signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
         // A fresh install has nobody to sign in: send people to setup.
         if crate::domain::application::get(&kw.db).await?.is_none() {
@@ -116,13 +122,10 @@ pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
                 signed_in.seen_at_ms = now;
                 session.insert(SESSION_KEY, signed_in).await.map_err(session_error)?;
             }
-            Ok(CurrentAdmin {
-                admin,
-                client: client_addr().await,
-            })
+            Ok(CurrentAdmin { admin, client })
         }
         _ => {
-            sign_out(&session).await?;
+            sign_out(session).await?;
             Err(AppError::Unauthorized)
         }
     }

@@ -22,7 +22,7 @@ use leptos_router::{path, SsrMode};
 
 use pages::{
     admin_users::AdminUsersPage, integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage,
-    not_found::NotFound, setup::SetupPage, Home,
+    not_found::NotFound, security::SecurityPage, setup::SetupPage, Home,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -82,6 +82,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("/settings") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("integrations") view=IntegrationsPage/>
+                    <Route path=path!("security") view=SecurityPage/>
                     <Route path=path!("admin-users") view=AdminUsersPage/>
                 </ParentRoute>
             </Routes>

@@ -115,6 +115,49 @@ pub struct ShownToken {
     pub previous_stops: Option<String>,
 }
 
+/// Settings > Security.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityData {
+    pub certificates: Vec<CertificateRow>,
+    pub secure_mode: bool,
+    pub mtls: bool,
+    pub active_certificates: i64,
+    pub max_active: i64,
+    pub max_validity_days: i64,
+    /// Certificates about to expire, and other things to act on.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateRow {
+    pub id: String,
+    pub name: String,
+    pub subject: String,
+    pub key_type: String,
+    pub fingerprint: String,
+    pub not_after: String,
+    /// "in 364 days", "expired 2 days ago", …
+    pub countdown: String,
+    /// active / expired / revoked.
+    pub status: String,
+    pub active: bool,
+}
+
+/// The file name a certificate downloads as: its name, made safe.
+pub fn pem_file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{safe}.pem")
+}
+
 /// The regions a new application may be created in.
 pub const REGIONS: [(&str, &str); 3] = [("eu", "Europe"), ("sg", "Singapore"), ("us", "United States")];
 

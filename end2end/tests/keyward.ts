@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 const BIN = process.env.KEYWARD_BIN ?? resolve(__dirname, '../../target/debug/keyward');
 const SITE = process.env.KEYWARD_SITE_ROOT ?? resolve(__dirname, '../../target/site');
 
-export type Keyward = { url: string; setupUrl: string; proc: ChildProcess; dataDir: string };
+export type Keyward = { url: string; httpsUrl: string; setupUrl: string; proc: ChildProcess; dataDir: string };
 
 async function start(): Promise<Keyward & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'keyward-e2e-'));
@@ -17,6 +17,7 @@ async function start(): Promise<Keyward & { dir: string }> {
     ...process.env,
     KEYWARD_DATA_DIR: dir,
     KEYWARD_HTTP_ADDR: '127.0.0.1:0',
+    KEYWARD_HTTPS_ADDR: '127.0.0.1:0',
     KEYWARD_SITE_ROOT: SITE,
     KEYWARD_LOG: process.env.KEYWARD_E2E_LOG ?? 'warn',
   };
@@ -28,15 +29,16 @@ async function start(): Promise<Keyward & { dir: string }> {
     err += d;
     if (process.env.KEYWARD_E2E_LOG) process.stderr.write(d);
   });
-  const found = await new Promise<{ url: string; setupUrl: string }>((ok, fail) => {
+  const found = await new Promise<{ url: string; httpsUrl: string; setupUrl: string }>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`keyward did not start:\n${out}\n${err}`)), 20_000);
     proc.stdout!.on('data', (d) => {
       out += d;
       const url = /listening on (\S+)/.exec(out)?.[1];
+      const httpsUrl = /HTTPS \(for mTLS clients\) on (\S+)/.exec(out)?.[1];
       const setupUrl = /(http\S+\/setup\?token=\S+)/.exec(out)?.[1];
-      if (url && setupUrl) {
+      if (url && httpsUrl && setupUrl) {
         clearTimeout(timer);
-        ok({ url, setupUrl });
+        ok({ url, httpsUrl, setupUrl });
       }
     });
     proc.on('exit', (code) => fail(new Error(`keyward exited (${code}):\n${out}\n${err}`)));

@@ -175,7 +175,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
         } => {
             let password = read_password(admin_password_stdin, "--admin-password-stdin")?;
             let db = startup::open_database(&config).await?;
-            startup::load_master_key(&config)?;
+            let master = startup::load_master_key(&config)?;
             let setup = Setup {
                 app_name,
                 region,
@@ -183,7 +183,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
                 admin_password: password,
                 source: Some(CLI_SOURCE.into()),
             };
-            let result = application::setup(&db, setup).await;
+            let result = application::setup(&db, &master, setup).await;
             db.close().await;
             result?;
             println!("application created");
@@ -255,6 +255,7 @@ async fn serve(config: Config) -> Result<(), ServerError> {
     let running = startup::build(config).await?;
     tracing::info!(addr = %running.http_addr, "Keyward is serving the console and API");
     println!("Keyward is listening on {}", running.public_url);
+    println!("HTTPS (for mTLS clients) on https://{}/", running.https_addr);
     if let Some(url) = running.setup_url() {
         // Printed, not logged: the one place this token is meant to appear.
         println!("First-run setup is open. Create your application at:\n  {url}");

@@ -5,7 +5,7 @@
 use clap::Args;
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +26,25 @@ pub struct ConfigArgs {
     /// Address of the plain-HTTP listener (console and API).
     #[arg(long, env = "KEYWARD_HTTP_ADDR", global = true, value_parser = parse_addr)]
     pub http_addr: Option<SocketAddr>,
+    /// Address of the HTTPS listener (asks for an optional client certificate).
+    #[arg(long, env = "KEYWARD_HTTPS_ADDR", global = true, value_parser = parse_addr)]
+    pub https_addr: Option<SocketAddr>,
+    /// PEM certificate chain of the HTTPS listener (self-signed in the data directory if unset).
+    #[arg(long, env = "KEYWARD_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the HTTPS listener.
+    #[arg(long, env = "KEYWARD_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// Longest validity of an issued client certificate.
+    #[arg(long, env = "KEYWARD_CERT_MAX_VALIDITY", global = true, value_parser = parse_duration)]
+    pub cert_max_validity: Option<Duration>,
+    /// Header in which a trusted TLS-terminating proxy passes the client
+    /// certificate (URL-encoded PEM, e.g. nginx's $ssl_client_escaped_cert).
+    #[arg(long, env = "KEYWARD_CLIENT_CERT_HEADER", global = true)]
+    pub client_cert_header: Option<String>,
+    /// Comma-separated IP addresses of the proxies whose header is believed.
+    #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", global = true, value_delimiter = ',', value_parser = parse_ip)]
+    pub trusted_proxies: Vec<IpAddr>,
     /// Public URL shown in the console (defaults to the HTTP listener's).
     #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true, value_parser = parse_public_url)]
     pub public_url: Option<String>,
@@ -62,6 +81,12 @@ pub struct ConfigArgs {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     http_addr: Option<String>,
+    https_addr: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    cert_max_validity: Option<String>,
+    client_cert_header: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
     public_url: Option<String>,
     database_url: Option<String>,
     master_key_file: Option<PathBuf>,
@@ -77,6 +102,11 @@ struct FileConfig {
 pub struct Config {
     pub data_dir: PathBuf,
     pub http_addr: SocketAddr,
+    pub https_addr: SocketAddr,
+    /// Certificate chain and key files of the HTTPS listener, if configured.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A trusted proxy's client-certificate header, and the proxies.
+    pub client_cert_header: Option<ClientCertHeader>,
     pub public_url: Option<String>,
     pub database_url: SecretString,
     pub master_key_file: Option<PathBuf>,
@@ -92,6 +122,9 @@ impl Config {
             database_url: SecretString::from(default_database_url(&data_dir)),
             data_dir,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            https_addr: SocketAddr::from(([127, 0, 0, 1], 3443)),
+            tls: None,
+            client_cert_header: None,
             public_url: None,
             master_key_file: None,
             site_root: PathBuf::from("target/site"),
@@ -121,6 +154,53 @@ impl Config {
             config.http_addr =
                 parse_addr(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("http_addr"))))?;
         }
+        if let Some(addr) = args.https_addr {
+            config.https_addr = addr;
+        } else if let Some(raw) = &file.https_addr {
+            config.https_addr =
+                parse_addr(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("https_addr"))))?;
+        }
+        let tls_cert = args.tls_cert.clone().or(file.tls_cert);
+        let tls_key = args.tls_key.clone().or(file.tls_key);
+        config.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ServerError::Config(
+                    "KEYWARD_TLS_CERT (--tls-cert) and KEYWARD_TLS_KEY (--tls-key) must be set together".into(),
+                ))
+            }
+        };
+        let header = args.client_cert_header.clone().or(file.client_cert_header);
+        let proxies = if args.trusted_proxies.is_empty() {
+            let mut parsed = Vec::new();
+            for raw in file.trusted_proxies.iter().flatten() {
+                parsed.push(
+                    parse_ip(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("trusted_proxies"))))?,
+                );
+            }
+            parsed
+        } else {
+            args.trusted_proxies.clone()
+        };
+        config.client_cert_header = match (header, proxies.is_empty()) {
+            (None, true) => None,
+            (Some(name), false) => {
+                let name = axum::http::HeaderName::try_from(name.trim()).map_err(|_| {
+                    ServerError::Config(format!(
+                        "KEYWARD_CLIENT_CERT_HEADER (--client-cert-header): {name:?} is not a header name"
+                    ))
+                })?;
+                Some(ClientCertHeader { name, proxies })
+            }
+            _ => {
+                return Err(ServerError::Config(
+                    "KEYWARD_CLIENT_CERT_HEADER (--client-cert-header) and KEYWARD_TRUSTED_PROXIES \
+                     (--trusted-proxies) must be set together: the header is believed only from those proxies"
+                        .into(),
+                ))
+            }
+        };
         if let Some(url) = args.public_url.clone() {
             config.public_url = Some(url);
         } else if let Some(raw) = &file.public_url {
@@ -180,6 +260,12 @@ impl Config {
                 "auth_token_ttl",
                 d.auth_token_ttl,
             )?,
+            cert_max_validity: pick(
+                args.cert_max_validity,
+                &file.cert_max_validity,
+                "cert_max_validity",
+                d.cert_max_validity,
+            )?,
             ..d
         };
         Ok(config)
@@ -192,6 +278,19 @@ impl Config {
             None => format!("http://{bound}/"),
         }
     }
+}
+
+/// Client certificates passed by a TLS-terminating proxy (off by default).
+#[derive(Debug, Clone)]
+pub struct ClientCertHeader {
+    pub name: axum::http::HeaderName,
+    pub proxies: Vec<IpAddr>,
+}
+
+fn parse_ip(raw: &str) -> Result<IpAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not an IP address like 10.0.0.5"))
 }
 
 fn default_database_url(data_dir: &Path) -> String {

@@ -1,5 +1,6 @@
 //! The `keyward` binary's library: configuration, start-up, the HTTP
-//! surface (console routes, REST API, health) and the command line.
+//! surface (console routes, REST API, health), the TLS listener and the
+//! command line.
 
 pub mod cli;
 pub mod config;
@@ -7,3 +8,4 @@ pub mod error;
 pub mod http;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

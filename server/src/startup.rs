@@ -1,7 +1,9 @@
-//! Start-up: data directory, master key, database, migrations, listener.
+//! Start-up: data directory, master key, database, migrations, listeners
+//! (plain HTTP, and HTTPS with optional client certificates).
 //! `build` binds and returns the address, so tests run the real app on
 //! port 0 exactly as `keyward serve` does.
 
+use axum::serve::Listener;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,16 +21,19 @@ use app::domain::{application, Keyward};
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::http;
+use crate::tls::{self, Peer, TlsListener};
 
 /// A running server.
 pub struct Running {
     pub http_addr: SocketAddr,
+    pub https_addr: SocketAddr,
     pub public_url: String,
     /// Present while setup is open: the one-time token for the setup page.
     pub setup_token: Option<SecretString>,
     pub keyward: Keyward,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    tls_server: JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
@@ -45,12 +50,19 @@ impl Running {
             .server
             .await
             .map_err(|e| ServerError::Domain(format!("server task: {e}")))?;
-        // Bookkeeping noted by the last requests is written before closing.
+        let served_tls = self
+            .tls_server
+            .await
+            .map_err(|e| ServerError::Domain(format!("HTTPS server task: {e}")))?;
+        // Writes queued by the last requests, then their bookkeeping,
+        // reach the database before it closes.
+        self.keyward.writer.close().await;
         if let Err(e) = self.keyward.usage.flush(&self.keyward.db).await {
             tracing::warn!(error = %e, "could not write the last usage bookkeeping");
         }
         self.keyward.db.close().await;
-        served.map_err(ServerError::io("HTTP server"))
+        served.map_err(ServerError::io("HTTP server"))?;
+        served_tls.map_err(ServerError::io("HTTPS server"))
     }
 }
 
@@ -72,6 +84,15 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         .map_err(|e| ServerError::Config(format!("KEYWARD_HTTP_ADDR (--http-addr) {}: {e}", config.http_addr)))?;
     let http_addr = listener.local_addr().map_err(ServerError::io("HTTP listener"))?;
     let public_url = config.public_url_for(http_addr);
+    let tls_config = tls::server_config(&config)?;
+    let tls_tcp = TcpListener::bind(config.https_addr)
+        .await
+        .map_err(|e| ServerError::Config(format!("KEYWARD_HTTPS_ADDR (--https-addr) {}: {e}", config.https_addr)))?;
+    let tls_listener = TlsListener::new(tls_tcp, tls_config).map_err(ServerError::io("HTTPS listener"))?;
+    let https_addr = tls_listener
+        .local_addr()
+        .map_err(ServerError::io("HTTPS listener"))?
+        .addr;
 
     let keyward = Keyward::start(
         db.clone(),
@@ -95,21 +116,33 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         keyward: keyward.clone(),
         store,
         site_root: config.site_root.clone(),
+        client_cert_header: config.client_cert_header.clone(),
     });
+    let mut stop_tls = shutdown.subscribe();
+    let tls_router = router.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        axum::serve(listener, router.into_make_service_with_connect_info::<Peer>())
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })
             .await
     });
+    let tls_server = tokio::spawn(async move {
+        axum::serve(tls_listener, tls_router.into_make_service_with_connect_info::<Peer>())
+            .with_graceful_shutdown(async move {
+                let _ = stop_tls.wait_for(|s| *s).await;
+            })
+            .await
+    });
     Ok(Running {
         http_addr,
+        https_addr,
         public_url,
         setup_token,
         keyward,
         shutdown,
         server,
+        tls_server,
     })
 }
 
@@ -134,7 +167,8 @@ fn spawn_cleanup(store: SqlSessionStore, db: Db, mut stop: watch::Receiver<bool>
 }
 
 /// Keeps the in-memory views fresh (changes made by other instances show
-/// within a second) and writes usage bookkeeping in batches.
+/// within a second), checkpoints SQLite's log beside the writer, and
+/// writes usage bookkeeping in batches.
 fn spawn_view_refresh(keyward: Keyward, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -146,8 +180,13 @@ fn spawn_view_refresh(keyward: Keyward, mut stop: watch::Receiver<bool>) {
                 _ = stop.changed() => break,
             }
             n += 1;
-            if let Err(e) = keyward.views.refresh(&keyward.db, false).await {
+            if let Err(e) = keyward.poll().await {
                 tracing::warn!(error = %e, "could not refresh the in-memory views");
+            }
+            if n.is_multiple_of(2) {
+                if let Err(e) = keyward.db.checkpoint().await {
+                    tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
+                }
             }
             if n.is_multiple_of(20) {
                 if let Err(e) = keyward.usage.flush(&keyward.db).await {
@@ -186,7 +225,7 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, ServerError> {
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -1,4 +1,5 @@
-//! The one application of a deployment, and its first-run setup.
+//! The one application of a deployment, its first-run setup (which also
+//! creates its CA) and its modes.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -6,7 +7,7 @@ use super::admins::{self, NewAdmin};
 use super::audit::AuditEvent;
 use super::clock::now_ms;
 use super::db::Db;
-use super::secrets::{self, prefix};
+use super::secrets::{self, prefix, MasterKey};
 use super::{password, DomainError, DomainResult};
 use crate::model::{Role, REGIONS};
 
@@ -79,7 +80,7 @@ pub fn validate_region(region: &str) -> DomainResult<String> {
 
 /// Creates the application, its API key and the first super admin in one
 /// audited transaction. Fails with a conflict once an application exists.
-pub async fn setup(db: &Db, setup: Setup) -> DomainResult<()> {
+pub async fn setup(db: &Db, master: &MasterKey, setup: Setup) -> DomainResult<()> {
     let name = validate_app_name(&setup.app_name)?;
     let region = validate_region(&setup.region)?;
     let username = admins::validate_username(&setup.admin_username)?;
@@ -107,6 +108,7 @@ pub async fn setup(db: &Db, setup: Setup) -> DomainResult<()> {
         }
         _ => e.into(),
     })?;
+    super::ca::create(change.conn(), master, &name).await?;
     admins::insert(
         change.conn(),
         &NewAdmin {
@@ -139,16 +141,16 @@ pub async fn set_modes(
     let app = fetch(change.conn()).await?.ok_or(DomainError::SetupRequired)?;
     let secure_after = secure.unwrap_or(app.secure_mode);
     let mtls_after = mtls.unwrap_or(app.mtls);
-    if mtls_after && !app.mtls {
-        // Certificates are not issued yet in this version, so the second
-        // prerequisite can never hold.
-        return Err(DomainError::Conflict(
-            "mTLS can be turned on only while secure mode is on and at least one active certificate exists.".into(),
-        ));
-    }
     if mtls_after && !secure_after {
+        return Err(DomainError::Conflict(if app.mtls {
+            "Turn mTLS off before turning secure mode off.".into()
+        } else {
+            "mTLS can be turned on only while secure mode is on: turn secure mode on first.".into()
+        }));
+    }
+    if mtls_after && !app.mtls && super::certificates::active_count(change.conn()).await? == 0 {
         return Err(DomainError::Conflict(
-            "Turn mTLS off before turning secure mode off.".into(),
+            "mTLS can be turned on only while at least one active certificate exists: create one first.".into(),
         ));
     }
     if secure_after == app.secure_mode && mtls_after == app.mtls {

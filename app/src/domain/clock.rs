@@ -36,6 +36,26 @@ pub fn human(d: std::time::Duration) -> String {
     format!("{n} {unit}")
 }
 
+/// Time left until `at` in the largest whole unit: "in 29 days",
+/// "in 3 hours", "expired 2 days ago".
+pub fn countdown(at: i64, now: i64) -> String {
+    fn amount(ms: i64) -> String {
+        let s = ms / 1000;
+        let (n, unit) = match s {
+            _ if s >= 2 * 86_400 => (s / 86_400, "days"),
+            _ if s >= 2 * 3600 => (s / 3600, "hours"),
+            _ if s >= 2 * 60 => (s / 60, "minutes"),
+            _ => (s, if s == 1 { "second" } else { "seconds" }),
+        };
+        format!("{n} {unit}")
+    }
+    if at > now {
+        format!("in {}", amount(at - now))
+    } else {
+        format!("expired {} ago", amount(now - at))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +68,15 @@ mod tests {
         assert_eq!(human(Duration::from_secs(3600)), "1 hour");
         assert_eq!(human(Duration::from_secs(90)), "90 seconds");
         assert_eq!(human(Duration::from_secs(120)), "2 minutes");
+    }
+
+    #[test]
+    fn countdowns_use_the_largest_whole_unit() {
+        let day = 86_400_000;
+        assert_eq!(countdown(30 * day, 0), "in 30 days");
+        assert_eq!(countdown(5 * 3_600_000, 0), "in 5 hours");
+        assert_eq!(countdown(1000, 0), "in 1 second");
+        assert_eq!(countdown(0, 2 * day + 5), "expired 2 days ago");
     }
 
     #[test]

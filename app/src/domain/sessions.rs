@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::admins::Actor;
 use super::audit::AuditEvent;
 use super::clock::now_ms;
-use super::db::{on_unique, Db};
+use super::db::Db;
 use super::state::Keyward;
 use super::tokens::{self, AccessClaims};
 use super::{DomainError, DomainResult};
@@ -96,7 +96,7 @@ pub async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSes
         (_, true) => return Err(DomainError::Unauthorized("authToken is required in secure mode".into())),
         (_, false) => kw.usage.unsecured_session(now),
     }
-    let user = upsert_user(&kw.db, &req.user_id, req.display_name.as_deref(), now).await?;
+    let user = upsert_user(kw, &req.user_id, req.display_name.as_deref(), now).await?;
     let claims = AccessClaims {
         sid: tokens::new_session_id(),
         uid: user.id.clone(),
@@ -106,7 +106,10 @@ pub async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSes
         exp: now + kw.lifetimes.access_token_ttl.as_millis() as i64,
     };
     let access_token = tokens::sign_access(&kw.signing, &claims);
-    kw.usage.end_user_seen(&user.id, now);
+    // A user this session created was stored as seen now already.
+    if user.created_at != now {
+        kw.usage.end_user_seen(&user.id, now);
+    }
     Ok(IssuedSession {
         access_token,
         claims,
@@ -121,65 +124,71 @@ async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -
         return Err(DomainError::Unauthorized("authToken has expired".into()));
     }
     // Durable before answering: the nonce's row makes the token single use.
-    sqlx::query("INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES ($1, $2)")
-        .bind(&grant.nonce)
-        .bind(grant.exp)
-        .execute(kw.db.write())
-        .await
-        .map_err(|e| on_unique(e, "authToken has already been used"))
-        .map_err(|e| match e {
-            DomainError::Conflict(m) => DomainError::Unauthorized(m),
-            other => other,
-        })?;
-    Ok(())
+    if kw.writer.redeem(&grant.nonce, grant.exp).await? {
+        Ok(())
+    } else {
+        Err(DomainError::Unauthorized("authToken has already been used".into()))
+    }
 }
 
-type UserRow = (String, String, Option<String>, i64, i64);
+/// The columns of an end user, in the order of [`UserRow`].
+pub(super) const USER_COLUMNS: &str = "id, user_id, display_name, created_at, updated_at";
+pub(super) type UserRow = (String, String, Option<String>, i64, i64);
+
+impl From<UserRow> for EndUser {
+    fn from((id, user_id, display_name, created_at, updated_at): UserRow) -> Self {
+        EndUser {
+            id,
+            user_id,
+            display_name,
+            created_at,
+            updated_at,
+        }
+    }
+}
 
 async fn find_user(db: &Db, user_id: &str) -> DomainResult<Option<EndUser>> {
-    let row: Option<UserRow> =
-        sqlx::query_as("SELECT id, user_id, display_name, created_at, updated_at FROM end_users WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(db.read())
-            .await?;
-    Ok(row.map(|(id, user_id, display_name, created_at, updated_at)| EndUser {
-        id,
-        user_id,
-        display_name,
-        created_at,
-        updated_at,
-    }))
+    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM end_users WHERE user_id = $1"))
+        .bind(user_id)
+        .fetch_optional(db.read())
+        .await?;
+    Ok(row.map(EndUser::from))
 }
 
-/// A known user with no new display name costs one read and no write.
-async fn upsert_user(db: &Db, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
-    if let Some(mut user) = find_user(db, user_id).await? {
-        if let Some(name) = display_name.filter(|n| user.display_name.as_deref() != Some(*n)) {
-            sqlx::query("UPDATE end_users SET display_name = $1, updated_at = $2 WHERE id = $3")
-                .bind(name)
-                .bind(now)
-                .bind(&user.id)
-                .execute(db.write())
+/// A known user with no new display name costs no read and no write: it
+/// comes from memory. A user not in memory goes through the batching
+/// writer; a rename is a direct (rare) write.
+async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
+    // Not in memory: the writer inserts it unless it exists, and answers
+    // the stored row either way (batched, like the write it usually is).
+    // Only users seen before are kept in memory: most users created in a
+    // burst do not come back at once, and memory stays for those who do.
+    let (mut user, remember) = match kw.users.get(user_id) {
+        Some(user) => (user, false),
+        None => {
+            let user = kw
+                .writer
+                .new_user(user_id, display_name.unwrap_or(user_id), now)
                 .await?;
-            user.display_name = Some(name.to_string());
-            user.updated_at = now;
+            let just_created = user.created_at == now;
+            (user, !just_created)
         }
-        return Ok(user);
+    };
+    let renamed = display_name.filter(|n| user.display_name.as_deref() != Some(*n));
+    if let Some(name) = renamed {
+        sqlx::query("UPDATE end_users SET display_name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name)
+            .bind(now)
+            .bind(&user.id)
+            .execute(kw.db.write())
+            .await?;
+        user.display_name = Some(name.to_string());
+        user.updated_at = now;
     }
-    sqlx::query(
-        "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-         ON CONFLICT (user_id) DO NOTHING",
-    )
-    .bind(tokens::new_session_id())
-    .bind(user_id)
-    .bind(display_name.unwrap_or(user_id))
-    .bind(now)
-    .execute(db.write())
-    .await?;
-    // Another request may have created it first; either way it exists now.
-    find_user(db, user_id)
-        .await?
-        .ok_or_else(|| DomainError::Internal("user vanished after insert".into()))
+    if remember || renamed.is_some() {
+        kw.users.put(user.clone());
+    }
+    Ok(user)
 }
 
 /// Checks an access token: signature, expiry, revocation. No database.

@@ -36,7 +36,8 @@ fn derive(root: &[u8], label: &str) -> SecretBox<[u8; 32]> {
 }
 
 impl SigningKeys {
-    fn from_root(root: &[u8]) -> SigningKeys {
+    /// Derives the subkeys from a root key (public for the benchmarks).
+    pub fn from_root(root: &[u8]) -> SigningKeys {
         SigningKeys {
             access: derive(root, "keyward access token v1"),
             auth: derive(root, "keyward auth token v1"),

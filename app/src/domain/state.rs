@@ -5,11 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::db::Db;
+use super::known_users::KnownUsers;
 use super::secrets::{self, ct_eq, prefix, sha256, MasterKey};
 use super::signing::SigningKeys;
 use super::throttle::{LoginThrottle, ThrottlePolicy};
 use super::usage::Usage;
 use super::views::Views;
+use super::writer::Writer;
 use super::DomainResult;
 
 /// Lifetimes the operator may configure (SPEC §7); tests use short ones.
@@ -23,6 +25,8 @@ pub struct Lifetimes {
     pub console_idle: Duration,
     /// …and after this long in any case.
     pub console_absolute: Duration,
+    /// The longest validity an admin may give a client certificate.
+    pub cert_max_validity: Duration,
 }
 
 impl Default for Lifetimes {
@@ -35,6 +39,7 @@ impl Default for Lifetimes {
             auth_token_ttl: Duration::from_secs(600),
             console_idle: Duration::from_secs(30 * 60),
             console_absolute: Duration::from_secs(12 * HOUR),
+            cert_max_validity: Duration::from_secs(365 * 24 * HOUR),
         }
     }
 }
@@ -48,6 +53,9 @@ pub struct Inner {
     pub signing: SigningKeys,
     pub views: Views,
     pub usage: Usage,
+    pub users: KnownUsers,
+    /// The one batching writer for new users and redemptions.
+    pub writer: Writer,
     /// Digest of the one-time setup token, while setup is open.
     setup_token: Mutex<Option<[u8; 32]>>,
 }
@@ -81,8 +89,10 @@ impl Keyward {
         throttle: ThrottlePolicy,
     ) -> DomainResult<Self> {
         let signing = super::signing::load_or_create(&db, &master_key).await?;
+        super::ca::ensure(&db, &master_key).await?;
         super::password::warm_up().await;
         let kw = Keyward(Arc::new(Inner {
+            writer: Writer::start(db.clone()),
             db,
             master_key,
             lifetimes,
@@ -91,10 +101,17 @@ impl Keyward {
             signing,
             views: Views::default(),
             usage: Usage::default(),
+            users: KnownUsers::default(),
             setup_token: Mutex::new(None),
         }));
         kw.refresh().await?;
         Ok(kw)
+    }
+
+    /// The periodic refresh: views, and users other instances renamed.
+    pub async fn poll(&self) -> DomainResult<()> {
+        self.views.refresh(&self.db, false).await?;
+        self.users.refresh(&self.db).await
     }
 
     /// Reloads the in-memory views now (after a change on this instance).

@@ -85,15 +85,6 @@ impl Usage {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (id, at) in &batch.end_users {
-            sqlx::query(
-                "UPDATE end_users SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)",
-            )
-            .bind(at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
         for (hour, n) in &batch.unsecured_by_hour {
             sqlx::query(
                 "INSERT INTO unsecured_session_counts (hour, count) VALUES ($1, $2) \
@@ -105,9 +96,31 @@ impl Usage {
             .await?;
         }
         tx.commit().await?;
+        // End users can be many (one per session): one statement per chunk,
+        // and a transaction per chunk, so the batching writer, which shares
+        // SQLite's one write connection, never waits long behind this.
+        let seen: Vec<(&String, &i64)> = batch.end_users.iter().collect();
+        for chunk in seen.chunks(LAST_SEEN_ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "UPDATE end_users SET last_seen_at = v.column2 FROM (VALUES {}) AS v \
+                 WHERE end_users.id = v.column1 AND (end_users.last_seen_at IS NULL OR end_users.last_seen_at < v.column2)",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, at) in chunk {
+                q = q.bind(*id).bind(**at);
+            }
+            q.execute(db.write()).await?;
+        }
         Ok(())
     }
 }
+
+/// Rows per last-seen statement (two parameters each).
+const LAST_SEEN_ROWS: usize = 500;
 
 /// Sessions opened without an auth token in the last 24 hours (as flushed).
 pub async fn unsecured_sessions_last_day(db: &Db, now: i64) -> DomainResult<i64> {

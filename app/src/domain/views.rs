@@ -1,5 +1,6 @@
 //! In-memory views of what the hot paths check: the application's API key
-//! and modes, server keys, admin tokens, and access-token revocations.
+//! and modes, server keys, admin tokens, client certificates, and
+//! access-token revocations.
 //! Requests read these, never the database. A change made on this instance
 //! refreshes them at once; changes made by other instances are picked up
 //! by a poll of the audit-chain head (every change bumps it) and of the
@@ -39,6 +40,16 @@ pub struct AdminTokenView {
     pub valid_until: Option<i64>,
 }
 
+/// An issued client certificate, keyed by the SHA-256 of its DER.
+#[derive(Debug, Clone)]
+pub struct CertView {
+    pub id: String,
+    pub name: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub revoked: bool,
+}
+
 #[derive(Debug, Default)]
 struct Snapshot {
     /// The audit-chain sequence this snapshot reflects.
@@ -46,6 +57,7 @@ struct Snapshot {
     app: Option<AppView>,
     server_keys: HashMap<[u8; 32], ServerKeyView>,
     admin_tokens: HashMap<[u8; 32], AdminTokenView>,
+    certificates: HashMap<[u8; 32], CertView>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +87,16 @@ impl Views {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).app.clone()
     }
 
+    /// Is mTLS on? (Cheap: no clone.)
+    pub fn mtls_on(&self) -> bool {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .app
+            .as_ref()
+            .is_some_and(|a| a.mtls)
+    }
+
     pub fn server_key(&self, digest: &[u8; 32]) -> Option<ServerKeyView> {
         self.snapshot
             .read()
@@ -90,6 +112,15 @@ impl Views {
             .unwrap_or_else(|p| p.into_inner())
             .admin_tokens
             .get(digest)
+            .cloned()
+    }
+
+    pub fn certificate(&self, fingerprint: &[u8; 32]) -> Option<CertView> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .certificates
+            .get(fingerprint)
             .cloned()
     }
 
@@ -197,10 +228,31 @@ async fn load_snapshot(db: &Db, version: i64) -> DomainResult<Snapshot> {
             },
         )
         .collect();
+    // Few rows: at most two active at a time, plus those revoked over the
+    // years; revoked ones stay so a refusal can say "revoked".
+    type CertRow = (String, String, Vec<u8>, i64, i64, Option<i64>);
+    let certs: Vec<CertRow> =
+        sqlx::query_as("SELECT id, name, fingerprint, not_before, not_after, revoked_at FROM certificates")
+            .fetch_all(db.read())
+            .await?;
+    let certificates = certs
+        .into_iter()
+        .filter_map(|(id, name, fingerprint, not_before, not_after, revoked_at)| {
+            let view = CertView {
+                id,
+                name,
+                not_before,
+                not_after,
+                revoked: revoked_at.is_some(),
+            };
+            Some((digest_key(&fingerprint)?, view))
+        })
+        .collect();
     Ok(Snapshot {
         version,
         app,
         server_keys,
         admin_tokens,
+        certificates,
     })
 }

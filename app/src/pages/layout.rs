@@ -35,6 +35,7 @@ pub fn ConsoleLayout() -> impl IntoView {
             <nav class="sidenav" aria-label="Settings">
                 <h2>"Settings"</h2>
                 <A href="/settings/integrations">"Integrations"</A>
+                <A href="/settings/security">"Security"</A>
                 <A href="/settings/admin-users">"Admin Users"</A>
             </nav>
             <main class="content">

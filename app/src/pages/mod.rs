@@ -5,6 +5,7 @@ pub mod integrations;
 pub mod layout;
 pub mod login;
 pub mod not_found;
+pub mod security;
 pub mod setup;
 
 use leptos::prelude::*;

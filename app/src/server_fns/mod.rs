@@ -3,6 +3,7 @@
 
 pub mod admins;
 pub mod integrations;
+pub mod security;
 pub mod session;
 pub mod setup;
 

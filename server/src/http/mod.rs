@@ -2,6 +2,7 @@
 //! under `/api`, health endpoints, and the layers every response passes.
 
 mod api;
+mod console;
 mod health;
 mod security;
 
@@ -11,6 +12,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::path::PathBuf;
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -20,20 +22,24 @@ use app::domain::session_store::SqlSessionStore;
 use app::domain::Keyward;
 use app::{shell, App};
 
+use crate::config::ClientCertHeader;
+
 pub use api::ApiError;
 
 /// Request bodies larger than this are refused before they are read.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Cloned for every request that extracts it: both fields are shared, so a
+/// clone is two reference counts, not a copy of Leptos's options.
 #[derive(Clone)]
 pub struct AppState {
-    pub leptos: LeptosOptions,
+    pub leptos: Arc<LeptosOptions>,
     pub keyward: Keyward,
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
+        (*state.leptos).clone()
     }
 }
 
@@ -41,6 +47,7 @@ pub struct Parts {
     pub keyward: Keyward,
     pub store: SqlSessionStore,
     pub site_root: PathBuf,
+    pub client_cert_header: Option<ClientCertHeader>,
 }
 
 pub fn router(parts: Parts) -> Router {
@@ -50,7 +57,7 @@ pub fn router(parts: Parts) -> Router {
         .site_pkg_dir("pkg")
         .build();
     let state = AppState {
-        leptos: leptos.clone(),
+        leptos: Arc::new(leptos.clone()),
         keyward: parts.keyward.clone(),
     };
     let secure_cookie = parts.keyward.public_url.starts_with("https://");
@@ -72,20 +79,29 @@ pub fn router(parts: Parts) -> Router {
     let keyward = parts.keyward.clone();
     let context = move || provide_context(keyward.clone());
 
-    Router::new()
-        .merge(health::router())
-        .nest("/api", api::router())
+    // Console sessions (cookies) are the console's alone: the API and the
+    // health checks authenticate with headers and never pay for them.
+    let console = Router::new()
+        .merge(console::router())
         .leptos_routes_with_context(&state, routes, context, {
             let leptos = leptos.clone();
             move || shell(leptos.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(sessions)
+        .layer(sessions);
+
+    Router::new()
+        .merge(health::router())
+        .nest("/api", api::router())
+        .merge(console)
         .layer(axum::middleware::from_fn(security::same_origin_writes))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn(api::envelope_everything))
-        .layer(axum::middleware::from_fn(security::client_addr))
+        .layer(axum::middleware::from_fn_with_state(
+            parts.client_cert_header.map(Arc::new),
+            security::client_info,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(security::span_without_query))
         .with_state(state)
 }

@@ -1,23 +1,91 @@
 //! Browser-facing protections applied to every response, and the refusal
 //! of cross-origin writes to the console.
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use app::auth::ClientAddr;
+use app::domain::mtls::Transport;
 
-/// Records the client's address for throttling and the audit log.
-pub async fn client_addr(mut req: Request, next: Next) -> Response {
-    let addr = req
+use crate::config::ClientCertHeader;
+use crate::tls::Peer;
+
+/// Records, for every request, the client's address (for throttling and the
+/// audit log) and how it arrived (for mTLS). Behind a configured trusted
+/// proxy, both come from the proxy's headers; from anyone else those
+/// headers are ignored.
+pub async fn client_info(State(proxy): State<Option<Arc<ClientCertHeader>>>, mut req: Request, next: Next) -> Response {
+    let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+        .get::<ConnectInfo<Peer>>()
+        .map(|ConnectInfo(p)| p.clone());
+    let peer_ip = peer.as_ref().map(|p| p.addr.ip());
+    let (mut addr, mut transport) = match peer {
+        Some(p) => (p.addr.ip().to_string(), p.transport),
+        None => ("unknown".to_string(), Transport::PlainHttp),
+    };
+    if let (Some(proxy), Some(ip)) = (&proxy, peer_ip) {
+        if proxy.proxies.contains(&ip) {
+            let headers = req.headers();
+            if let Some(forwarded) = last_forwarded_for(headers) {
+                addr = forwarded;
+            }
+            // The proxy terminated TLS; it passes the client's certificate.
+            let cert = headers
+                .get(&proxy.name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| certificate_from_header(v).ok_or(()));
+            transport = match cert {
+                None => Transport::Tls { client_cert: None },
+                Some(Ok(der)) => Transport::Tls { client_cert: Some(der) },
+                // Unreadable: treated like a certificate nobody issued.
+                Some(Err(())) => Transport::Tls {
+                    client_cert: Some(Arc::from(&b"unreadable"[..])),
+                },
+            };
+        }
+    }
     req.extensions_mut().insert(ClientAddr(addr));
+    req.extensions_mut().insert(transport);
     next.run(req).await
+}
+
+/// The address the trusted proxy appended: the last of X-Forwarded-For.
+fn last_forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("x-forwarded-for")?.to_str().ok()?;
+    let last = value.rsplit(',').next()?.trim();
+    last.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+/// A URL-encoded PEM certificate (nginx's `$ssl_client_escaped_cert`) → DER.
+fn certificate_from_header(value: &str) -> Option<Arc<[u8]>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let pem = percent_decode(value.trim())?;
+    let der = CertificateDer::from_pem_slice(&pem).ok()?;
+    Some(Arc::from(der.as_ref()))
+}
+
+/// Percent-decoding that leaves `+` alone (base64 uses it).
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// State-changing console requests must come from a page of this site.
@@ -125,5 +193,19 @@ mod tests {
             ("origin", "null")
         ])));
         assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000")])));
+    }
+
+    #[test]
+    fn percent_decoding_keeps_plus_signs() {
+        assert_eq!(percent_decode("a%20b+c%0A").unwrap(), b"a b+c\n");
+        assert!(percent_decode("bad%2").is_none());
+        assert!(percent_decode("bad%zz").is_none());
+    }
+
+    #[test]
+    fn forwarded_for_takes_the_proxys_entry() {
+        let h = headers(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7")]);
+        assert_eq!(last_forwarded_for(&h).as_deref(), Some("198.51.100.7"));
+        assert_eq!(last_forwarded_for(&headers(&[("x-forwarded-for", "junk")])), None);
     }
 }

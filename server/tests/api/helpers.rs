@@ -81,6 +81,8 @@ fn hex_id() -> String {
 
 pub struct TestApp {
     pub base: String,
+    /// The HTTPS listener, `https://127.0.0.1:PORT`.
+    pub https_base: String,
     pub client: Client,
     pub setup_token: Option<String>,
     pub running: Option<Running>,
@@ -94,6 +96,7 @@ pub struct TestApp {
 pub fn config_for(dir: &Path, db_url: &str) -> Config {
     let mut config = Config::with_data_dir(dir);
     config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.https_addr = "127.0.0.1:0".parse().unwrap();
     config.database_url = db_url.to_string().into();
     config
 }
@@ -126,7 +129,9 @@ impl TestApp {
         tweak(&mut config);
         let running = startup::build(config).await.expect("server starts");
         let base = format!("http://{}", running.http_addr);
+        let https_base = format!("https://{}", running.https_addr);
         TestApp {
+            https_base,
             client: browser(&base),
             setup_token: running.setup_token.as_ref().map(|t| t.expose_secret().to_string()),
             data_dir: dir.path().to_path_buf(),

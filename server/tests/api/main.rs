@@ -3,10 +3,13 @@
 
 mod helpers;
 
+mod certificates;
 mod cli;
 mod console_admins;
 mod console_auth;
+mod hot_paths;
 mod http_surface;
+mod mtls;
 mod rest_admin;
 mod rest_sessions;
 mod setup;

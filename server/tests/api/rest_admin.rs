@@ -254,7 +254,7 @@ async fn settings_through_the_api_follow_the_console_rules() {
         .send()
         .await
         .unwrap();
-    assert!(envelope(res, 409, 400900).await.contains("certificate"));
+    assert!(envelope(res, 409, 400900).await.contains("secure mode"));
     let res = app
         .client
         .patch(app.url("/api/v1/settings"))

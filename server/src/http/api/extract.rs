@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use app::domain::admin_tokens::{self, Refusal};
 use app::domain::admins::Actor;
 use app::domain::clock::now_ms;
+use app::domain::mtls::{self, Transport};
 use app::domain::secrets::{ct_eq, sha256};
 use app::domain::sessions;
 use app::domain::tokens::AccessClaims;
@@ -107,6 +108,21 @@ impl FromRequestParts<AppState> for ApiKey {
     }
 }
 
+/// While mTLS is on, the credential endpoints (auth-token minting and every
+/// admin-token endpoint) answer only requests that arrived with a good
+/// client certificate. Checked before the credential, so a caller without
+/// a certificate learns nothing about the credential it sent.
+fn require_mtls(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    let views = &state.keyward.views;
+    if !views.mtls_on() {
+        return Ok(());
+    }
+    let transport = parts.extensions.get::<Transport>().unwrap_or(&Transport::PlainHttp);
+    mtls::check(views, transport, now_ms())
+        .map(|_| ())
+        .map_err(|refusal| ApiError::Forbidden(refusal.message().into()))
+}
+
 /// A request that carried a live server key.
 pub struct ServerKey;
 
@@ -114,6 +130,7 @@ impl FromRequestParts<AppState> for ServerKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        require_mtls(parts, state)?;
         let given = header(parts, "x-server-key")
             .ok_or_else(|| ApiError::Unauthorized("X-Server-Key header is required".into()))?;
         let kw = &state.keyward;
@@ -157,6 +174,7 @@ impl FromRequestParts<AppState> for AdminToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        require_mtls(parts, state)?;
         let token = bearer(parts).ok_or_else(|| ApiError::Unauthorized("Invalid token".into()))?;
         let kw = &state.keyward;
         match admin_tokens::verify(&kw.views, token) {

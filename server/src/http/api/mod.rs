@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth_tokens;
+mod certificates;
 mod error;
 mod extract;
 mod sessions;
@@ -29,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin-token", post(admin::rotate_token).delete(admin::revoke_token))
         .route("/v1/settings", get(admin::settings).patch(admin::update_settings))
         .route("/v1/server-keys", post(admin::generate_server_key))
+        .route("/v1/certificates", get(certificates::list).post(certificates::create))
+        .route("/v1/certificates/{id}", delete(certificates::revoke))
+        .route("/v1/ca.pem", get(certificates::ca_pem))
+        .route("/v1/crl.pem", get(certificates::crl_pem))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

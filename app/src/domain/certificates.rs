@@ -1,0 +1,307 @@
+//! Client certificates issued by the application's CA for mTLS: at most
+//! two active at once, each downloadable and revocable, revoked ones in
+//! the CRL. Every change is one audited transaction.
+
+use super::admins::Actor;
+use super::audit::AuditEvent;
+use super::ca::Ca;
+use super::clock::now_ms;
+use super::csr;
+use super::db::Db;
+use super::secrets::MasterKey;
+use super::{DomainError, DomainResult};
+
+pub const MAX_ACTIVE: i64 = 2;
+pub const NAME_MAX_CHARS: usize = 30;
+/// Certificates are issued for at least this long.
+pub const MIN_VALIDITY_SECS: i64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl CertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertStatus::Active => "active",
+            CertStatus::Expired => "expired",
+            CertStatus::Revoked => "revoked",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CertificateInfo {
+    pub id: String,
+    pub name: String,
+    pub subject: String,
+    pub key_type: String,
+    pub serial_hex: String,
+    pub fingerprint: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    pub created_by: String,
+    pub revoked_at: Option<i64>,
+    pub status: CertStatus,
+}
+
+/// SHA-256 fingerprint as people compare it: `AB:CD:…`.
+pub fn fingerprint_text(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+pub fn validate_name(raw: &str) -> DomainResult<String> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    if n == 0 || n > NAME_MAX_CHARS {
+        return Err(DomainError::Invalid(format!(
+            "The certificate name must be 1 to {NAME_MAX_CHARS} characters (it has {n})."
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::Invalid(
+            "The certificate name cannot contain control characters.".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+pub struct NewCertificate<'a> {
+    pub name: &'a str,
+    pub csr_pem: &'a str,
+    pub validity_secs: i64,
+}
+
+const COLUMNS: &str = "id, name, subject, key_type, serial, fingerprint, not_before, not_after, \
+                       created_at, created_by, revoked_at";
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<i64>,
+);
+
+fn from_row(row: Row, now: i64) -> CertificateInfo {
+    let (
+        id,
+        name,
+        subject,
+        key_type,
+        serial_hex,
+        fingerprint,
+        not_before,
+        not_after,
+        created_at,
+        created_by,
+        revoked_at,
+    ) = row;
+    let status = if revoked_at.is_some() {
+        CertStatus::Revoked
+    } else if not_after <= now {
+        CertStatus::Expired
+    } else {
+        CertStatus::Active
+    };
+    CertificateInfo {
+        id,
+        name,
+        subject,
+        key_type,
+        serial_hex,
+        fingerprint: fingerprint_text(&fingerprint),
+        not_before,
+        not_after,
+        created_at,
+        created_by,
+        revoked_at,
+        status,
+    }
+}
+
+/// Issues a certificate from a CSR. Returns it with its PEM and the CA's
+/// after it (the chain a client installs).
+pub async fn create(
+    db: &Db,
+    master: &MasterKey,
+    actor: &Actor,
+    new: NewCertificate<'_>,
+    max_validity_secs: i64,
+) -> DomainResult<(CertificateInfo, String)> {
+    let name = validate_name(new.name)?;
+    if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&new.validity_secs) {
+        return Err(DomainError::Invalid(format!(
+            "The validity must be between 1 second and {} (the configured maximum).",
+            super::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
+        )));
+    }
+    let checked = csr::check(new.csr_pem)?;
+    let now = now_ms();
+
+    let mut change = db.change().await?;
+    // Counted under the change's lock: two requests cannot both take the
+    // last free place.
+    if active_count(change.conn()).await? >= MAX_ACTIVE {
+        return Err(DomainError::Conflict(format!(
+            "At most {MAX_ACTIVE} certificates can be active at once: revoke one before creating another."
+        )));
+    }
+    let (same_name,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND name = $2")
+            .bind(now)
+            .bind(&name)
+            .fetch_one(change.conn())
+            .await?;
+    if same_name > 0 {
+        return Err(DomainError::Conflict(format!(
+            "An active certificate is already named \"{name}\": choose another name."
+        )));
+    }
+    let authority = Ca::load(change.conn(), master).await?;
+    let issued = authority.issue(&checked, now + new.validity_secs * 1000)?;
+    let id = super::tokens::new_session_id();
+    sqlx::query(
+        "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
+         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(&name)
+    .bind(&checked.subject_text)
+    .bind(checked.key_type.label())
+    .bind(&issued.serial_hex)
+    .bind(issued.fingerprint.to_vec())
+    .bind(issued.not_before_ms)
+    .bind(issued.not_after_ms)
+    .bind(&issued.pem)
+    .bind(now)
+    .bind(&actor.name)
+    .execute(change.conn())
+    .await?;
+    let info = CertificateInfo {
+        id,
+        name: name.clone(),
+        subject: checked.subject_text.clone(),
+        key_type: checked.key_type.label(),
+        serial_hex: issued.serial_hex.clone(),
+        fingerprint: fingerprint_text(&issued.fingerprint),
+        not_before: issued.not_before_ms,
+        not_after: issued.not_after_ms,
+        created_at: now,
+        created_by: actor.name.clone(),
+        revoked_at: None,
+        status: CertStatus::Active,
+    };
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "certificate.issue", &name)
+                .detail(serde_json::json!({
+                    "id": info.id,
+                    "subject": info.subject,
+                    "serial": info.serial_hex,
+                    "fingerprint": info.fingerprint,
+                    "not_after": super::clock::iso(info.not_after),
+                }))
+                .source(actor.source.clone()),
+        )
+        .await?;
+    Ok((info, chain(&issued.pem, authority.cert_pem())))
+}
+
+pub async fn list(db: &Db) -> DomainResult<Vec<CertificateInfo>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM certificates ORDER BY created_at DESC LIMIT 100"
+    ))
+    .fetch_all(db.read())
+    .await?;
+    let now = now_ms();
+    Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
+}
+
+/// A certificate's PEM followed by its CA's: what a client installs.
+fn chain(leaf: &str, ca: &str) -> String {
+    format!("{}\n{}\n", leaf.trim_end(), ca.trim_end())
+}
+
+/// A certificate and its PEM with the CA chain after it.
+pub async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, String)> {
+    let info: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.read())
+        .await?;
+    let info = from_row(info.ok_or(DomainError::NotFound)?, now_ms());
+    let (leaf, ca_pem): (String, String) =
+        sqlx::query_as("SELECT c.pem, ca.cert_pem FROM certificates c, ca WHERE c.id = $1 AND ca.id = 1")
+            .bind(id)
+            .fetch_optional(db.read())
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    Ok((info, chain(&leaf, &ca_pem)))
+}
+
+/// Revokes a certificate: from the next request on it no longer passes
+/// mTLS, and it is listed in the CRL.
+pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<CertificateInfo> {
+    let now = now_ms();
+    let mut change = db.change().await?;
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(change.conn())
+        .await?;
+    let info = from_row(row.ok_or(DomainError::NotFound)?, now);
+    if info.revoked_at.is_some() {
+        return Err(DomainError::Conflict(format!(
+            "The certificate \"{}\" is already revoked.",
+            info.name
+        )));
+    }
+    sqlx::query("UPDATE certificates SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
+        .bind(now)
+        .bind(&actor.name)
+        .bind(id)
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "certificate.revoke", &info.name)
+                .detail(
+                    serde_json::json!({ "id": info.id, "serial": info.serial_hex, "fingerprint": info.fingerprint }),
+                )
+                .source(actor.source.clone()),
+        )
+        .await?;
+    Ok(CertificateInfo {
+        revoked_at: Some(now),
+        status: CertStatus::Revoked,
+        ..info
+    })
+}
+
+/// How many certificates are active now.
+pub async fn active_count<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1")
+        .bind(now_ms())
+        .fetch_one(executor)
+        .await?;
+    Ok(n)
+}
+
+/// The current CRL, signed now.
+pub async fn crl_pem(db: &Db, master: &MasterKey) -> DomainResult<String> {
+    let revoked: Vec<(String, i64)> =
+        sqlx::query_as("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at")
+            .fetch_all(db.read())
+            .await?;
+    let mut conn = db.read().acquire().await?;
+    let authority = Ca::load(&mut conn, master).await?;
+    authority.crl_pem(&revoked)
+}

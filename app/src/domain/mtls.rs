@@ -1,0 +1,71 @@
+//! The mTLS gate: does this request carry a client certificate that this
+//! application's CA issued, unexpired and unrevoked? Decided per request
+//! from the in-memory view, so a revocation counts from the next request.
+//!
+//! The TLS layer only proves that the client holds the certificate's key;
+//! the decision is made here, so a refusal can be a 403 that says what is
+//! missing instead of a failed handshake.
+
+use std::sync::Arc;
+
+use super::secrets::sha256;
+use super::views::{CertView, Views};
+
+/// How a request reached Keyward, as far as mTLS is concerned.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    PlainHttp,
+    /// Over TLS (our HTTPS listener, or a trusted TLS-terminating proxy),
+    /// with the DER of the client's certificate if it sent one.
+    Tls {
+        client_cert: Option<Arc<[u8]>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PlainHttp,
+    NoCertificate,
+    UnknownIssuer,
+    Revoked,
+    Expired,
+    NotYetValid,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::PlainHttp => {
+                "mTLS is on: this endpoint is served only over HTTPS with a client certificate, and this request came over plain HTTP"
+            }
+            Refusal::NoCertificate => "mTLS is on: no client certificate was presented",
+            Refusal::UnknownIssuer => {
+                "mTLS is on: the client certificate was not issued by this application's CA (unknown issuer)"
+            }
+            Refusal::Revoked => "mTLS is on: the client certificate has been revoked",
+            Refusal::Expired => "mTLS is on: the client certificate has expired",
+            Refusal::NotYetValid => "mTLS is on: the client certificate is not valid yet",
+        }
+    }
+}
+
+/// Checks the request's certificate; the certificate's view when it passes.
+pub fn check(views: &Views, transport: &Transport, now_ms: i64) -> Result<CertView, Refusal> {
+    let der = match transport {
+        Transport::PlainHttp => return Err(Refusal::PlainHttp),
+        Transport::Tls { client_cert: None } => return Err(Refusal::NoCertificate),
+        Transport::Tls { client_cert: Some(der) } => der,
+    };
+    // We keep every certificate we issued, byte for byte: a fingerprint we
+    // do not know was not issued by this CA.
+    let cert = views.certificate(&sha256(der)).ok_or(Refusal::UnknownIssuer)?;
+    if cert.revoked {
+        Err(Refusal::Revoked)
+    } else if now_ms >= cert.not_after {
+        Err(Refusal::Expired)
+    } else if now_ms < cert.not_before {
+        Err(Refusal::NotYetValid)
+    } else {
+        Ok(cert)
+    }
+}

@@ -1,0 +1,333 @@
+//! The one batching writer (group commit) for the durable writes on the
+//! session hot path: creating a new end user (or reading one not in
+//! memory) and redeeming an auth token.
+//! Requests queue their write and wait; the writer takes everything queued,
+//! writes it with one multi-row statement per kind (each statement its own
+//! transaction: one round trip commits the lot), and answers each request
+//! only after that commit. Throughput follows the
+//! batch, not the database's rate of single transactions (SPEC §8).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::db::Db;
+use super::sessions::{EndUser, UserRow, USER_COLUMNS};
+use super::{DomainError, DomainResult};
+
+/// At most this many writes share a transaction.
+const MAX_BATCH: usize = 512;
+/// Rows per statement, well under every backend's parameter limit.
+const ROWS_PER_STATEMENT: usize = 128;
+/// A batch smaller than this waits up to this many scheduler turns for more.
+const GATHER_BELOW: usize = 48;
+const GATHER_YIELDS: usize = 8;
+/// Requests waiting beyond this many apply back-pressure.
+const QUEUE: usize = 4096;
+
+enum Msg {
+    NewUser {
+        id: String,
+        user_id: String,
+        display_name: String,
+        now: i64,
+        reply: oneshot::Sender<DomainResult<EndUser>>,
+    },
+    Redeem {
+        nonce: Vec<u8>,
+        expires_at: i64,
+        reply: oneshot::Sender<DomainResult<bool>>,
+    },
+    Close,
+}
+
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn stopped() -> DomainError {
+    DomainError::Internal("the batching writer has stopped".into())
+}
+
+impl Writer {
+    pub fn start(db: Db) -> Writer {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(db, rx));
+        Writer {
+            tx,
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Creates the end user unless it exists; the stored row either way.
+    pub async fn new_user(&self, user_id: &str, display_name: &str, now: i64) -> DomainResult<EndUser> {
+        let (reply, answer) = oneshot::channel();
+        let msg = Msg::NewUser {
+            id: super::tokens::new_ordered_id(),
+            user_id: user_id.to_string(),
+            display_name: display_name.to_string(),
+            now,
+            reply,
+        };
+        self.tx.send(msg).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records an auth token's nonce as redeemed. `Ok(true)` the first time
+    /// (durably, before returning), `Ok(false)` if it already was.
+    pub async fn redeem(&self, nonce: &[u8], expires_at: i64) -> DomainResult<bool> {
+        let (reply, answer) = oneshot::channel();
+        let msg = Msg::Redeem {
+            nonce: nonce.to_vec(),
+            expires_at,
+            reply,
+        };
+        self.tx.send(msg).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Writes everything queued, then stops. For graceful shutdown, after
+    /// the listeners have stopped taking requests.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Msg::Close).await;
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the batching writer failed");
+            }
+        }
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
+    let mut buf = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
+            return;
+        }
+        // A small batch while requests are arriving: let the tasks that are
+        // ready run first, so the requests they carry join this commit.
+        for _ in 0..GATHER_YIELDS {
+            if buf.len() >= GATHER_BELOW {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while buf.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => buf.push(m),
+                    Err(_) => break,
+                }
+            }
+        }
+        let closing = buf.iter().any(|m| matches!(m, Msg::Close));
+        if closing {
+            // Take what is still queued; nothing new can arrive after this.
+            rx.close();
+            while let Ok(m) = rx.try_recv() {
+                buf.push(m);
+            }
+        }
+        commit(&db, std::mem::take(&mut buf)).await;
+        if closing {
+            return;
+        }
+    }
+}
+
+type UserReply = oneshot::Sender<DomainResult<EndUser>>;
+type RedeemReply = oneshot::Sender<DomainResult<bool>>;
+
+struct NewUser {
+    id: String,
+    user_id: String,
+    display_name: String,
+    now: i64,
+    reply: UserReply,
+}
+
+struct Redeem {
+    nonce: Vec<u8>,
+    expires_at: i64,
+    reply: RedeemReply,
+}
+
+/// Writes a batch: one multi-row statement per chunk of each kind. A
+/// single statement is its own transaction, so a chunk commits in one
+/// round trip to the database; each waiter hears its chunk's outcome.
+async fn commit(db: &Db, batch: Vec<Msg>) {
+    let started = std::time::Instant::now();
+    let mut users = Vec::new();
+    let mut redeems = Vec::new();
+    for msg in batch {
+        match msg {
+            Msg::NewUser {
+                id,
+                user_id,
+                display_name,
+                now,
+                reply,
+            } => users.push(NewUser {
+                id,
+                user_id,
+                display_name,
+                now,
+                reply,
+            }),
+            Msg::Redeem {
+                nonce,
+                expires_at,
+                reply,
+            } => redeems.push(Redeem {
+                nonce,
+                expires_at,
+                reply,
+            }),
+            Msg::Close => {}
+        }
+    }
+    let (n_users, n_redeems) = (users.len(), redeems.len());
+    if !redeems.is_empty() {
+        redeem_all(db, redeems).await;
+    }
+    if !users.is_empty() {
+        insert_users(db, users).await;
+    }
+    tracing::trace!(
+        users = n_users,
+        redeems = n_redeems,
+        micros = started.elapsed().as_micros() as u64,
+        "batch written"
+    );
+}
+
+fn failed(e: DomainError) -> String {
+    let detail = e.to_string();
+    tracing::error!(error = %detail, "a batch of writes failed");
+    detail
+}
+
+async fn redeem_all(db: &Db, redeems: Vec<Redeem>) {
+    // The first request for a nonce is the one that can redeem it; any
+    // later one in the same batch finds it used.
+    let mut seen = HashSet::new();
+    let (firsts, repeats): (Vec<Redeem>, Vec<Redeem>) = redeems.into_iter().partition(|r| seen.insert(r.nonce.clone()));
+    for r in repeats {
+        let _ = r.reply.send(Ok(false));
+    }
+    let mut firsts = firsts.into_iter().peekable();
+    while firsts.peek().is_some() {
+        let chunk: Vec<Redeem> = firsts.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let sql = format!(
+            "INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES {} ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query_as::<_, (Vec<u8>,)>(&sql);
+        for r in &chunk {
+            q = q.bind(r.nonce.clone()).bind(r.expires_at);
+        }
+        match q.fetch_all(db.write()).await {
+            Ok(rows) => {
+                let fresh: HashSet<Vec<u8>> = rows.into_iter().map(|(n,)| n).collect();
+                for r in chunk {
+                    let _ = r.reply.send(Ok(fresh.contains(&r.nonce)));
+                }
+            }
+            Err(e) => {
+                let detail = failed(e.into());
+                for r in chunk {
+                    let _ = r.reply.send(Err(DomainError::Internal(detail.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn insert_users(db: &Db, users: Vec<NewUser>) {
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let chunk: Vec<NewUser> = users.by_ref().take(ROWS_PER_STATEMENT).collect();
+        match insert_chunk(db, &chunk).await {
+            Ok(stored) => {
+                for u in chunk {
+                    let row = stored
+                        .get(&u.user_id)
+                        .cloned()
+                        .ok_or_else(|| DomainError::Internal("user missing after the batch".into()));
+                    let _ = u.reply.send(row);
+                }
+            }
+            Err(e) => {
+                let detail = failed(e);
+                for u in chunk {
+                    let _ = u.reply.send(Err(DomainError::Internal(detail.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Inserts the users that do not exist yet and reads those that do.
+async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String, EndUser>> {
+    let mut seen = HashSet::new();
+    let unique: Vec<&NewUser> = chunk.iter().filter(|u| seen.insert(u.user_id.as_str())).collect();
+    let sql = format!(
+        "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at, last_seen_at) VALUES {} \
+         ON CONFLICT (user_id) DO NOTHING",
+        placeholders(unique.len(), 6)
+    );
+    let mut q = sqlx::query(&sql);
+    for u in &unique {
+        // Created by a session, which is its first use.
+        q = q
+            .bind(&u.id)
+            .bind(&u.user_id)
+            .bind(&u.display_name)
+            .bind(u.now)
+            .bind(u.now)
+            .bind(u.now);
+    }
+    let inserted = q.execute(db.write()).await?.rows_affected();
+    let mut stored: HashMap<String, EndUser> = HashMap::new();
+    if inserted == unique.len() as u64 {
+        // The usual case: every one is new, and is what we wrote.
+        for u in &unique {
+            let user = EndUser {
+                id: u.id.clone(),
+                user_id: u.user_id.clone(),
+                display_name: Some(u.display_name.clone()),
+                created_at: u.now,
+                updated_at: u.now,
+            };
+            stored.insert(u.user_id.clone(), user);
+        }
+        return Ok(stored);
+    }
+    // Some existed already (known, but not in this instance's memory):
+    // read the whole chunk back, as stored.
+    let list: Vec<String> = (1..=unique.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM end_users WHERE user_id IN ({})",
+        list.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, UserRow>(&sql);
+    for u in &unique {
+        q = q.bind(&u.user_id);
+    }
+    for row in q.fetch_all(db.read()).await? {
+        stored.insert(row.1.clone(), EndUser::from(row));
+    }
+    Ok(stored)
+}
+
+fn placeholders(rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cols: Vec<String> = (1..=per_row).map(|c| format!("${}", r * per_row + c)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

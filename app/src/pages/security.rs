@@ -1,0 +1,288 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::{FailureView, FormError, Ready};
+use crate::model::{pem_file_name, CertificateRow, SecurityData};
+use crate::server_fns::security::{load_security, CreateCertificate, RevokeCertificate, SetMtls};
+
+/// Settings > Security: the application's CA, client certificates issued
+/// from CSRs, and the mTLS switch. Steps live in the URL (`?do=create`,
+/// `?revoke=<id>`, `?confirm=mtls`) so everything works without JavaScript.
+#[component]
+pub fn SecurityPage() -> impl IntoView {
+    let create = ServerAction::<CreateCertificate>::new();
+    let revoke = ServerAction::<RevokeCertificate>::new();
+    let set_mtls = ServerAction::<SetMtls>::new();
+    let data = Resource::new(
+        move || (create.version().get(), revoke.version().get(), set_mtls.version().get()),
+        |_| load_security(),
+    );
+    view! {
+        <h1>"Security"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <SecurityView data create revoke set_mtls/> }.into_any(),
+                    Err(error) => view! { <FailureView error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SecurityView(
+    data: SecurityData,
+    create: ServerAction<CreateCertificate>,
+    revoke: ServerAction<RevokeCertificate>,
+    set_mtls: ServerAction<SetMtls>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let issued_id = move || {
+        query
+            .with(|q| q.get("issued"))
+            .or_else(|| create.value().get().and_then(Result::ok))
+    };
+    let rows = data.certificates.clone();
+    let issued = move || {
+        let id = issued_id()?;
+        rows.iter().find(|r| r.id == id).cloned()
+    };
+    let room = data.active_certificates < data.max_active;
+    view! {
+        <Ready/>
+        {data.warnings.into_iter().map(|w| view! { <p class="alert warn" data-testid="cert-warning">{w}</p> }).collect_view()}
+        <section class="card" id="certificates">
+            <h2>"Certificates"</h2>
+            <p class="muted">
+                "Client certificates for your backend, issued by this application's own CA from a certificate signing "
+                "request (CSR). The private key never leaves your backend. At most " {data.max_active}
+                " certificates can be active at once, so you can roll over to a new one before the old one expires."
+            </p>
+            <p>
+                <a class="button secondary" href="/api/v1/ca.pem" download="keyward-ca.pem" data-testid="ca-download">
+                    "Download the CA certificate"
+                </a>
+                " "
+                <a class="button secondary" href="/api/v1/crl.pem" download="keyward-crl.pem">"Download the CRL"</a>
+            </p>
+            {move || issued().map(|row| view! { <Issued row/> })}
+            <CreateCertificateForm action=create room max_validity_days=data.max_validity_days/>
+            <RevokeConfirm rows=data.certificates.clone() mtls=data.mtls action=revoke/>
+            <CertificateTable rows=data.certificates/>
+        </section>
+        <Mtls
+            on=data.mtls
+            secure_mode=data.secure_mode
+            active=data.active_certificates
+            action=set_mtls
+        />
+    }
+}
+
+#[component]
+fn Issued(row: CertificateRow) -> impl IntoView {
+    view! {
+        <div class="alert info" role="status" data-testid="issued">
+            <p>
+                "Certificate \u{201c}"{row.name.clone()}"\u{201d} issued. Download it (PEM, with the CA chain) and "
+                "install it on your backend together with the private key you made the CSR with."
+            </p>
+            <p>
+                <a class="button primary" href=download_href(&row.id) download=pem_file_name(&row.name)>
+                    "Download certificate"
+                </a>
+            </p>
+        </div>
+    }
+}
+
+fn download_href(id: &str) -> String {
+    format!("/console/certificates/{id}/download")
+}
+
+#[component]
+fn CreateCertificateForm(action: ServerAction<CreateCertificate>, room: bool, max_validity_days: i64) -> impl IntoView {
+    let query = use_query_map();
+    let open = move || query.with(|q| q.get("do").as_deref() == Some("create"));
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let default_days = max_validity_days.min(365);
+    view! {
+        <FormError error/>
+        <Show
+            when=open
+            fallback=move || {
+                if room {
+                    view! { <a class="button primary" href="?do=create#certificates">"+ Create Certificate"</a> }.into_any()
+                } else {
+                    view! {
+                        <p class="muted" data-testid="no-room">
+                            "Two certificates are active: revoke one before creating another."
+                        </p>
+                    }.into_any()
+                }
+            }
+        >
+            <ActionForm action attr:class="form" attr:data-testid="create-certificate">
+                <label>"Name"
+                    <input type="text" name="name" required maxlength="30" placeholder="backend-2026"/>
+                </label>
+                <label>"Certificate signing request (PEM)"
+                    <textarea name="csr" rows="10" class="mono" required
+                        placeholder="-----BEGIN CERTIFICATE REQUEST-----"></textarea>
+                </label>
+                <p class="muted">
+                    "Make one with, for example: "
+                    <code>"openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout backend.key -subj /CN=backend"</code>
+                    ". RSA (2048 bits or more), ECDSA P-256/P-384 and Ed25519 keys are accepted."
+                </p>
+                <label>"Valid for (days, at most " {max_validity_days} ")"
+                    <input type="number" name="validity_days" min="1" max=max_validity_days value=default_days required/>
+                </label>
+                <div>
+                    <button type="submit" class="button primary">"Create certificate"</button>
+                    " "
+                    <a class="button secondary" href="/settings/security">"Cancel"</a>
+                </div>
+            </ActionForm>
+        </Show>
+    }
+}
+
+#[component]
+fn RevokeConfirm(rows: Vec<CertificateRow>, mtls: bool, action: ServerAction<RevokeCertificate>) -> impl IntoView {
+    let query = use_query_map();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let active = rows.iter().filter(|r| r.active).count();
+    let target = move || {
+        let id = query.with(|q| q.get("revoke"))?;
+        rows.iter().find(|r| r.id == id && r.status != "revoked").cloned()
+    };
+    view! {
+        <FormError error/>
+        {move || target().map(|row| {
+            let last = mtls && row.active && active == 1;
+            view! {
+                <div class="confirm" role="group" aria-label="Confirm revocation">
+                    <p class="alert warn">
+                        "Revoke \u{201c}"{row.name.clone()}"\u{201d}? From the next request on, a backend using it is refused "
+                        "wherever mTLS applies, and it is listed in the CRL. This cannot be undone."
+                        {last.then_some(" It is the only active certificate and mTLS is on: no backend will be able to mint auth tokens or use the admin API until you create another certificate or turn mTLS off.")}
+                    </p>
+                    <ActionForm action attr:class="inline">
+                        <input type="hidden" name="id" value=row.id.clone()/>
+                        <button type="submit" class="button danger">"Revoke certificate"</button>
+                    </ActionForm>
+                    " "
+                    <a class="button secondary" href="/settings/security">"Cancel"</a>
+                </div>
+            }
+        })}
+    }
+}
+
+#[component]
+fn CertificateTable(rows: Vec<CertificateRow>) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted">"No certificate yet."</p> }.into_any();
+    }
+    view! {
+        <table data-testid="certificate-table">
+            <thead>
+                <tr><th>"Name"</th><th>"Subject"</th><th>"SHA-256 fingerprint"</th><th>"Not after"</th><th>"Status"</th><th></th></tr>
+            </thead>
+            <tbody>
+                {rows.into_iter().map(|r| {
+                    let revocable = r.status != "revoked";
+                    let revoke_href = format!("?revoke={}#certificates", r.id);
+                    view! {
+                        <tr class=if r.active { "" } else { "muted" } data-testid="certificate-row">
+                            <td>{r.name.clone()}</td>
+                            <td class="mono">{r.subject}</td>
+                            <td class="mono fingerprint">{r.fingerprint}</td>
+                            <td>{r.not_after}<br/><span class="muted">{r.countdown}</span></td>
+                            <td><span class="badge">{r.status}</span></td>
+                            <td class="actions">
+                                <a href=download_href(&r.id) download=pem_file_name(&r.name)>"Download"</a>
+                                {revocable.then(|| view! { " · " <a href=revoke_href>"Revoke…"</a> })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn Mtls(on: bool, secure_mode: bool, active: i64, action: ServerAction<SetMtls>) -> impl IntoView {
+    let query = use_query_map();
+    let confirming = move || query.with(|q| q.get("confirm").as_deref() == Some("mtls"));
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let has_active = active > 0;
+    let ready = secure_mode && has_active;
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    view! {
+        <section class="card" id="mtls">
+            <h2>"mTLS " <span class="badge" data-testid="mtls-state">{if on { "On" } else { "Off" }}</span></h2>
+            <p class="muted">
+                "While mTLS is on, the auth-token endpoints (" <code>"GET /api/v3/authentication/token"</code> ", "
+                <code>"POST /api/v4/authentication/token"</code> ") and every admin-token endpoint answer only requests that "
+                "arrive over Keyward's HTTPS listener with an active certificate from the list above. Anything else gets "
+                "403 with the reason. Client SDK sessions and this console are not affected."
+            </p>
+            <ul class="checklist" data-testid="mtls-prerequisites">
+                <li class=if secure_mode { "ok" } else { "missing" }>
+                    {mark(secure_mode)} " Secure mode is on "
+                    {(!secure_mode).then(|| view! { "(" <a href="/settings/integrations#secure-mode">"turn it on in Integrations"</a> ")" })}
+                </li>
+                <li class=if has_active { "ok" } else { "missing" }>
+                    {mark(has_active)} " At least one active certificate (" {active} " active)"
+                </li>
+            </ul>
+            <FormError error/>
+            <Show
+                when=confirming
+                fallback=move || {
+                    if on {
+                        view! { <a class="button secondary" href="?confirm=mtls#mtls">"Turn mTLS off…"</a> }.into_any()
+                    } else if ready {
+                        view! { <a class="button primary" href="?confirm=mtls#mtls">"Turn mTLS on…"</a> }.into_any()
+                    } else {
+                        view! {
+                            <button class="button primary" disabled title="Meet the prerequisites above first">
+                                "Turn mTLS on…"
+                            </button>
+                        }.into_any()
+                    }
+                }
+            >
+                <div class="confirm" role="group" aria-label="Confirm mTLS">
+                    {if on {
+                        view! {
+                            <p class="alert warn">
+                                "Turning mTLS off lets anyone with a server key mint auth tokens, and anyone with an admin "
+                                "token use the admin API, without a client certificate and over plain HTTP."
+                            </p>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <p class="alert warn">
+                                "Backends that mint auth tokens or call the admin API without one of the certificates above "
+                                "will be refused at once, as will calls over plain HTTP. Install a certificate on every "
+                                "backend and point it at the HTTPS listener first."
+                            </p>
+                        }.into_any()
+                    }}
+                    <ActionForm action attr:class="inline">
+                        <input type="hidden" name="enabled" value=if on { "false" } else { "true" }/>
+                        <button type="submit" class="button primary">{if on { "Turn mTLS off" } else { "Turn mTLS on" }}</button>
+                    </ActionForm>
+                    " "
+                    <a class="button secondary" href="/settings/security">"Cancel"</a>
+                </div>
+            </Show>
+        </section>
+    }
+}

@@ -1,0 +1,140 @@
+//! The guarantees the fast paths must keep (SPEC §8): the batching writer
+//! answers only after its commit and loses nothing on graceful shutdown, a
+//! token redeemed by many requests at once is redeemed once, and known
+//! users kept in memory see a rename made by another instance.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use crate::helpers::*;
+
+fn session_body(user_id: &str) -> Value {
+    json!({ "userId": user_id, "deviceId": "d" })
+}
+
+#[tokio::test]
+async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
+    let mut app = TestApp::ready().await;
+    let api_key = app.api_key();
+    let url = app.url("/api/v3/sessions");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let burst: Vec<_> = (0..300)
+        .map(|i| {
+            let (client, url, api_key, done) = (reqwest::Client::new(), url.clone(), api_key.clone(), done.clone());
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("x-api-key", api_key)
+                    .json(&session_body(&format!("burst-{i}")))
+                    .send()
+                    .await;
+                let ok = matches!(res, Ok(r) if r.status() == 200);
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                ok
+            })
+        })
+        .collect();
+    // Stop while the burst is in flight (some answered, most not yet):
+    // listeners close, requests already taken finish, the writer commits
+    // what is queued, then the database closes.
+    for _ in 0..500 {
+        if done.load(std::sync::atomic::Ordering::SeqCst) >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    app.stop().await;
+    let mut answered = Vec::new();
+    for (i, task) in burst.into_iter().enumerate() {
+        if task.await.unwrap() {
+            answered.push(format!("burst-{i}"));
+        }
+    }
+    assert!(!answered.is_empty(), "some requests were answered before the stop");
+
+    let db = app::domain::db::Db::connect(&app.db_url).await.unwrap();
+    for user_id in &answered {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM end_users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(db.read())
+            .await
+            .unwrap();
+        assert!(row.is_some(), "{user_id} was answered 200 but is not stored");
+    }
+    db.close().await;
+}
+
+#[tokio::test]
+async fn an_auth_token_redeemed_by_many_requests_at_once_opens_one_session() {
+    let app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let key = app.server_key(&admin, 0).await;
+    let token = app.mint(&key, "frank").await.text().await.unwrap();
+    let api_key = app.api_key();
+    let attempts: Vec<_> = (0..24)
+        .map(|_| {
+            let (client, url, api_key, token) = (
+                app.client.clone(),
+                app.url("/api/v3/sessions"),
+                api_key.clone(),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("x-api-key", api_key)
+                    .json(&json!({ "userId": "frank", "deviceId": "d", "authToken": token }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for a in attempts {
+        statuses.push(a.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 23, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_rename_on_another_instance_reaches_this_one_within_a_second() {
+    let app = TestApp::ready().await;
+    let api_key = app.api_key();
+    let first = app
+        .session(json!({ "userId": "carol", "deviceId": "d", "displayName": "Carol" }))
+        .await;
+    assert_eq!(first.status(), 200);
+    // Known now: kept in memory by this instance.
+    let again: Value = app.session(session_body("carol")).await.json().await.unwrap();
+    assert_eq!(again["users"][0]["displayName"], "Carol");
+
+    // A second instance on the same database renames her.
+    let other = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("http://{}/api/v3/sessions", other.http_addr))
+        .header("x-api-key", &api_key)
+        .json(&json!({ "userId": "carol", "deviceId": "d", "displayName": "Caroline" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let mut seen = String::new();
+    for _ in 0..20 {
+        let body: Value = app.session(session_body("carol")).await.json().await.unwrap();
+        seen = body["users"][0]["displayName"].as_str().unwrap().to_string();
+        if seen == "Caroline" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, "Caroline", "the rename reached the first instance");
+    other.shutdown().await.unwrap();
+}

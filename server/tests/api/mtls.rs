@@ -1,0 +1,287 @@
+//! mTLS with real TLS: reqwest (rustls) clients presenting certificates
+//! issued from openssl CSRs, from another CA, revoked and expired ones,
+//! against the HTTPS listener; and the trusted-proxy header.
+
+use reqwest::{Certificate, Client, Identity};
+use serde_json::{json, Value};
+use std::path::Path;
+
+use crate::certificates::{issued, openssl, openssl_csr, ops_token, Key};
+use crate::helpers::*;
+
+/// An HTTPS client that trusts the listener's self-signed certificate and
+/// presents `identity` (PEM certificate chain + PEM key), if any.
+fn tls_client(app: &TestApp, identity: Option<(&str, &Path)>) -> Client {
+    let server_cert = std::fs::read(app.data_dir.join("tls-cert.pem")).expect("self-signed certificate made");
+    let mut builder = Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(Certificate::from_pem(&server_cert).unwrap())
+        .tls_built_in_root_certs(false);
+    if let Some((cert_pem, key_path)) = identity {
+        let mut pem = cert_pem.as_bytes().to_vec();
+        pem.extend_from_slice(&std::fs::read(key_path).unwrap());
+        builder = builder.identity(Identity::from_pem(&pem).expect("identity"));
+    }
+    builder.build().unwrap()
+}
+
+async fn mint(client: &Client, base: &str, server_key: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/api/v4/authentication/token"))
+        .header("x-server-key", server_key)
+        .json(&json!({ "userId": "alice" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refused(res: reqwest::Response, why: &str) {
+    let msg = envelope(res, 403, 400300).await;
+    assert!(msg.contains(why), "expected {why:?} in {msg:?}");
+}
+
+struct Mtls {
+    app: TestApp,
+    token: String,
+    server_key: String,
+    cert: Value,
+    key: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// Secure mode on, one certificate (P-256) issued, mTLS on.
+async fn mtls_on(tweak: impl FnOnce(&mut server::config::Config)) -> Mtls {
+    let app = TestApp::spawn_with(tweak).await;
+    let res = app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    assert_eq!(res.status(), 302);
+    let token = ops_token(&app).await;
+    let server_key = app.server_key(&token, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csr) = openssl_csr(dir.path(), Key::P256, "backend");
+    let cert = issued(&app, &token, "backend", &csr).await;
+    let res = app
+        .client
+        .patch(app.url("/api/v1/settings"))
+        .bearer_auth(&token)
+        .json(&json!({ "secureMode": true, "mtls": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    Mtls {
+        app,
+        token,
+        server_key,
+        cert,
+        key,
+        dir,
+    }
+}
+
+#[tokio::test]
+async fn while_mtls_is_on_only_an_issued_certificate_over_https_mints_tokens() {
+    let m = mtls_on(|_| {}).await;
+    let app = &m.app;
+    let good = tls_client(app, Some((m.cert["pem"].as_str().unwrap(), &m.key)));
+
+    // The issued certificate, over HTTPS: tokens and the admin API work.
+    let res = mint(&good, &app.https_base, &m.server_key).await;
+    assert_eq!(res.status(), 200);
+    let auth_token = res.text().await.unwrap();
+    let res = good
+        .get(format!("{}/api/v1/admins/me", app.https_base))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = good
+        .get(format!("{}/api/v3/authentication/token?userId=bob", app.https_base))
+        .header("x-server-key", &m.server_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Plain HTTP, and HTTPS without a certificate, are refused with the reason.
+    refused(mint(&app.client, &app.base, &m.server_key).await, "plain HTTP").await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/admins/me"))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    refused(res, "plain HTTP").await;
+    let bare = tls_client(app, None);
+    refused(
+        mint(&bare, &app.https_base, &m.server_key).await,
+        "no client certificate",
+    )
+    .await;
+    // Checked before the credential: a bad key learns nothing more.
+    refused(
+        mint(&bare, &app.https_base, "kwsk_wrong").await,
+        "no client certificate",
+    )
+    .await;
+
+    // A certificate from another CA (self-signed by openssl).
+    let other_key = m.dir.path().join("other.key");
+    let other = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=backend",
+        "-keyout",
+        other_key.to_str().unwrap(),
+    ]);
+    let stranger = tls_client(app, Some((&other, &other_key)));
+    refused(mint(&stranger, &app.https_base, &m.server_key).await, "unknown issuer").await;
+
+    // Sessions (client SDKs) and the console are not affected: the auth
+    // token minted over mTLS is redeemed over plain HTTP.
+    let res = app
+        .session(json!({ "userId": "alice", "deviceId": "d1", "authToken": auth_token }))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app.client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_from_the_next_request_on() {
+    let m = mtls_on(|_| {}).await;
+    let app = &m.app;
+    let (key_b, csr_b) = openssl_csr(m.dir.path(), Key::Rsa(2048), "backend-b");
+    // Issued through mTLS itself (the admin API is guarded now).
+    let first = tls_client(app, Some((m.cert["pem"].as_str().unwrap(), &m.key)));
+    let res = first
+        .post(format!("{}/api/v1/certificates", app.https_base))
+        .bearer_auth(&m.token)
+        .json(&json!({ "name": "backend-b", "csr": csr_b }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cert_b: Value = res.json().await.unwrap();
+    let second = tls_client(app, Some((cert_b["pem"].as_str().unwrap(), &key_b)));
+    assert_eq!(mint(&first, &app.https_base, &m.server_key).await.status(), 200);
+
+    let res = second
+        .delete(format!(
+            "{}/api/v1/certificates/{}",
+            app.https_base,
+            m.cert["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Same client, likely the same kept-alive connection: refused now.
+    refused(mint(&first, &app.https_base, &m.server_key).await, "revoked").await;
+    assert_eq!(mint(&second, &app.https_base, &m.server_key).await.status(), 200);
+
+    // mTLS off: everything as before, plain HTTP included.
+    let res = second
+        .patch(format!("{}/api/v1/settings", app.https_base))
+        .bearer_auth(&m.token)
+        .json(&json!({ "mtls": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(mint(&app.client, &app.base, &m.server_key).await.status(), 200);
+    assert_eq!(mint(&first, &app.https_base, &m.server_key).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused() {
+    let m = mtls_on(|_| {}).await;
+    let app = &m.app;
+    let (key, csr) = openssl_csr(m.dir.path(), Key::Ed25519, "short");
+    let good = tls_client(app, Some((m.cert["pem"].as_str().unwrap(), &m.key)));
+    let res = good
+        .post(format!("{}/api/v1/certificates", app.https_base))
+        .bearer_auth(&m.token)
+        .json(&json!({ "name": "short", "csr": csr, "validitySeconds": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let short: Value = res.json().await.unwrap();
+    let client = tls_client(app, Some((short["pem"].as_str().unwrap(), &key)));
+    assert_eq!(mint(&client, &app.https_base, &m.server_key).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    refused(mint(&client, &app.https_base, &m.server_key).await, "expired").await;
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_may_pass_the_client_certificate_in_a_header() {
+    let m = mtls_on(|c| {
+        c.client_cert_header = Some(server::config::ClientCertHeader {
+            name: "x-client-cert".parse().unwrap(),
+            proxies: vec!["127.0.0.1".parse().unwrap()],
+        })
+    })
+    .await;
+    let app = &m.app;
+    // nginx's $ssl_client_escaped_cert: the PEM, URL-encoded.
+    let leaf = m.cert["pem"]
+        .as_str()
+        .unwrap()
+        .split_inclusive("-----END CERTIFICATE-----")
+        .next()
+        .unwrap();
+    let escaped: String = leaf
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let via_proxy = |cert: Option<&str>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v4/authentication/token"))
+            .header("x-server-key", &m.server_key)
+            .json(&json!({ "userId": "alice" }));
+        if let Some(c) = cert {
+            req = req.header("x-client-cert", c);
+        }
+        req.send()
+    };
+    assert_eq!(via_proxy(Some(&escaped)).await.unwrap().status(), 200);
+    refused(via_proxy(None).await.unwrap(), "no client certificate").await;
+    refused(via_proxy(Some("garbage")).await.unwrap(), "unknown issuer").await;
+}
+
+#[tokio::test]
+async fn the_header_is_ignored_from_anyone_but_the_trusted_proxies() {
+    let m = mtls_on(|c| {
+        c.client_cert_header = Some(server::config::ClientCertHeader {
+            name: "x-client-cert".parse().unwrap(),
+            proxies: vec!["10.9.9.9".parse().unwrap()],
+        })
+    })
+    .await;
+    let app = &m.app;
+    let res = app
+        .client
+        .post(app.url("/api/v4/authentication/token"))
+        .header("x-server-key", &m.server_key)
+        .header("x-client-cert", m.cert["pem"].as_str().unwrap().replace('\n', "%0A"))
+        .json(&json!({ "userId": "alice" }))
+        .send()
+        .await
+        .unwrap();
+    refused(res, "plain HTTP").await;
+}
