@@ -32,8 +32,10 @@ build_site
 say "unit and integration tests on SQLite"
 KEYWARD_TEST_DATABASE=sqlite cargo test -p app -p server --features app/ssr
 
+# The same packages and features as above, so cargo reuses that build:
+# another selection unifies features differently and rebuilds the tree.
 say "integration tests on PostgreSQL"
-KEYWARD_TEST_DATABASE=postgres cargo test -p server --test api
+KEYWARD_TEST_DATABASE=postgres cargo test -p app -p server --features app/ssr --test api
 
 say "browser tests (Playwright, Chromium, JavaScript on and off)"
 cd "$ROOT/end2end"
