@@ -6,18 +6,21 @@
 # wrk cannot present) runs with the workspace's own load generator
 # (server/examples/loadgen.rs) against an HTTPS baseline measured by the
 # same tool. Prints a table and writes target/bench/results.json.
-# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N]
+# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...]
+# (--only runs the named cases and the baselines they compare with).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 SECONDS_PER_CASE=8
 ROUNDS=2
 DB_URL=""
+ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) DB_URL="postgres://postgres@127.0.0.1:5432/keyward_bench" ;;
     --seconds) SECONDS_PER_CASE="$2"; shift ;;
     --rounds) ROUNDS="$2"; shift ;;
+    --only) ONLY=",$2," ; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -34,14 +37,20 @@ PORT=3900
 TLS_PORT=3943
 BASE="http://127.0.0.1:$PORT"
 TLS_BASE="https://127.0.0.1:$TLS_PORT"
-export KEYWARD_DATA_DIR="$DATA" KEYWARD_HTTP_ADDR="127.0.0.1:$PORT" KEYWARD_HTTPS_ADDR="127.0.0.1:$TLS_PORT" KEYWARD_LOG=warn
+export KEYWARD_DATA_DIR="$DATA" KEYWARD_HTTP_ADDR="127.0.0.1:$PORT" KEYWARD_HTTPS_ADDR="127.0.0.1:$TLS_PORT" KEYWARD_LOG="${KEYWARD_LOG:-warn}"
 if [ -n "$DB_URL" ]; then
   psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS keyward_bench WITH (FORCE)" -c "CREATE DATABASE keyward_bench" postgres
   export DATABASE_URL="$DB_URL"
 else
   unset DATABASE_URL
 fi
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
+# The server's log is kept in target/bench/serve.log (KEYWARD_LOG sets its level).
+cleanup() {
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
+  wait 2>/dev/null
+  mkdir -p "$ROOT/target/bench" && cp "$DATA/serve.log" "$ROOT/target/bench/serve.log" 2>/dev/null
+  rm -rf "$DATA"
+}
 trap cleanup EXIT
 
 say "seeding through the CLI"
@@ -81,8 +90,17 @@ mtls_switch() {
 mkdir -p "$ROOT/target/bench"
 RESULTS="$ROOT/target/bench/raw.txt"
 : >"$RESULTS"
+wanted() {
+  case "$1" in
+    baseline) return 0 ;;
+    https_baseline) set -- admin_token_get_mtls ;;
+  esac
+  [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]
+}
+
 run_case() {
   local name="$1" script="$2"
+  wanted "$name" || return 0
   local out
   out="$(wrk -t2 -c64 -d"${SECONDS_PER_CASE}s" --latency -s "$script" "$BASE" 2>&1)"
   local rps p50 p99 non2xx sock
@@ -96,10 +114,11 @@ run_case() {
 
 run_loadgen() {
   local name="$1" path="$2"; shift 2
+  wanted "$name" || return 0
   echo "$name $("$LOADGEN" --url "$TLS_BASE$path" --connections 64 --seconds "$SECONDS_PER_CASE" "${MTLS[@]}" "$@")" >>"$RESULTS"
 }
 
-say "measuring: $ROUNDS rounds × 8 cases × ${SECONDS_PER_CASE}s at 64 connections"
+say "measuring: $ROUNDS rounds × ${ONLY:-all cases} × ${SECONDS_PER_CASE}s at 64 connections"
 for round in $(seq 1 "$ROUNDS"); do
   curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
     -H 'Content-Type: application/json' -d '{"secureMode":false}'
@@ -132,9 +151,17 @@ tls_base = statistics.mean(r[0] for r in cases.get("https_baseline", [(0,)]))
 rows = []
 print(f"\nKeyward benchmark — {backend}, 64 connections, wrk on the same machine ({os.cpu_count()} cores)")
 print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}")
+def ms(latency):
+    # wrk and loadgen print latencies with a unit: 850.00us, 2.31ms, 1.02s
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if latency.endswith(unit):
+            return float(latency[: -len(unit)]) * scale
+    return float("nan")
 for name, runs in cases.items():
     rps = statistics.mean(r[0] for r in runs)
-    p50, p99 = runs[-1][1], runs[-1][2]
+    # The median round's p50 and the worst round's p99: no flattering.
+    p50 = f"{statistics.median(ms(r[1]) for r in runs):.2f}ms"
+    p99 = f"{max(ms(r[2]) for r in runs):.2f}ms"
     errors = sum(r[3] for r in runs)
     against = tls_base if name in ("https_baseline", "admin_token_get_mtls") else base
     ratio = rps / against if against else 0
