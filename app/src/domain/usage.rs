@@ -101,13 +101,10 @@ impl Usage {
         // SQLite's one write connection, never waits long behind this.
         let seen: Vec<(&String, &i64)> = batch.end_users.iter().collect();
         for chunk in seen.chunks(LAST_SEEN_ROWS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
             let sql = format!(
                 "UPDATE end_users SET last_seen_at = v.column2 FROM (VALUES {}) AS v \
                  WHERE end_users.id = v.column1 AND (end_users.last_seen_at IS NULL OR end_users.last_seen_at < v.column2)",
-                values.join(", ")
+                db.param_rows(chunk.len(), 2)
             );
             let mut q = sqlx::query(&sql);
             for (id, at) in chunk {

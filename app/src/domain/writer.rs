@@ -222,7 +222,7 @@ async fn redeem_all(db: &Db, redeems: Vec<Redeem>) {
         let chunk: Vec<Redeem> = firsts.by_ref().take(ROWS_PER_STATEMENT).collect();
         let sql = format!(
             "INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES {} ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
-            placeholders(chunk.len(), 2)
+            db.param_rows(chunk.len(), 2)
         );
         let mut q = sqlx::query_as::<_, (Vec<u8>,)>(&sql);
         for r in &chunk {
@@ -276,7 +276,7 @@ async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String
     let sql = format!(
         "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at, last_seen_at) VALUES {} \
          ON CONFLICT (user_id) DO NOTHING",
-        placeholders(unique.len(), 6)
+        db.param_rows(unique.len(), 6)
     );
     let mut q = sqlx::query(&sql);
     for u in &unique {
@@ -307,10 +307,9 @@ async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String
     }
     // Some existed already (known, but not in this instance's memory):
     // read the whole chunk back, as stored.
-    let list: Vec<String> = (1..=unique.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM end_users WHERE user_id IN ({})",
-        list.join(", ")
+        db.param_list(unique.len())
     );
     let mut q = sqlx::query_as::<_, UserRow>(&sql);
     for u in &unique {
@@ -320,14 +319,4 @@ async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String
         stored.insert(row.1.clone(), EndUser::from(row));
     }
     Ok(stored)
-}
-
-fn placeholders(rows: usize, per_row: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cols: Vec<String> = (1..=per_row).map(|c| format!("${}", r * per_row + c)).collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
