@@ -1,6 +1,7 @@
 //! The guarantees the fast paths must keep (SPEC §8): the batching writer
-//! answers only after its commit and loses nothing on graceful shutdown, a
-//! token redeemed by many requests at once is redeemed once, and known
+//! answers only after its commit and loses nothing on graceful shutdown,
+//! stores a user created by many requests at once once, a token redeemed
+//! by many requests at once is redeemed once, and known
 //! users kept in memory see a rename made by another instance.
 
 use serde_json::{json, Value};
@@ -62,6 +63,54 @@ async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
         assert!(row.is_some(), "{user_id} was answered 200 but is not stored");
     }
     db.close().await;
+}
+
+/// The same new users created by many requests at once, in every order
+/// (overlapping batches on PostgreSQL): all answered, one row each.
+#[tokio::test]
+async fn the_same_new_users_created_at_once_are_stored_once() {
+    let app = TestApp::ready().await;
+    let api_key = app.api_key();
+    let names = ["ann", "bob", "cid", "dee", "eve"];
+    let requests: Vec<_> = (0..200)
+        .map(|i| {
+            // Each request names a user; neighbours name them in opposite orders.
+            let user_id = if i % 2 == 0 { names[i % 5] } else { names[4 - i % 5] }.to_string();
+            let (client, url, api_key) = (app.client.clone(), app.url("/api/v3/sessions"), api_key.clone());
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("x-api-key", api_key)
+                    .json(&session_body(&user_id))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                (user_id, status, body["users"][0]["_id"].as_str().map(str::to_string))
+            })
+        })
+        .collect();
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> = Default::default();
+    for r in requests {
+        let (user_id, status, id) = r.await.unwrap();
+        assert_eq!(status, 200, "a session for {user_id} failed");
+        ids.entry(user_id)
+            .or_default()
+            .insert(id.expect("the session names its user"));
+    }
+    assert_eq!(ids.len(), 5);
+    for (user_id, seen) in &ids {
+        assert_eq!(seen.len(), 1, "{user_id} was answered as different users: {seen:?}");
+    }
+
+    let db = app::domain::db::Db::connect(&app.db_url).await.unwrap();
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM end_users")
+        .fetch_one(db.read())
+        .await
+        .unwrap();
+    db.close().await;
+    assert_eq!(rows, 5);
 }
 
 #[tokio::test]
