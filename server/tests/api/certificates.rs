@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::helpers::*;
+use reqwest::Method;
 
 /// What kind of key a test CSR is made with.
 #[derive(Clone, Copy)]
@@ -76,16 +77,7 @@ async fn refusal(app: &TestApp, token: &str, body: Value, status: u16) -> String
 
 /// `GET /api/v1/certificates`, as the list of certificates.
 async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
-    let body: Value = app
-        .client
-        .get(app.url("/api/v1/certificates"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.bearer_json("/api/v1/certificates", token).await;
     body["certificates"].as_array().unwrap().clone()
 }
 
@@ -157,12 +149,8 @@ async fn certificates_are_issued_from_openssl_csrs_of_every_accepted_key_type() 
         if i == 1 {
             let id = body["id"].as_str().unwrap();
             let res = app
-                .client
-                .delete(app.url(&format!("/api/v1/certificates/{id}")))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+                .bearer(Method::DELETE, &format!("/api/v1/certificates/{id}"), &token)
+                .await;
             assert_eq!(res.status(), 200);
         }
     }
@@ -239,20 +227,20 @@ async fn the_ca_and_crl_are_public_and_the_crl_lists_revoked_serials() {
     let (_, csr) = openssl_csr(dir.path(), Key::P256, "b");
     let cert = issued(&app, &token, "b", &csr).await;
     let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap())))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .bearer(
+            Method::DELETE,
+            &format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap()),
+            &token,
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap())))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .bearer(
+            Method::DELETE,
+            &format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap()),
+            &token,
+        )
+        .await;
     envelope(res, 409, 400900).await;
 
     let crl = anonymous().get(app.url("/api/v1/crl.pem")).send().await.unwrap();

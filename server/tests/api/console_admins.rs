@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use reqwest::Method;
 
 async fn signed_in_admin(app: &TestApp, username: &str) -> reqwest::Client {
     let out = app.keyward(
@@ -28,13 +29,7 @@ async fn an_admin_gets_a_token_at_sign_in_and_retrieves_it_with_the_password() {
     let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
     let token = shown["token"].as_str().unwrap();
     assert!(token.starts_with("kwadm_"));
-    let me = app
-        .client
-        .get(app.url("/api/v1/admins/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let me = app.bearer(Method::GET, "/api/v1/admins/me", token).await;
     assert_eq!(me.status(), 200);
 }
 
@@ -98,12 +93,8 @@ async fn revoking_your_own_token_signs_you_out_everywhere() {
         assert!(location(&res).starts_with("/login"));
     }
     let me = app
-        .client
-        .get(app.url("/api/v1/admins/me"))
-        .bearer_auth(token["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .bearer(Method::GET, "/api/v1/admins/me", token["token"].as_str().unwrap())
+        .await;
     assert_eq!(me.status(), 401);
     // Signing in again issues a fresh token.
     app.login_with(&ops, "ops", "a long enough password").await;

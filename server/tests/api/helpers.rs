@@ -330,6 +330,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request without a body, authenticated with a bearer token.
+    pub async fn bearer(&self, method: reqwest::Method, path: &str, token: impl std::fmt::Display) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` with a bearer token, as JSON.
+    pub async fn bearer_json(&self, path: &str, token: impl std::fmt::Display) -> serde_json::Value {
+        self.bearer(reqwest::Method::GET, path, token)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn session(&self, body: serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url("/api/v3/sessions"))

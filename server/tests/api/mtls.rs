@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::certificates::{issued, openssl, openssl_csr, ops_token, Key};
 use crate::helpers::*;
+use reqwest::Method;
 
 /// An HTTPS client that trusts the listener's self-signed certificate and
 /// presents `identity` (PEM certificate chain + PEM key), if any.
@@ -105,13 +106,7 @@ async fn while_mtls_is_on_only_an_issued_certificate_over_https_mints_tokens() {
 
     // Plain HTTP, and HTTPS without a certificate, are refused with the reason.
     refused(mint(&app.client, &app.base, &m.server_key).await, "plain HTTP").await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/admins/me"))
-        .bearer_auth(&m.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.bearer(Method::GET, "/api/v1/admins/me", &m.token).await;
     refused(res, "plain HTTP").await;
     let bare = tls_client(app, None);
     refused(

@@ -2,23 +2,14 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use crate::helpers::*;
+use reqwest::Method;
 
 async fn me(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url("/api/v1/admins/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    app.bearer(Method::GET, "/api/v1/admins/me", token).await
 }
 
 async fn rotate(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/v1/admin-token"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    app.bearer(Method::POST, "/api/v1/admin-token", token).await
 }
 
 #[tokio::test]
@@ -111,12 +102,8 @@ async fn self_revocation_kills_every_token_at_once() {
     let new: Value = rotate(&app, &old).await.json().await.unwrap();
     let new = new["adminToken"].as_str().unwrap().to_string();
     let res = app
-        .client
-        .delete(app.url("/api/v1/admin-token?username=ops"))
-        .bearer_auth(&new)
-        .send()
-        .await
-        .unwrap();
+        .bearer(Method::DELETE, "/api/v1/admin-token?username=ops", &new)
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
     assert_eq!(envelope(me(&app, &new).await, 401, 400100).await, "Invalid token");
     assert_eq!(
@@ -133,29 +120,15 @@ async fn an_admin_may_not_revoke_another_and_unknown_names_are_404() {
     let b = app.admin_with_token("bobby");
     app.settle().await;
     let res = app
-        .client
-        .delete(app.url("/api/v1/admin-token?username=bobby"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+        .bearer(Method::DELETE, "/api/v1/admin-token?username=bobby", &a)
+        .await;
     envelope(res, 403, 400300).await;
     assert_eq!(me(&app, &b).await.status(), 200, "bobby's token is untouched");
     let res = app
-        .client
-        .delete(app.url("/api/v1/admin-token?username=ghost"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+        .bearer(Method::DELETE, "/api/v1/admin-token?username=ghost", &a)
+        .await;
     envelope(res, 403, 400300).await;
-    let res = app
-        .client
-        .delete(app.url("/api/v1/admin-token"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+    let res = app.bearer(Method::DELETE, "/api/v1/admin-token", &a).await;
     envelope(res, 400, 400000).await;
     let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
     assert!(events
@@ -232,16 +205,7 @@ async fn settings_through_the_api_follow_the_console_rules() {
     let app = TestApp::ready().await;
     let token = app.admin_with_token("ops");
     app.settle().await;
-    let body: Value = app
-        .client
-        .get(app.url("/api/v1/settings"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.bearer_json("/api/v1/settings", &token).await;
     assert_eq!(body["apiKey"], app.api_key());
     assert_eq!(body["region"], "eu");
     assert_eq!(body["secureMode"], false);

@@ -2,6 +2,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use crate::helpers::*;
+use reqwest::Method;
 
 #[tokio::test]
 async fn unsecure_sessions_create_then_update_users_at_every_version() {
@@ -57,28 +58,10 @@ async fn access_tokens_last_thirty_days_and_can_be_used() {
     .unwrap();
     assert_eq!(expires - issued, time::Duration::days(30));
 
-    let current: Value = app
-        .client
-        .get(app.url("/api/v3/sessions/current"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current: Value = app.bearer_json("/api/v3/sessions/current", token).await;
     assert_eq!(current["userId"], "bob");
     assert_eq!(current["deviceId"], "laptop");
-    let chat: Value = app
-        .client
-        .get(app.url("/api/v3/network-settings/chat"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chat: Value = app.bearer_json("/api/v3/network-settings/chat", token).await;
     assert_eq!(
         chat,
         json!({"messagePreview": {"enabled": false, "isIncludeDeleted": false}})
@@ -185,12 +168,8 @@ async fn malformed_requests_get_the_envelope() {
         .unwrap();
     envelope(res, 401, 400100).await;
     let res = app
-        .client
-        .get(app.url("/api/v3/sessions/current"))
-        .bearer_auth("kwat_forged.token")
-        .send()
-        .await
-        .unwrap();
+        .bearer(Method::GET, "/api/v3/sessions/current", "kwat_forged.token")
+        .await;
     envelope(res, 401, 400100).await;
     let res = app.client.put(&url).send().await.unwrap();
     envelope(res, 404, 400400).await;
@@ -415,23 +394,13 @@ async fn logout_and_admin_revocation_kill_access_tokens_at_once() {
     let current = |t: String| {
         let app = &app;
         async move {
-            app.client
-                .get(app.url("/api/v3/sessions/current"))
-                .bearer_auth(t)
-                .send()
+            app.bearer(Method::GET, "/api/v3/sessions/current", t)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }
     };
-    let res = app
-        .client
-        .delete(app.url("/api/v4/sessions"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+    let res = app.bearer(Method::DELETE, "/api/v4/sessions", &a).await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
     assert_eq!(
         current(a.clone()).await,
@@ -440,13 +409,7 @@ async fn logout_and_admin_revocation_kill_access_tokens_at_once() {
     );
     assert_eq!(current(b.clone()).await, 200, "other sessions live on");
 
-    let res = app
-        .client
-        .delete(app.url("/api/v4/users/frank/sessions"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = app.bearer(Method::DELETE, "/api/v4/users/frank/sessions", &admin).await;
     assert_eq!(res.status(), 200);
     assert_eq!(current(b).await, 401);
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -454,12 +417,8 @@ async fn logout_and_admin_revocation_kill_access_tokens_at_once() {
     assert_eq!(current(c).await, 200, "new sessions after the revocation work");
 
     let res = app
-        .client
-        .delete(app.url("/api/v4/users/nobody/sessions"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+        .bearer(Method::DELETE, "/api/v4/users/nobody/sessions", &admin)
+        .await;
     envelope(res, 404, 400400).await;
     let res = app
         .client
@@ -483,13 +442,7 @@ async fn access_tokens_expire_with_a_short_lifetime() {
         .unwrap();
     let token = body["accessToken"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let res = app
-        .client
-        .get(app.url("/api/v3/sessions/current"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.bearer(Method::GET, "/api/v3/sessions/current", token).await;
     assert!(envelope(res, 401, 400100).await.contains("expired"));
 }
 
@@ -513,13 +466,7 @@ async fn access_token_use_is_recorded_in_the_background() {
     app.kw().usage.flush(&app.kw().db).await.unwrap();
     let first = last_seen().await.expect("the session itself counts as use");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let res = app
-        .client
-        .get(app.url("/api/v3/sessions/current"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.bearer(Method::GET, "/api/v3/sessions/current", token).await;
     assert_eq!(res.status(), 200);
     app.kw().usage.flush(&app.kw().db).await.unwrap();
     assert!(last_seen().await.unwrap() > first);
