@@ -226,21 +226,10 @@ async fn the_ca_and_crl_are_public_and_the_crl_lists_revoked_serials() {
     let dir = tempfile::tempdir().unwrap();
     let (_, csr) = openssl_csr(dir.path(), Key::P256, "b");
     let cert = issued(&app, &token, "b", &csr).await;
-    let res = app
-        .bearer(
-            Method::DELETE,
-            &format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap()),
-            &token,
-        )
-        .await;
+    let path = format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap());
+    let res = app.bearer(Method::DELETE, &path, &token).await;
     assert_eq!(res.status(), 200);
-    let res = app
-        .bearer(
-            Method::DELETE,
-            &format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap()),
-            &token,
-        )
-        .await;
+    let res = app.bearer(Method::DELETE, &path, &token).await;
     envelope(res, 409, 400900).await;
 
     let crl = anonymous().get(app.url("/api/v1/crl.pem")).send().await.unwrap();
