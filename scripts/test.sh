@@ -28,14 +28,36 @@ build_site
 
 # The test build also builds target/debug/keyward (the integration tests
 # run it), with the same features: the browser tests use that binary, so
-# nothing is compiled twice.
-say "unit and integration tests on SQLite"
-KEYWARD_TEST_DATABASE=sqlite cargo test -p app -p server --features app/ssr
+# nothing is compiled twice. Both database passes use the same package
+# selection and features, so the second one reuses that build (another
+# selection unifies features differently and rebuilds the tree).
+TESTS=(cargo test -p app -p server --features app/ssr)
+say "building the tests"
+"${TESTS[@]}" --no-run
 
-# The same packages and features as above, so cargo reuses that build:
-# another selection unifies features differently and rebuilds the tree.
+# Two PostgreSQL passes in about fifteen hung this session, each in a
+# sign-in test whose runtime sat idle waiting on nothing (not yet
+# understood; see the note on issue 6). A hang must not hold CI until its
+# limit: a pass still running after 3 minutes (they take under 1) is
+# stopped and run again, at most three times. A failing test is never
+# retried: only a pass that timed out runs again.
+run_pass() {
+  local db="$1"; shift
+  local rc
+  for attempt in 1 2 3; do
+    rc=0
+    KEYWARD_TEST_DATABASE="$db" timeout 180 "${TESTS[@]}" "$@" || rc=$?
+    [ "$rc" -eq 124 ] || return "$rc"
+    say "the $db pass hung and was stopped after 180 s (attempt $attempt of 3)"
+  done
+  return 1
+}
+
+say "unit and integration tests on SQLite"
+run_pass sqlite
+
 say "integration tests on PostgreSQL"
-KEYWARD_TEST_DATABASE=postgres cargo test -p app -p server --features app/ssr --test api
+run_pass postgres --test api
 
 say "browser tests (Playwright, Chromium, JavaScript on and off)"
 cd "$ROOT/end2end"
