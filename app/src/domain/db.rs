@@ -125,14 +125,10 @@ impl Db {
     /// blocking the writer; called a few times a second. PostgreSQL: nothing.
     pub async fn checkpoint(&self) -> DomainResult<()> {
         if self.backend == Backend::Sqlite {
-            let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&self.read)
-                .await?;
+            let (log, _) = passive_checkpoint(&self.read).await?;
             if log >= CATCH_UP_FRAMES {
                 let started = std::time::Instant::now();
-                let (_busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                    .fetch_one(&self.write)
-                    .await?;
+                let (log, copied) = passive_checkpoint(&self.write).await?;
                 tracing::trace!(
                     log,
                     copied,
@@ -167,6 +163,14 @@ impl Db {
                 .await?;
         Ok(Change { tx, seq, prev_hash })
     }
+}
+
+/// SQLite's passive checkpoint through `pool`: (frames in the log, frames
+/// copied into the database file).
+async fn passive_checkpoint(pool: &AnyPool) -> DomainResult<(i64, i64)> {
+    let (_busy, log, copied): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+    Ok((log, copied))
 }
 
 /// Under a steady stream of writes a passive checkpoint from a reader never

@@ -29,18 +29,8 @@ const GATHER_YIELDS: usize = 8;
 const QUEUE: usize = 4096;
 
 enum Msg {
-    NewUser {
-        id: String,
-        user_id: String,
-        display_name: String,
-        now: i64,
-        reply: oneshot::Sender<DomainResult<EndUser>>,
-    },
-    Redeem {
-        nonce: Vec<u8>,
-        expires_at: i64,
-        reply: oneshot::Sender<DomainResult<bool>>,
-    },
+    NewUser(NewUser),
+    Redeem(Redeem),
     Close,
 }
 
@@ -66,13 +56,13 @@ impl Writer {
     /// Creates the end user unless it exists; the stored row either way.
     pub async fn new_user(&self, user_id: &str, display_name: &str, now: i64) -> DomainResult<EndUser> {
         let (reply, answer) = oneshot::channel();
-        let msg = Msg::NewUser {
+        let msg = Msg::NewUser(NewUser {
             id: super::tokens::new_ordered_id(),
             user_id: user_id.to_string(),
             display_name: display_name.to_string(),
             now,
             reply,
-        };
+        });
         self.tx.send(msg).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -81,11 +71,11 @@ impl Writer {
     /// (durably, before returning), `Ok(false)` if it already was.
     pub async fn redeem(&self, nonce: &[u8], expires_at: i64) -> DomainResult<bool> {
         let (reply, answer) = oneshot::channel();
-        let msg = Msg::Redeem {
+        let msg = Msg::Redeem(Redeem {
             nonce: nonce.to_vec(),
             expires_at,
             reply,
-        };
+        });
         self.tx.send(msg).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -164,21 +154,18 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-type UserReply = oneshot::Sender<DomainResult<EndUser>>;
-type RedeemReply = oneshot::Sender<DomainResult<bool>>;
-
 struct NewUser {
     id: String,
     user_id: String,
     display_name: String,
     now: i64,
-    reply: UserReply,
+    reply: oneshot::Sender<DomainResult<EndUser>>,
 }
 
 struct Redeem {
     nonce: Vec<u8>,
     expires_at: i64,
-    reply: RedeemReply,
+    reply: oneshot::Sender<DomainResult<bool>>,
 }
 
 /// Writes a batch: one multi-row statement per chunk of each kind. A
@@ -190,28 +177,8 @@ async fn commit(db: &Db, batch: Vec<Msg>) {
     let mut redeems = Vec::new();
     for msg in batch {
         match msg {
-            Msg::NewUser {
-                id,
-                user_id,
-                display_name,
-                now,
-                reply,
-            } => users.push(NewUser {
-                id,
-                user_id,
-                display_name,
-                now,
-                reply,
-            }),
-            Msg::Redeem {
-                nonce,
-                expires_at,
-                reply,
-            } => redeems.push(Redeem {
-                nonce,
-                expires_at,
-                reply,
-            }),
+            Msg::NewUser(u) => users.push(u),
+            Msg::Redeem(r) => redeems.push(r),
             Msg::Close => {}
         }
     }
