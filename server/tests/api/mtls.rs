@@ -219,15 +219,17 @@ async fn an_expired_certificate_is_refused() {
     refused(mint(&client, &app.https_base, &m.server_key).await, "expired").await;
 }
 
+/// Client certificates may come in `x-client-cert` from the proxy at `ip`.
+fn behind_proxy(c: &mut server::config::Config, ip: &str) {
+    c.client_cert_header = Some(server::config::ClientCertHeader {
+        name: "x-client-cert".parse().unwrap(),
+        proxies: vec![ip.parse().unwrap()],
+    })
+}
+
 #[tokio::test]
 async fn a_trusted_proxy_may_pass_the_client_certificate_in_a_header() {
-    let m = mtls_on(|c| {
-        c.client_cert_header = Some(server::config::ClientCertHeader {
-            name: "x-client-cert".parse().unwrap(),
-            proxies: vec!["127.0.0.1".parse().unwrap()],
-        })
-    })
-    .await;
+    let m = mtls_on(|c| behind_proxy(c, "127.0.0.1")).await;
     let app = &m.app;
     // nginx's $ssl_client_escaped_cert: the PEM, URL-encoded.
     let leaf = m.cert["pem"]
@@ -261,13 +263,7 @@ async fn a_trusted_proxy_may_pass_the_client_certificate_in_a_header() {
 
 #[tokio::test]
 async fn the_header_is_ignored_from_anyone_but_the_trusted_proxies() {
-    let m = mtls_on(|c| {
-        c.client_cert_header = Some(server::config::ClientCertHeader {
-            name: "x-client-cert".parse().unwrap(),
-            proxies: vec!["10.9.9.9".parse().unwrap()],
-        })
-    })
-    .await;
+    let m = mtls_on(|c| behind_proxy(c, "10.9.9.9")).await;
     let app = &m.app;
     let res = app
         .client
