@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use app::domain::admins::{self, Actor};
 use app::domain::application::{self, Setup};
 use app::domain::audit::{self, CLI_SOURCE};
+use app::domain::password::Hasher;
 use app::domain::{admin_tokens, DomainError};
 use app::model::Role;
 
@@ -183,7 +184,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
                 admin_password: password,
                 source: Some(CLI_SOURCE.into()),
             };
-            let result = application::setup(&db, &master, setup).await;
+            let result = application::setup(&db, &master, &Hasher::default(), setup).await;
             db.close().await;
             result?;
             println!("application created");
@@ -228,7 +229,7 @@ async fn admin(db: &app::domain::db::Db, config: &Config, command: AdminCommand)
             password_stdin,
         } => {
             let password = read_password(password_stdin, "--password-stdin")?;
-            admins::create(db, &operator(), &username, password, role.into()).await?;
+            admins::create(db, &Hasher::default(), &operator(), &username, password, role.into()).await?;
             println!("admin created");
         }
         AdminCommand::Disable { username } => {
@@ -244,7 +245,7 @@ async fn admin(db: &app::domain::db::Db, config: &Config, command: AdminCommand)
             password_stdin,
         } => {
             let password = read_password(password_stdin, "--password-stdin")?;
-            admins::reset_password(db, &operator(), &username, password).await?;
+            admins::reset_password(db, &Hasher::default(), &operator(), &username, password).await?;
             println!("password reset");
         }
     }

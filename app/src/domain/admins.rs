@@ -7,8 +7,9 @@ use sqlx::AnyConnection;
 use super::audit::AuditEvent;
 use super::clock::now_ms;
 use super::db::{on_unique, Db};
+use super::password::{self, Hasher};
 use super::throttle::LoginThrottle;
-use super::{password, DomainError, DomainResult};
+use super::{DomainError, DomainResult};
 use crate::model::Role;
 
 #[derive(Clone)]
@@ -141,10 +142,17 @@ pub struct Actor {
     pub source: Option<String>,
 }
 
-pub async fn create(db: &Db, actor: &Actor, username: &str, pw: SecretString, role: Role) -> DomainResult<()> {
+pub async fn create(
+    db: &Db,
+    hasher: &Hasher,
+    actor: &Actor,
+    username: &str,
+    pw: SecretString,
+    role: Role,
+) -> DomainResult<()> {
     let username = validate_username(username)?;
     password::check_policy(&pw)?;
-    let password_hash = password::hash(pw).await?;
+    let password_hash = hasher.hash(pw).await?;
     let mut change = db.change().await?;
     insert(
         change.conn(),
@@ -186,10 +194,16 @@ pub async fn set_disabled(db: &Db, actor: &Actor, username: &str, disabled: bool
 }
 
 /// A new password also ends every console session of that admin.
-pub async fn reset_password(db: &Db, actor: &Actor, username: &str, pw: SecretString) -> DomainResult<()> {
+pub async fn reset_password(
+    db: &Db,
+    hasher: &Hasher,
+    actor: &Actor,
+    username: &str,
+    pw: SecretString,
+) -> DomainResult<()> {
     let username = username.trim().to_lowercase();
     password::check_policy(&pw)?;
-    let hash = password::hash(pw).await?;
+    let hash = hasher.hash(pw).await?;
     let mut change = db.change().await?;
     let done = sqlx::query(
         "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
@@ -212,6 +226,7 @@ pub async fn reset_password(db: &Db, actor: &Actor, username: &str, pw: SecretSt
 /// throttled attempts are refused before any work is done.
 pub async fn authenticate(
     db: &Db,
+    hasher: &Hasher,
     throttle: &LoginThrottle,
     username: &str,
     pw: SecretString,
@@ -221,7 +236,7 @@ pub async fn authenticate(
     throttle.attempt(&key, client)?;
     let admin = by_username(db, &key).await?;
     let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
-    if password::verify(pw, stored).await? {
+    if hasher.verify(pw, stored).await? {
         throttle.success(&key, client);
         // `verify` is only true when a stored hash was used.
         admin.ok_or(DomainError::BadCredentials)

@@ -7,8 +7,9 @@ use super::admins::{self, NewAdmin};
 use super::audit::AuditEvent;
 use super::clock::now_ms;
 use super::db::Db;
+use super::password::{self, Hasher};
 use super::secrets::{self, prefix, MasterKey};
-use super::{password, DomainError, DomainResult};
+use super::{DomainError, DomainResult};
 use crate::model::{Role, REGIONS};
 
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ pub fn validate_region(region: &str) -> DomainResult<String> {
 
 /// Creates the application, its API key and the first super admin in one
 /// audited transaction. Fails with a conflict once an application exists.
-pub async fn setup(db: &Db, master: &MasterKey, setup: Setup) -> DomainResult<()> {
+pub async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> DomainResult<()> {
     let name = validate_app_name(&setup.app_name)?;
     let region = validate_region(&setup.region)?;
     let username = admins::validate_username(&setup.admin_username)?;
@@ -88,7 +89,7 @@ pub async fn setup(db: &Db, master: &MasterKey, setup: Setup) -> DomainResult<()
     if get(db).await?.is_some() {
         return Err(DomainError::Conflict("Keyward is already set up.".into()));
     }
-    let hash = password::hash(setup.admin_password).await?;
+    let hash = hasher.hash(setup.admin_password).await?;
     let api_key = secrets::generate(prefix::API_KEY);
 
     let mut change = db.change().await?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::db::Db;
 use super::known_users::KnownUsers;
+use super::password::Hasher;
 use super::secrets::{self, ct_eq, prefix, sha256, MasterKey};
 use super::signing::SigningKeys;
 use super::throttle::{LoginThrottle, ThrottlePolicy};
@@ -48,6 +49,8 @@ pub struct Inner {
     pub db: Db,
     pub master_key: MasterKey,
     pub lifetimes: Lifetimes,
+    /// Password hashing, limited per instance.
+    pub hasher: Hasher,
     pub throttle: LoginThrottle,
     pub public_url: String,
     pub signing: SigningKeys,
@@ -90,12 +93,14 @@ impl Keyward {
     ) -> DomainResult<Self> {
         let signing = super::signing::load_or_create(&db, &master_key).await?;
         super::ca::ensure(&db, &master_key).await?;
-        super::password::warm_up().await;
+        let hasher = Hasher::default();
+        hasher.warm_up().await;
         let kw = Keyward(Arc::new(Inner {
             writer: Writer::start(db.clone()),
             db,
             master_key,
             lifetimes,
+            hasher,
             throttle: LoginThrottle::new(throttle),
             public_url,
             signing,

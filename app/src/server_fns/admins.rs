@@ -63,6 +63,7 @@ pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
     let current = crate::auth::require_admin().await?;
     let checked = admins::authenticate(
         &kw.db,
+        &kw.hasher,
         &kw.throttle,
         &current.admin.username,
         SecretString::from(password),
@@ -142,6 +143,7 @@ pub async fn create_admin(username: String, password: String, role: String) -> R
     let role = Role::parse(&role).ok_or_else(|| AppError::Invalid("Choose a role.".into()))?;
     admins::create(
         &kw.db,
+        &kw.hasher,
         &current.actor(),
         &username,
         secrecy::SecretString::from(password),

@@ -13,7 +13,15 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
     let kw = crate::auth::keyward()?;
     crate::domain::application::require(&kw.db).await?;
     let client = crate::auth::client_addr().await;
-    let result = admins::authenticate(&kw.db, &kw.throttle, &username, SecretString::from(password), &client).await;
+    let result = admins::authenticate(
+        &kw.db,
+        &kw.hasher,
+        &kw.throttle,
+        &username,
+        SecretString::from(password),
+        &client,
+    )
+    .await;
     let admin = match result {
         Ok(admin) => admin,
         Err(DomainError::BadCredentials) => {

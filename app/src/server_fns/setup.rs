@@ -42,7 +42,7 @@ pub async fn run_setup(
         admin_password: SecretString::from(password),
         source: Some(crate::auth::client_addr().await),
     };
-    application::setup(&kw.db, &kw.master_key, setup).await?;
+    application::setup(&kw.db, &kw.master_key, &kw.hasher, setup).await?;
     kw.close_setup();
     kw.refresh().await?;
     leptos_axum::redirect("/login?setup=done");
