@@ -101,6 +101,27 @@ pub fn config_for(dir: &Path, db_url: &str) -> Config {
     config
 }
 
+/// With `KEYWARD_TEST_LOG=<file>`, the servers of every test log there at
+/// debug level, each line naming its test (the thread's name): for finding
+/// what a stuck or failing test's server was doing.
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Ok(path) = std::env::var("KEYWARD_TEST_LOG") else {
+        return;
+    };
+    ONCE.call_once(|| {
+        let file = std::fs::File::create(&path).expect("the test log can be created");
+        let filter =
+            tracing_subscriber::EnvFilter::new("debug,sqlx=info,hyper=info,hyper_util=info,h2=info,rustls=info");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_thread_names(true)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects (tests
 /// look at them), and sends the Origin a same-site page would.
 pub fn browser(base: &str) -> Client {
@@ -123,6 +144,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        init_logs();
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::new(dir.path()).await;
         let mut config = config_for(dir.path(), &db.url);
