@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -20,8 +21,14 @@ use super::{DomainError, DomainResult};
 
 /// At most this many writes share a transaction.
 const MAX_BATCH: usize = 512;
-/// Rows per statement, well under every backend's parameter limit.
-const ROWS_PER_STATEMENT: usize = 128;
+/// Rows per statement: on SQLite well under its parameter limit; on
+/// PostgreSQL a batch is one parameter (JSON), so one statement.
+fn rows_per_statement(db: &Db) -> usize {
+    match db.backend() {
+        Backend::Sqlite => 128,
+        Backend::Postgres => MAX_BATCH,
+    }
+}
 /// A batch smaller than this waits up to this many scheduler turns for more.
 const GATHER_BELOW: usize = 48;
 const GATHER_YIELDS: usize = 8;
@@ -216,16 +223,8 @@ async fn redeem_all(db: &Db, redeems: Vec<Redeem>) {
     }
     let mut firsts = firsts.into_iter().peekable();
     while firsts.peek().is_some() {
-        let chunk: Vec<Redeem> = firsts.by_ref().take(ROWS_PER_STATEMENT).collect();
-        let sql = format!(
-            "INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES {} ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
-            db.param_rows(chunk.len(), 2)
-        );
-        let mut q = sqlx::query_as::<_, (Vec<u8>,)>(&sql);
-        for r in &chunk {
-            q = q.bind(r.nonce.clone()).bind(r.expires_at);
-        }
-        match q.fetch_all(db.write()).await {
+        let chunk: Vec<Redeem> = firsts.by_ref().take(rows_per_statement(db)).collect();
+        match redeem_chunk(db, &chunk).await {
             Ok(rows) => {
                 let fresh: HashSet<Vec<u8>> = rows.into_iter().map(|(n,)| n).collect();
                 for r in chunk {
@@ -242,10 +241,64 @@ async fn redeem_all(db: &Db, redeems: Vec<Redeem>) {
     }
 }
 
+/// The nonces of `chunk` that were not redeemed before.
+async fn redeem_chunk(db: &Db, chunk: &[Redeem]) -> Result<Vec<(Vec<u8>,)>, sqlx::Error> {
+    match db.backend() {
+        Backend::Postgres => {
+            #[derive(Serialize)]
+            struct Row {
+                nonce: String,
+                expires_at: i64,
+            }
+            let rows: Vec<Row> = chunk
+                .iter()
+                .map(|r| Row {
+                    nonce: hex::encode(&r.nonce),
+                    expires_at: r.expires_at,
+                })
+                .collect();
+            sqlx::query_as(PG_REDEEM)
+                .bind(as_json(&rows))
+                .fetch_all(db.write())
+                .await
+        }
+        Backend::Sqlite => {
+            let sql = format!(
+                "INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES {} ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+                db.param_rows(chunk.len(), 2)
+            );
+            let mut q = sqlx::query_as(&sql);
+            for r in chunk {
+                q = q.bind(r.nonce.clone()).bind(r.expires_at);
+            }
+            q.fetch_all(db.write()).await
+        }
+    }
+}
+
+// PostgreSQL: a batch travels as one JSON array, so batches of every size
+// share one prepared statement and its plan. (A VALUES list per size was
+// parsed, described and planned afresh for most sizes: a round trip more
+// per batch and CPU on the database's side.) SQLite prepares in-process,
+// so it keeps VALUES lists.
+const PG_REDEEM: &str = "INSERT INTO redeemed_auth_tokens (nonce, expires_at) \
+     SELECT decode(r.nonce, 'hex'), r.expires_at FROM json_to_recordset($1::json) AS r(nonce text, expires_at bigint) \
+     ON CONFLICT (nonce) DO NOTHING RETURNING nonce";
+const PG_INSERT_USERS: &str =
+    "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at, last_seen_at) \
+     SELECT r.id, r.user_id, r.display_name, r.at, r.at, r.at \
+     FROM json_to_recordset($1::json) AS r(id text, user_id text, display_name text, at bigint) \
+     ON CONFLICT (user_id) DO NOTHING";
+
+fn as_json(rows: &impl Serialize) -> String {
+    // Plain strings and integers: serialising them cannot fail.
+    serde_json::to_string(rows).unwrap_or_default()
+}
+
 async fn insert_users(db: &Db, users: Vec<NewUser>) {
     let mut users = users.into_iter().peekable();
     while users.peek().is_some() {
-        let chunk: Vec<NewUser> = users.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let chunk: Vec<NewUser> = users.by_ref().take(rows_per_statement(db)).collect();
         match insert_chunk(db, &chunk).await {
             Ok(stored) => {
                 for u in chunk {
@@ -273,23 +326,7 @@ async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String
     // One order for every batch, so two overlapping ones (PostgreSQL) take
     // their row locks in the same order and cannot deadlock.
     unique.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
-    let sql = format!(
-        "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at, last_seen_at) VALUES {} \
-         ON CONFLICT (user_id) DO NOTHING",
-        db.param_rows(unique.len(), 6)
-    );
-    let mut q = sqlx::query(&sql);
-    for u in &unique {
-        // Created by a session, which is its first use.
-        q = q
-            .bind(&u.id)
-            .bind(&u.user_id)
-            .bind(&u.display_name)
-            .bind(u.now)
-            .bind(u.now)
-            .bind(u.now);
-    }
-    let inserted = q.execute(db.write()).await?.rows_affected();
+    let inserted = insert_new(db, &unique).await?;
     let mut stored: HashMap<String, EndUser> = HashMap::new();
     if inserted == unique.len() as u64 {
         // The usual case: every one is new, and is what we wrote.
@@ -319,4 +356,52 @@ async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String
         stored.insert(row.1.clone(), EndUser::from(row));
     }
     Ok(stored)
+}
+
+/// Inserts those of `users` not stored yet (each is created by a session,
+/// which is its first use); how many were.
+async fn insert_new(db: &Db, users: &[&NewUser]) -> DomainResult<u64> {
+    let done = match db.backend() {
+        Backend::Postgres => {
+            #[derive(Serialize)]
+            struct Row<'a> {
+                id: &'a str,
+                user_id: &'a str,
+                display_name: &'a str,
+                at: i64,
+            }
+            let rows: Vec<Row> = users
+                .iter()
+                .map(|u| Row {
+                    id: &u.id,
+                    user_id: &u.user_id,
+                    display_name: &u.display_name,
+                    at: u.now,
+                })
+                .collect();
+            sqlx::query(PG_INSERT_USERS)
+                .bind(as_json(&rows))
+                .execute(db.write())
+                .await?
+        }
+        Backend::Sqlite => {
+            let sql = format!(
+                "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at, last_seen_at) VALUES {} \
+                 ON CONFLICT (user_id) DO NOTHING",
+                db.param_rows(users.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for u in users {
+                q = q
+                    .bind(&u.id)
+                    .bind(&u.user_id)
+                    .bind(&u.display_name)
+                    .bind(u.now)
+                    .bind(u.now)
+                    .bind(u.now);
+            }
+            q.execute(db.write()).await?
+        }
+    };
+    Ok(done.rows_affected())
 }
