@@ -10,9 +10,9 @@ use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -75,7 +75,7 @@ pub fn router(parts: Parts) -> Router {
         // session and could undo what a concurrent request stored.
         .with_expiry(Expiry::OnInactivity(idle));
 
-    let routes = generate_route_list(App);
+    let routes = console_routes();
     let keyward = parts.keyward.clone();
     let context = move || provide_context(keyward.clone());
 
@@ -104,4 +104,15 @@ pub fn router(parts: Parts) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(security::span_without_query))
         .with_state(state)
+}
+
+/// The console's routes, walked out of the app once per process.
+///
+/// While leptos walks them it sets a process-wide flag, and any resource
+/// first polled meanwhile, on any server in the process, waits forever
+/// (leptos-rs/leptos#4773). One server per process never meets it; the
+/// tests, which start many servers at once, hung a page now and then.
+fn console_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }

@@ -102,7 +102,7 @@ pub fn config_for(dir: &Path, db_url: &str) -> Config {
 }
 
 /// With `KEYWARD_TEST_LOG=<file>`, the servers of every test log there at
-/// debug level, each line naming its test (the thread's name): for finding
+/// debug level (or as `KEYWARD_TEST_LOG_FILTER` says), each line naming its test (the thread's name): for finding
 /// what a stuck or failing test's server was doing.
 fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -111,8 +111,9 @@ fn init_logs() {
     };
     ONCE.call_once(|| {
         let file = std::fs::File::create(&path).expect("the test log can be created");
-        let filter =
-            tracing_subscriber::EnvFilter::new("debug,sqlx=info,hyper=info,hyper_util=info,h2=info,rustls=info");
+        let filter = std::env::var("KEYWARD_TEST_LOG_FILTER")
+            .unwrap_or_else(|_| "debug,sqlx=info,hyper=info,hyper_util=info,h2=info,rustls=info".into());
+        let filter = tracing_subscriber::EnvFilter::new(filter);
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_thread_names(true)
