@@ -1,8 +1,9 @@
 //! `POST /api/v{3,4,5}/sessions` and what an access token can do.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use app::domain::clock::iso;
@@ -23,6 +24,28 @@ pub struct SessionBody {
     auth_token: Option<String>,
 }
 
+/// The session response, typed: the wire format in one place, written
+/// straight from the issued session (this is the hot path of SPEC §8).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionResponse<'a> {
+    access_token: &'a str,
+    issued_at: String,
+    expires_at: String,
+    users: [UserBody<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserBody<'a> {
+    #[serde(rename = "_id")]
+    id: &'a str,
+    user_id: &'a str,
+    display_name: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+}
+
 /// Opens a session. A renewal's `Authorization: Bearer <previous token>`
 /// and the `set-access-token-cookie` header of the official SDKs are
 /// accepted and need nothing more: the new token stands on its own.
@@ -30,7 +53,7 @@ pub async fn create(
     State(state): State<AppState>,
     _key: ApiKey,
     ApiJson(body): ApiJson<SessionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let req = SessionRequest {
         user_id: body.user_id,
         device_id: body.device_id,
@@ -40,18 +63,19 @@ pub async fn create(
     };
     let issued = sessions::create(&state.keyward, req).await?;
     let u = &issued.user;
-    Ok(Json(json!({
-        "accessToken": issued.access_token,
-        "issuedAt": iso(issued.claims.iat),
-        "expiresAt": iso(issued.claims.exp),
-        "users": [{
-            "_id": u.id,
-            "userId": u.user_id,
-            "displayName": u.display_name,
-            "createdAt": iso(u.created_at),
-            "updatedAt": iso(u.updated_at),
+    let body = SessionResponse {
+        access_token: &issued.access_token,
+        issued_at: iso(issued.claims.iat),
+        expires_at: iso(issued.claims.exp),
+        users: [UserBody {
+            id: &u.id,
+            user_id: &u.user_id,
+            display_name: u.display_name.as_deref(),
+            created_at: iso(u.created_at),
+            updated_at: iso(u.updated_at),
         }],
-    })))
+    };
+    Ok(Json(body).into_response())
 }
 
 /// `DELETE /api/v4/sessions`: this access token is dead.
