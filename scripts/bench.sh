@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 SECONDS_PER_CASE=8
-ROUNDS=2
+ROUNDS=3
 DB_URL=""
 ONLY=""
 while [ $# -gt 0 ]; do
@@ -127,6 +127,10 @@ for round in $(seq 1 "$ROUNDS"); do
   run_case session_new_user bench/session_new.lua
   run_case auth_token_mint_v4 bench/mint.lua
   run_case admin_token_get bench/admin_get.lua
+  # The trivial handler is the noisiest figure on a shared host (it is
+  # mostly wrk and the kernel): sampled twice a round, the ratios lean on
+  # the mean of both.
+  run_case baseline bench/baseline.lua
   curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
     -H 'Content-Type: application/json' -d '{"secureMode":true}'
   run_case secure_mint_and_redeem bench/secure_redeem.lua
@@ -167,7 +171,9 @@ for name, runs in cases.items():
     ratio = rps / against if against else 0
     rows.append({"case": name, "requests_per_second": round(rps), "p50": p50, "p99": p99, "errors": errors, "ratio_to_baseline": round(ratio, 3)})
     print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}")
+spread = [r[0] for r in cases["baseline"]]
+print(f"baseline samples: {min(spread):.0f}–{max(spread):.0f} req/s ({len(spread)}); the host's noise shows there")
 print(f"server peak RSS: {rss_kb/1024:.1f} MiB")
-json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)
+json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "baseline_samples": spread, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)
 print(f"written: {out}")
 PY
