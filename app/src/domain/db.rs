@@ -57,9 +57,17 @@ impl Db {
                 let read = sqlite_pool(8, READ_CACHE_KIB, "").connect_with(options.clone()).await?;
                 // The writer never checkpoints (an fsync in the middle of a
                 // batch); `checkpoint` does it beside it, from a reader.
-                let write = sqlite_pool(1, WRITE_CACHE_KIB, "PRAGMA wal_autocheckpoint = 0;")
-                    .connect_with(options)
-                    .await?;
+                // Its commits are flushed to disk before they return
+                // (synchronous FULL): an answered write, such as a redeemed
+                // auth token, survives a power failure too, not only a
+                // restart. Group commit pays one flush per batch.
+                let write = sqlite_pool(
+                    1,
+                    WRITE_CACHE_KIB,
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = FULL;",
+                )
+                .connect_with(options)
+                .await?;
                 Ok(Db { read, write, backend })
             }
             Backend::Postgres => {
@@ -240,6 +248,25 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
+
+    /// What the writer answers must survive a power failure: its commits
+    /// are flushed (FULL), while readers, which commit nothing, need not.
+    #[tokio::test]
+    async fn sqlite_writes_are_flushed_before_they_return() {
+        let dir = std::env::temp_dir().join(format!("keyward-sync-{}", super::super::tokens::new_ordered_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        let (write,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(db.write())
+            .await
+            .unwrap();
+        let (read,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(db.read()).await.unwrap();
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(write, 2, "the write connection runs with synchronous = FULL");
+        assert_eq!(read, 1, "readers keep NORMAL");
+    }
 
     /// The log must start over while writes never pause, or it grows
     /// without bound (it did: to hundreds of megabytes under load).
