@@ -28,9 +28,9 @@ pub fn check_policy(password: &SecretString) -> DomainResult<()> {
 
 /// Runs argon2 off the async runtime, at most [`AT_ONCE`] at a time.
 ///
-/// Each instance owns its limiter (not a process-wide static): a semaphore
-/// shared by separate runtimes, as the tests start many, can strand a
-/// waiter whose runtime has gone.
+/// Each instance owns its limiter rather than sharing a process-wide one:
+/// the limit belongs to a server, and servers in one process (the tests
+/// start many) do not queue behind each other.
 #[derive(Clone)]
 pub struct Hasher {
     running: Arc<Semaphore>,
@@ -38,7 +38,7 @@ pub struct Hasher {
 
 /// Each computation takes ~19 MiB: a flood of sign-ins queues instead of
 /// exhausting memory.
-pub const AT_ONCE: usize = 4;
+const AT_ONCE: usize = 4;
 
 impl Default for Hasher {
     fn default() -> Self {
