@@ -249,14 +249,19 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
 
+    /// A fresh SQLite database `t.db` in a directory of its own.
+    async fn temp_sqlite(tag: &str) -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("keyward-{tag}-{}", super::super::tokens::new_ordered_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        (Db::connect(&url).await.unwrap(), dir)
+    }
+
     /// What the writer answers must survive a power failure: its commits
     /// are flushed (FULL), while readers, which commit nothing, need not.
     #[tokio::test]
     async fn sqlite_writes_are_flushed_before_they_return() {
-        let dir = std::env::temp_dir().join(format!("keyward-sync-{}", super::super::tokens::new_ordered_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (db, dir) = temp_sqlite("sync").await;
         let (write,): (i64,) = sqlx::query_as("PRAGMA synchronous")
             .fetch_one(db.write())
             .await
@@ -272,10 +277,7 @@ mod tests {
     /// without bound (it did: to hundreds of megabytes under load).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_starts_over_under_a_steady_stream_of_writes() {
-        let dir = std::env::temp_dir().join(format!("keyward-wal-{}", super::super::tokens::new_ordered_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (db, dir) = temp_sqlite("wal").await;
         sqlx::query("CREATE TABLE t (b BLOB)")
             .execute(db.write())
             .await

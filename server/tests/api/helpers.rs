@@ -102,8 +102,9 @@ pub fn config_for(dir: &Path, db_url: &str) -> Config {
 }
 
 /// With `KEYWARD_TEST_LOG=<file>`, the servers of every test log there at
-/// debug level (or as `KEYWARD_TEST_LOG_FILTER` says), each line naming its test (the thread's name): for finding
-/// what a stuck or failing test's server was doing.
+/// debug level (or as `KEYWARD_TEST_LOG_FILTER` says), each line naming
+/// its test (the thread's name): for finding what a stuck or failing
+/// test's server was doing.
 fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     let Ok(path) = std::env::var("KEYWARD_TEST_LOG") else {

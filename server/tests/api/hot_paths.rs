@@ -13,6 +13,20 @@ fn session_body(user_id: &str) -> Value {
     json!({ "userId": user_id, "deviceId": "d" })
 }
 
+/// Opens a session from a task of its own, so that many run at once.
+fn spawn_session(app: &TestApp, body: Value) -> tokio::task::JoinHandle<reqwest::Response> {
+    let (client, url, api_key) = (app.client.clone(), app.url("/api/v3/sessions"), app.api_key());
+    tokio::spawn(async move {
+        client
+            .post(url)
+            .header("x-api-key", api_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    })
+}
+
 #[tokio::test]
 async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
     let mut app = TestApp::ready().await;
@@ -70,34 +84,21 @@ async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
 #[tokio::test]
 async fn the_same_new_users_created_at_once_are_stored_once() {
     let app = TestApp::ready().await;
-    let api_key = app.api_key();
     let names = ["ann", "bob", "cid", "dee", "eve"];
     let requests: Vec<_> = (0..200)
         .map(|i| {
             // Each request names a user; neighbours name them in opposite orders.
-            let user_id = if i % 2 == 0 { names[i % 5] } else { names[4 - i % 5] }.to_string();
-            let (client, url, api_key) = (app.client.clone(), app.url("/api/v3/sessions"), api_key.clone());
-            tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .header("x-api-key", api_key)
-                    .json(&session_body(&user_id))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status().as_u16();
-                let body: Value = res.json().await.unwrap_or(Value::Null);
-                (user_id, status, body["users"][0]["_id"].as_str().map(str::to_string))
-            })
+            let user_id = if i % 2 == 0 { names[i % 5] } else { names[4 - i % 5] };
+            (user_id, spawn_session(&app, session_body(user_id)))
         })
         .collect();
-    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> = Default::default();
-    for r in requests {
-        let (user_id, status, id) = r.await.unwrap();
-        assert_eq!(status, 200, "a session for {user_id} failed");
-        ids.entry(user_id)
-            .or_default()
-            .insert(id.expect("the session names its user"));
+    let mut ids: std::collections::HashMap<&str, std::collections::HashSet<String>> = Default::default();
+    for (user_id, request) in requests {
+        let res = request.await.unwrap();
+        assert_eq!(res.status(), 200, "a session for {user_id} failed");
+        let body: Value = res.json().await.unwrap();
+        let id = body["users"][0]["_id"].as_str().expect("the session names its user");
+        ids.entry(user_id).or_default().insert(id.to_string());
     }
     assert_eq!(ids.len(), 5);
     for (user_id, seen) in &ids {
@@ -120,31 +121,12 @@ async fn an_auth_token_redeemed_by_many_requests_at_once_opens_one_session() {
     app.settle().await;
     let key = app.server_key(&admin, 0).await;
     let token = app.mint(&key, "frank").await.text().await.unwrap();
-    let api_key = app.api_key();
     let attempts: Vec<_> = (0..24)
-        .map(|_| {
-            let (client, url, api_key, token) = (
-                app.client.clone(),
-                app.url("/api/v3/sessions"),
-                api_key.clone(),
-                token.clone(),
-            );
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .header("x-api-key", api_key)
-                    .json(&json!({ "userId": "frank", "deviceId": "d", "authToken": token }))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
+        .map(|_| spawn_session(&app, json!({ "userId": "frank", "deviceId": "d", "authToken": token })))
         .collect();
     let mut statuses = Vec::new();
     for a in attempts {
-        statuses.push(a.await.unwrap());
+        statuses.push(a.await.unwrap().status().as_u16());
     }
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 23, "{statuses:?}");
