@@ -13,6 +13,7 @@ pub mod csr;
 pub mod db;
 pub mod error;
 pub mod known_users;
+pub mod metrics;
 pub mod mtls;
 pub mod password;
 pub mod secrets;

@@ -9,6 +9,7 @@
 //! batches overlap, so one waiting for its flush does not stall the rest.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::db::{Backend, Db};
+use super::metrics::WriterMetrics;
 use super::sessions::{EndUser, UserRow, USER_COLUMNS};
 use super::{DomainError, DomainResult};
 
@@ -44,6 +46,7 @@ enum Msg {
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
     task: Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<WriterMetrics>,
 }
 
 fn stopped() -> DomainError {
@@ -53,11 +56,22 @@ fn stopped() -> DomainError {
 impl Writer {
     pub fn start(db: Db) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(db, rx));
+        let metrics = Arc::new(WriterMetrics::default());
+        let task = tokio::spawn(run(db, rx, metrics.clone()));
         Writer {
             tx,
             task: Mutex::new(Some(task)),
+            metrics,
         }
+    }
+
+    pub fn metrics(&self) -> &WriterMetrics {
+        &self.metrics
+    }
+
+    /// Writes waiting for a batch.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Creates the end user unless it exists; the stored row either way.
@@ -111,7 +125,7 @@ fn in_flight(db: &Db) -> u32 {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
+async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, metrics: Arc<WriterMetrics>) {
     let slots = in_flight(&db);
     let permits = Arc::new(Semaphore::new(slots as usize));
     let mut buf = Vec::with_capacity(MAX_BATCH);
@@ -149,8 +163,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
         }
         let batch = std::mem::take(&mut buf);
         let db_for_batch = db.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            commit(&db_for_batch, batch).await;
+            commit(&db_for_batch, batch, &metrics).await;
             drop(permit);
         });
         if closing {
@@ -178,7 +193,7 @@ struct Redeem {
 /// Writes a batch: one multi-row statement per chunk of each kind. A
 /// single statement is its own transaction, so a chunk commits in one
 /// round trip to the database; each waiter hears its chunk's outcome.
-async fn commit(db: &Db, batch: Vec<Msg>) {
+async fn commit(db: &Db, batch: Vec<Msg>, metrics: &WriterMetrics) {
     let started = std::time::Instant::now();
     let mut users = Vec::new();
     let mut redeems = Vec::new();
@@ -191,11 +206,14 @@ async fn commit(db: &Db, batch: Vec<Msg>) {
     }
     let (n_users, n_redeems) = (users.len(), redeems.len());
     if !redeems.is_empty() {
-        redeem_all(db, redeems).await;
+        redeem_all(db, redeems, metrics).await;
     }
     if !users.is_empty() {
-        insert_users(db, users).await;
+        insert_users(db, users, metrics).await;
     }
+    metrics.commit.observe(started.elapsed());
+    metrics.new_users.fetch_add(n_users as u64, Relaxed);
+    metrics.redemptions.fetch_add(n_redeems as u64, Relaxed);
     tracing::trace!(
         users = n_users,
         redeems = n_redeems,
@@ -204,13 +222,14 @@ async fn commit(db: &Db, batch: Vec<Msg>) {
     );
 }
 
-fn failed(e: DomainError) -> String {
+fn failed(e: DomainError, metrics: &WriterMetrics) -> String {
+    metrics.failures.fetch_add(1, Relaxed);
     let detail = e.to_string();
     tracing::error!(error = %detail, "a batch of writes failed");
     detail
 }
 
-async fn redeem_all(db: &Db, redeems: Vec<Redeem>) {
+async fn redeem_all(db: &Db, redeems: Vec<Redeem>, metrics: &WriterMetrics) {
     // The first request for a nonce is the one that can redeem it; any
     // later one in the same batch finds it used.
     let mut seen = HashSet::new();
@@ -232,7 +251,7 @@ async fn redeem_all(db: &Db, redeems: Vec<Redeem>) {
                 }
             }
             Err(e) => {
-                let detail = failed(e.into());
+                let detail = failed(e.into(), metrics);
                 for r in chunk {
                     let _ = r.reply.send(Err(DomainError::Internal(detail.clone())));
                 }
@@ -295,7 +314,7 @@ fn as_json(rows: &impl Serialize) -> String {
     serde_json::to_string(rows).unwrap_or_default()
 }
 
-async fn insert_users(db: &Db, users: Vec<NewUser>) {
+async fn insert_users(db: &Db, users: Vec<NewUser>, metrics: &WriterMetrics) {
     let mut users = users.into_iter().peekable();
     while users.peek().is_some() {
         let chunk: Vec<NewUser> = users.by_ref().take(rows_per_statement(db)).collect();
@@ -310,7 +329,7 @@ async fn insert_users(db: &Db, users: Vec<NewUser>) {
                 }
             }
             Err(e) => {
-                let detail = failed(e);
+                let detail = failed(e, metrics);
                 for u in chunk {
                     let _ = u.reply.send(Err(DomainError::Internal(detail.clone())));
                 }

@@ -1,9 +1,11 @@
 //! The HTTP surface: console pages and server functions, the REST API
-//! under `/api`, health endpoints, and the layers every response passes.
+//! under `/api`, health and metrics endpoints, and the layers every
+//! response passes.
 
 mod api;
 mod console;
 mod health;
+mod metrics;
 mod security;
 
 use axum::extract::FromRef;
@@ -18,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use app::domain::metrics::HttpMetrics;
 use app::domain::session_store::SqlSessionStore;
 use app::domain::Keyward;
 use app::{shell, App};
@@ -35,6 +38,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub leptos: Arc<LeptosOptions>,
     pub keyward: Keyward,
+    pub http_metrics: Arc<HttpMetrics>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -59,6 +63,7 @@ pub fn router(parts: Parts) -> Router {
     let state = AppState {
         leptos: Arc::new(leptos.clone()),
         keyward: parts.keyward.clone(),
+        http_metrics: Arc::new(HttpMetrics::default()),
     };
     let secure_cookie = parts.keyward.public_url.starts_with("https://");
     let idle = time::Duration::try_from(parts.keyward.lifetimes.console_idle).unwrap_or(time::Duration::minutes(30));
@@ -92,6 +97,7 @@ pub fn router(parts: Parts) -> Router {
 
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .nest("/api", api::router())
         .merge(console)
         .layer(axum::middleware::from_fn(security::same_origin_writes))
@@ -101,6 +107,10 @@ pub fn router(parts: Parts) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             parts.client_cert_header.map(Arc::new),
             security::client_info,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.http_metrics.clone(),
+            metrics::record,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(security::span_without_query))
         .with_state(state)

@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use serde_json::json;
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -86,4 +87,66 @@ async fn graceful_shutdown_keeps_the_data() {
         .unwrap();
     assert!(running.setup_token.is_none(), "the application survived the restart");
     running.shutdown().await.unwrap();
+}
+
+/// The Prometheus exposition: `name{labels} value` lines under HELP/TYPE.
+async fn scrape(app: &TestApp) -> std::collections::HashMap<String, f64> {
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let kind = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let body = res.text().await.unwrap();
+    assert!(!body.contains(&app.api_key()), "no secret in the metrics");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("a sample line: {l}"));
+            let value = value.parse().unwrap_or_else(|_| panic!("a number: {l}"));
+            (series.to_string(), value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_count_responses_and_the_writers_commits() {
+    let app = TestApp::ready().await;
+    let before = scrape(&app).await;
+    assert_eq!(before["keyward_writer_writes_total{kind=\"user\"}"], 0.0);
+    assert!(before.contains_key("keyward_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
+
+    let res = app.session(json!({"userId": "metered", "deviceId": "d"})).await;
+    assert_eq!(res.status(), 200);
+    let after_new = scrape(&app).await;
+    assert_eq!(after_new["keyward_writer_writes_total{kind=\"user\"}"], 1.0);
+    assert!(after_new["keyward_writer_commit_seconds_count"] >= 1.0);
+    assert_eq!(
+        after_new["keyward_writer_commit_seconds_count"],
+        after_new["keyward_writer_commit_seconds_bucket{le=\"+Inf\"}"]
+    );
+    assert_eq!(after_new["keyward_writer_failed_statements_total"], 0.0);
+    // The first scrape and the session answered 2xx before this scrape.
+    let ok = |m: &std::collections::HashMap<String, f64>| m["keyward_http_responses_total{class=\"2xx\"}"];
+    assert!(ok(&after_new) >= ok(&before) + 2.0);
+
+    // A user just created is not kept in memory (most of a burst of
+    // sign-ups never come back at once): their second session asks the
+    // writer, which finds the row; from then on they are known, and a known
+    // user's session writes nothing before answering (SPEC §8).
+    for _ in 0..2 {
+        let res = app.session(json!({"userId": "metered", "deviceId": "d"})).await;
+        assert_eq!(res.status(), 200);
+    }
+    let second = scrape(&app).await;
+    assert_eq!(second["keyward_writer_writes_total{kind=\"user\"}"], 2.0);
+    let res = app.session(json!({"userId": "metered", "deviceId": "d"})).await;
+    assert_eq!(res.status(), 200);
+    let res = app.client.get(app.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let after_known = scrape(&app).await;
+    assert_eq!(after_known["keyward_writer_writes_total{kind=\"user\"}"], 2.0);
+    assert_eq!(
+        after_known["keyward_writer_commit_seconds_count"],
+        second["keyward_writer_commit_seconds_count"]
+    );
+    assert!(after_known["keyward_http_responses_total{class=\"4xx\"}"] >= 1.0);
 }
