@@ -89,7 +89,9 @@ mtls_switch() {
 
 mkdir -p "$ROOT/target/bench"
 RESULTS="$ROOT/target/bench/raw.txt"
+COMMITS="$ROOT/target/bench/commits.txt"
 : >"$RESULTS"
+: >"$COMMITS"
 wanted() {
   case "$1" in
     baseline) return 0 ;;
@@ -98,11 +100,21 @@ wanted() {
   [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]
 }
 
+# The batching writer's commit-time histogram from /metrics, as
+# "bound=cumulative" pairs: sampled around each case, it shows how much of
+# the tail is the database's commit (a slow flush holds every write in it).
+commits() {
+  curl -sf "$BASE/metrics" | awk '/^keyward_writer_commit_seconds_bucket/ {
+    match($0, /le="[^"]+"/); printf "%s=%s,", substr($0, RSTART + 4, RLENGTH - 5), $2 }'
+}
+
 run_case() {
   local name="$1" script="$2"
   wanted "$name" || return 0
-  local out
+  local out before
+  before="$(commits)"
   out="$(wrk -t2 -c64 -d"${SECONDS_PER_CASE}s" --latency -s "$script" "$BASE" 2>&1)"
+  echo "$name $before $(commits)" >>"$COMMITS"
   local rps p50 p99 non2xx sock
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
@@ -141,20 +153,41 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")"
 
-python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" <<'PY'
+python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" <<'PY'
 import json, sys, statistics, platform, os
-raw, rss_kb, out, backend = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite"
+raw, rss_kb, out, backend, commits_raw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite", sys.argv[5]
 cases = {}
 for line in open(raw):
     name, rps, p50, p99, errors = line.split()
     cases.setdefault(name, []).append((float(rps), p50, p99, int(errors)))
+# Writer commits per case: the histogram's growth while the case ran.
+def histogram(text):
+    pairs = (p.split("=") for p in text.split(",") if p)
+    return {bound: int(n) for bound, n in pairs}
+commits = {}
+for line in open(commits_raw):
+    parts = line.split()
+    if len(parts) != 3:
+        continue
+    name, before, after = parts[0], histogram(parts[1]), histogram(parts[2])
+    grown = {b: after[b] - before.get(b, 0) for b in after}
+    total = grown.get("+Inf", 0)
+    if total == 0:
+        continue
+    c = commits.setdefault(name, {"commits": 0, "over_10ms": 0, "slowest_at_most_ms": 0.0})
+    c["commits"] += total
+    c["over_10ms"] += total - grown.get("0.01", total)
+    # The smallest bound that holds every commit of the case.
+    bounds = sorted((float(b), n) for b, n in grown.items() if b != "+Inf")
+    slowest = next((b for b, n in bounds if n == total), float("inf"))
+    c["slowest_at_most_ms"] = max(c["slowest_at_most_ms"], slowest * 1000)
 base = statistics.mean(r[0] for r in cases["baseline"])
 # Cases measured by the workspace's load generator over HTTPS compare with
 # the HTTPS baseline it measured, not with wrk's.
 tls_base = statistics.mean(r[0] for r in cases.get("https_baseline", [(0,)]))
 rows = []
 print(f"\nKeyward benchmark — {backend}, 64 connections, wrk on the same machine ({os.cpu_count()} cores)")
-print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}")
+print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}  {'db commits >10ms':>22}")
 def ms(latency):
     # wrk and loadgen print latencies with a unit: 850.00us, 2.31ms, 1.02s
     for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
@@ -169,11 +202,23 @@ for name, runs in cases.items():
     errors = sum(r[3] for r in runs)
     against = tls_base if name in ("https_baseline", "admin_token_get_mtls") else base
     ratio = rps / against if against else 0
-    rows.append({"case": name, "requests_per_second": round(rps), "p50": p50, "p99": p99, "errors": errors, "ratio_to_baseline": round(ratio, 3)})
-    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}")
+    row = {"case": name, "requests_per_second": round(rps), "p50": p50, "p99": p99, "errors": errors, "ratio_to_baseline": round(ratio, 3)}
+    slow = ""
+    if name in commits:
+        c = commits[name]
+        # JSON has no infinity: null means "above the last bucket" (2.5 s).
+        row["writer_commits"] = {**c, "slowest_at_most_ms": None if c["slowest_at_most_ms"] == float("inf") else c["slowest_at_most_ms"]}
+        worst = c["slowest_at_most_ms"]
+        worst = f"all ≤{worst:g}ms" if worst != float("inf") else "some >2.5s"
+        slow = f"{c['over_10ms']}/{c['commits']} ({worst})"
+    rows.append(row)
+    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}  {slow:>22}")
 spread = [r[0] for r in cases["baseline"]]
 print(f"baseline samples: {min(spread):.0f}–{max(spread):.0f} req/s ({len(spread)}); the host's noise shows there")
 print(f"server peak RSS: {rss_kb/1024:.1f} MiB")
+if commits:
+    print("db commits >10ms: the batching writer's commits slower than 10 ms, of all in the case (its /metrics histogram);")
+    print("  a slow commit holds every request in its batch, so these are the database's share of the p99")
 json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "baseline_samples": spread, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)
 print(f"written: {out}")
 PY
