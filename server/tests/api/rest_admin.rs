@@ -131,9 +131,12 @@ async fn an_admin_may_not_revoke_another_and_unknown_names_are_404() {
     let res = app.bearer(Method::DELETE, "/api/v1/admin-token", &a).await;
     envelope(res, 400, 400000).await;
     let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
-    assert!(events
+    let refused = events
         .iter()
-        .any(|e| e.action == "admin_token.revoke_refused" && e.target == "bobby"));
+        .find(|e| e.action == "admin_token.revoke_refused" && e.target == "bobby")
+        .expect("the refusal is audited");
+    // From where (SPEC §3): the caller's address, through the admin API.
+    assert_eq!(refused.source, "127.0.0.1 (admin API)");
 }
 
 #[tokio::test]

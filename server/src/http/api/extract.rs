@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::Json;
 use serde::de::DeserializeOwned;
 
+use app::auth::ClientAddr;
 use app::domain::admin_tokens::{self, Refusal};
 use app::domain::admins::Actor;
 use app::domain::clock::now_ms;
@@ -158,14 +159,17 @@ impl FromRequestParts<AppState> for AccessToken {
     }
 }
 
-/// A request that carried a live admin token (of an enabled admin).
-pub struct AdminToken(pub AdminTokenView);
+/// A request that carried a live admin token (of an enabled admin), and
+/// the address it came from (for the audit log).
+pub struct AdminToken(pub AdminTokenView, String);
 
 impl AdminToken {
+    /// Audited as "from where" (SPEC §3): the client's address, marked as
+    /// the admin API's so it reads apart from the console's.
     pub fn actor(&self) -> Actor {
         Actor {
             name: self.0.username.clone(),
-            source: Some("admin-api".into()),
+            source: Some(format!("{} (admin API)", self.1)),
         }
     }
 }
@@ -180,7 +184,11 @@ impl FromRequestParts<AppState> for AdminToken {
         match admin_tokens::verify(&kw.views, token) {
             Ok(view) if view.role == Role::Admin => {
                 kw.usage.admin_token_used(&view.token_id, now_ms());
-                Ok(AdminToken(view))
+                let client = parts
+                    .extensions
+                    .get::<ClientAddr>()
+                    .map_or_else(|| "unknown".to_string(), |ClientAddr(a)| a.clone());
+                Ok(AdminToken(view, client))
             }
             Ok(_) | Err(Refusal::Invalid) => Err(ApiError::Unauthorized("Invalid token".into())),
             Err(Refusal::Expired) => Err(ApiError::Unauthorized("token expired".into())),
