@@ -123,7 +123,10 @@ impl From<RoleArg> for Role {
 }
 
 pub async fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return refuse_arguments(e),
+    };
     telemetry::init(cli.config.log_json);
     match execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,6 +135,28 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version print as clap renders them; a bad argument or setting
+/// is one line (SPEC §9: scripts read it), exit status 2 as clap's.
+fn refuse_arguments(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    eprintln!("keyward: {}", one_line(&e.to_string()));
+    ExitCode::from(2)
+}
+
+/// The first paragraph of clap's message (which names the argument, e.g.
+/// the required ones missing on the following lines), without its usage
+/// and tips.
+fn one_line(message: &str) -> String {
+    let first: Vec<&str> = message.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    first.join(" ").trim_start_matches("error: ").to_string()
 }
 
 fn operator() -> Actor {

@@ -128,16 +128,27 @@ async fn config_errors_name_the_setting() {
         }
         cmd.output().unwrap()
     };
+    // SPEC §9: scripts rely on a non-zero exit and a one-line reason.
+    let one_line = |out: &std::process::Output| {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
     let out = run(&[("KEYWARD_HTTP_ADDR", "not-an-address")], &["migrate"]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("http-addr"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(one_line(&out).contains("http-addr"));
 
     let out = run(&[("KEYWARD_ADMIN_TOKEN_GRACE", "a day")], &["migrate"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("admin-token-grace"));
+    assert!(one_line(&out).contains("admin-token-grace"));
+
+    let out = run(&[], &["admin", "create", "--password-stdin"]);
+    assert!(one_line(&out).contains("--username"));
+    let out = run(&[], &["no-such-command"]);
+    assert!(one_line(&out).contains("no-such-command"));
+    // Help is not a failure, and keeps its layout.
+    let out = run(&[], &["admin", "--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 3);
 
     let out = run(&[("DATABASE_URL", "mysql://x")], &["migrate"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
