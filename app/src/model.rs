@@ -177,3 +177,26 @@ impl std::fmt::Debug for ShownToken {
             .finish_non_exhaustive()
     }
 }
+
+/// One audit event as the console shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub source: String,
+}
+
+/// A page of the audit log, newest first, and the filter that chose it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// Where the next (older) page starts, if there is one.
+    pub older_than: Option<i64>,
+}

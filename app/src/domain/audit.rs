@@ -144,9 +144,38 @@ pub async fn verify(db: &super::db::Db) -> DomainResult<u64> {
 }
 
 pub async fn recent(db: &super::db::Db, limit: i64) -> DomainResult<Vec<StoredEvent>> {
+    search(db, &Filter::default(), None, limit).await
+}
+
+/// What the audit log page narrows by; an empty field matches anything.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Exactly this actor (a username, or "operator" for the CLI).
+    pub actor: String,
+    /// Actions starting with this, e.g. "admin_token" or "admin_token.revoke".
+    pub action: String,
+    /// Exactly this target (a username, a key or certificate id, …).
+    pub target: String,
+}
+
+/// The newest events matching `filter`, older than event `before` if given.
+pub async fn search(
+    db: &super::db::Db,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> DomainResult<Vec<StoredEvent>> {
+    // A prefix by substr, not LIKE: actions hold '_', LIKE's wildcard.
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events ORDER BY seq DESC LIMIT $1",
+        "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events \
+         WHERE seq < $1 AND ($2 = '' OR actor = $2) \
+         AND ($3 = '' OR substr(action, 1, length($3)) = $3) AND ($4 = '' OR target = $4) \
+         ORDER BY seq DESC LIMIT $5",
     )
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(&filter.actor)
+    .bind(&filter.action)
+    .bind(&filter.target)
     .bind(limit)
     .fetch_all(db.read())
     .await?;

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::urlencode;
 use crate::components::{CopyButton, FailureView, FormError, Ready};
 use crate::model::{AdminPage, AdminRow, Role, ShownToken};
 use crate::server_fns::admins::{
@@ -231,15 +232,6 @@ fn Pager(page: i64, pages: i64, total: i64, query: String) -> impl IntoView {
             {(page < pages).then(|| view! { <a href=link(page + 1)>"Next →"</a> })}
         </nav>
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

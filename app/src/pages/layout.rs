@@ -37,6 +37,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/settings/integrations">"Integrations"</A>
                 <A href="/settings/security">"Security"</A>
                 <A href="/settings/admin-users">"Admin Users"</A>
+                <A href="/settings/audit-log">"Audit log"</A>
             </nav>
             <main class="content">
                 <Suspense fallback=|| ()>

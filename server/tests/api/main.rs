@@ -6,6 +6,7 @@ mod helpers;
 mod certificates;
 mod cli;
 mod console_admins;
+mod console_audit;
 mod console_auth;
 mod hot_paths;
 mod http_surface;

@@ -1,0 +1,95 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::urlencode;
+use crate::components::{FailureView, Ready};
+use crate::model::AuditPage;
+use crate::server_fns::audit::list_audit;
+
+/// Audit log: every change to keys, tokens, certificates, admins and
+/// settings, newest first. The filter is a plain GET form, so it works
+/// with and without JavaScript.
+#[component]
+pub fn AuditLogPage() -> impl IntoView {
+    let query = use_query_map();
+    let events = Resource::new(
+        move || {
+            query.with(|q| {
+                let field = |name: &str| q.get(name).unwrap_or_default();
+                (
+                    field("actor"),
+                    field("action"),
+                    field("target"),
+                    q.get("before").and_then(|b| b.parse::<i64>().ok()),
+                )
+            })
+        },
+        |(actor, action, target, before)| list_audit(actor, action, target, before),
+    );
+    view! {
+        <h1>"Audit log"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match events.await {
+                    Ok(page) => view! { <AuditEvents page/> }.into_any(),
+                    Err(error) => view! { <FailureView error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AuditEvents(page: AuditPage) -> impl IntoView {
+    let filtered = !(page.actor.is_empty() && page.action.is_empty() && page.target.is_empty());
+    let older = page.older_than.map(|seq| {
+        format!(
+            "/settings/audit-log?actor={}&action={}&target={}&before={seq}",
+            urlencode(&page.actor),
+            urlencode(&page.action),
+            urlencode(&page.target)
+        )
+    });
+    let empty = page.rows.is_empty();
+    view! {
+        <Ready/>
+        <form method="get" action="/settings/audit-log" class="search filters" role="search" aria-label="Filter events">
+            <label>"Actor" <input type="text" name="actor" value=page.actor.clone() placeholder="username"/></label>
+            <label>"Action" <input type="text" name="action" value=page.action.clone() placeholder="e.g. admin_token"/></label>
+            <label>"Target" <input type="text" name="target" value=page.target.clone() placeholder="username or id"/></label>
+            <button type="submit" class="button secondary">"Filter"</button>
+            {filtered.then(|| view! { <a href="/settings/audit-log">"Clear"</a> })}
+        </form>
+        <section class="card">
+            {if empty {
+                view! { <p class="muted" data-testid="audit-empty">"No events match."</p> }.into_any()
+            } else {
+                view! {
+                    <table data-testid="audit-table">
+                        <thead><tr>
+                            <th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"From"</th>
+                        </tr></thead>
+                        <tbody>
+                            {page.rows.into_iter().map(|e| {
+                                let key = e.action.clone();
+                                view! {
+                                <tr data-action=key>
+                                    <td>{e.seq}</td>
+                                    <td>{e.at}</td>
+                                    <td>{e.actor}</td>
+                                    <td class="mono">{e.action}</td>
+                                    <td>{e.target}</td>
+                                    <td>{e.detail}</td>
+                                    <td>{e.source}</td>
+                                </tr>
+                            }}).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+            {older.map(|href| view! {
+                <nav class="pager" aria-label="Pages"><a href=href>"Older events →"</a></nav>
+            })}
+        </section>
+    }
+}

@@ -1,0 +1,77 @@
+use crate::helpers::*;
+
+/// The audit log page's HTML for `query`, as a signed-in browser sees it.
+async fn audit_page(app: &TestApp, query: &str) -> String {
+    let res = app
+        .client
+        .get(app.url(&format!("/settings/audit-log{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+/// The `data-action` of each row, in page order.
+fn actions(html: &str) -> Vec<String> {
+    html.split("<tr data-action=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_log_lists_filters_and_pages_events_for_signed_in_admins() {
+    let app = TestApp::ready().await;
+    let res = anonymous().get(app.url("/settings/audit-log")).send().await.unwrap();
+    assert_eq!(res.status(), 302, "signed-out visitors are sent to sign in");
+    assert!(location(&res).starts_with("/login"));
+
+    let token = app.admin_with_token("alice");
+    app.settle().await;
+    let mut keys = Vec::new();
+    for _ in 0..50 {
+        keys.push(app.server_key(&token, 0).await);
+    }
+    app.login().await;
+
+    // Newest first: the 50 server keys fill the first page, and a link
+    // leads to the older events (setup, alice's creation and token).
+    let first = audit_page(&app, "").await;
+    assert!(first.contains("Audit log"));
+    let rows = actions(&first);
+    assert_eq!(rows.len(), 50);
+    assert!(rows.iter().all(|a| a == "server_key.generate"), "{rows:?}");
+    assert!(first.contains("127.0.0.1 (admin API)"), "where each came from");
+    // A key is named by its prefix, never shown whole.
+    assert!(keys.iter().all(|k| !first.contains(k.as_str())), "never a secret");
+    let older = first
+        .split("href=\"")
+        .map(|s| s.split('"').next().unwrap())
+        .find(|h| h.contains("before="))
+        .expect("a link to older events")
+        .replace("&amp;", "&");
+    let second = audit_page(&app, older.trim_start_matches("/settings/audit-log")).await;
+    let rows = actions(&second);
+    assert!(rows.contains(&"admin.create".to_string()), "{rows:?}");
+    assert!(rows.contains(&"application.setup".to_string()), "{rows:?}");
+    assert!(!rows.contains(&"server_key.generate".to_string()) || rows.len() < 50);
+    assert!(!second.contains("before="), "the oldest page has no older link");
+
+    // Filters: an action prefix, an exact actor, an exact target.
+    let tokens = actions(&audit_page(&app, "?action=admin_token").await);
+    assert!(!tokens.is_empty());
+    assert!(tokens.iter().all(|a| a.starts_with("admin_token")), "{tokens:?}");
+    let by_operator = audit_page(&app, "?actor=operator").await;
+    assert!(actions(&by_operator).contains(&"admin.create".to_string()));
+    assert!(!actions(&by_operator).contains(&"server_key.generate".to_string()));
+    let alice = actions(&audit_page(&app, "?target=alice").await);
+    assert!(alice.contains(&"admin.create".to_string()), "{alice:?}");
+    let none = audit_page(&app, "?actor=nobody").await;
+    assert!(none.contains("No events match."));
+
+    // A filter nothing could match is refused with a readable message.
+    let long = "a".repeat(201);
+    let refused = audit_page(&app, &format!("?target={long}")).await;
+    assert!(refused.contains("Target must be at most 200 characters."), "{refused}");
+}
