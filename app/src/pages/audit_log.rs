@@ -60,26 +60,28 @@ fn AuditEvents(page: AuditPage) -> impl IntoView {
             <button type="submit" class="button secondary">"Filter"</button>
             {filtered.then(|| view! { <a href="/settings/audit-log">"Clear"</a> })}
         </form>
-        <section class="card">
+        <section class="card scroll">
             {if empty {
                 view! { <p class="muted" data-testid="audit-empty">"No events match."</p> }.into_any()
             } else {
                 view! {
-                    <table data-testid="audit-table">
+                    <table class="audit" data-testid="audit-table">
                         <thead><tr>
                             <th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"From"</th>
                         </tr></thead>
                         <tbody>
                             {page.rows.into_iter().map(|e| {
                                 let key = e.action.clone();
+                                // Events without detail store JSON null.
+                                let detail = if e.detail == "null" { "—".to_string() } else { e.detail };
                                 view! {
                                 <tr data-action=key>
                                     <td>{e.seq}</td>
-                                    <td>{e.at}</td>
+                                    <td class="when">{e.at}</td>
                                     <td>{e.actor}</td>
-                                    <td class="mono">{e.action}</td>
+                                    <td class="mono action">{e.action}</td>
                                     <td>{e.target}</td>
-                                    <td>{e.detail}</td>
+                                    <td class="detail mono">{detail}</td>
                                     <td>{e.source}</td>
                                 </tr>
                             }}).collect_view()}
