@@ -367,3 +367,21 @@ async fn console_issues_downloads_and_revokes_without_javascript() {
     let (status, _) = app.call(&anonymous(), "revoke_certificate", &[("id", &id)]).await;
     assert_ne!(status, 200);
 }
+
+#[tokio::test]
+async fn a_certificate_is_fetched_again_with_its_chain_by_admin_token_only() {
+    let app = TestApp::ready().await;
+    let token = ops_token(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "again");
+    let body = issued(&app, &token, "again", &csr).await;
+    let path = format!("/api/v1/certificates/{}", body["id"].as_str().unwrap());
+    let again = app.bearer_json(&path, &token).await;
+    assert_eq!(again["pem"], body["pem"], "the same leaf and chain");
+    assert_eq!(again["fingerprintSha256"], body["fingerprintSha256"]);
+    assert_eq!(again["status"], "active");
+    let res = app.bearer(Method::GET, "/api/v1/certificates/no-such-id", &token).await;
+    envelope(res, 404, 400400).await;
+    let res = anonymous().get(app.url(&path)).send().await.unwrap();
+    envelope(res, 401, 400100).await;
+}

@@ -241,3 +241,60 @@ async fn settings_through_the_api_follow_the_console_rules() {
         );
     }
 }
+
+#[tokio::test]
+async fn server_keys_and_the_audit_log_are_listed_without_secrets() {
+    let app = TestApp::ready().await;
+    let token = app.admin_with_token("alice");
+    app.settle().await;
+    let old = app.server_key(&token, 0).await;
+    let new = app.server_key(&token, 0).await;
+
+    let res = app.bearer(Method::GET, "/api/v1/server-keys", &token).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(!text.contains(&old) && !text.contains(&new), "a key is shown once only");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let keys = body["serverKeys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(new.starts_with(keys[0]["prefix"].as_str().unwrap()), "newest first");
+    assert_eq!(keys[0]["status"], "active");
+    assert_eq!(keys[1]["status"], "retired", "no overlap asked: retired at once");
+
+    // The audit log, filtered and paged as the console's page does.
+    let (app_ref, t) = (&app, token.clone());
+    let page = move |query: String| {
+        let t = t.clone();
+        async move { app_ref.bearer_json(&format!("/api/v1/audit-events{query}"), t).await }
+    };
+    let first = page("?action=server_key&limit=1".into()).await;
+    let events = first["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["action"], "server_key.generate");
+    assert_eq!(events[0]["actor"], "alice");
+    assert_eq!(events[0]["source"], "127.0.0.1 (admin API)");
+    assert_eq!(events[0]["detail"]["overlap_seconds"], 0);
+    let before = first["nextBefore"].as_i64().expect("an older page");
+    let second = page(format!("?action=server_key&before={before}")).await;
+    assert_eq!(second["events"].as_array().unwrap().len(), 1);
+    assert!(second["nextBefore"].is_null());
+    let all = page(String::new()).await;
+    let actions: Vec<&str> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"admin.create") && actions.contains(&"application.setup"),
+        "{actions:?}"
+    );
+    assert!(!all.to_string().contains(&new), "never a secret");
+
+    let res = app.bearer(Method::GET, "/api/v1/audit-events?limit=0", &token).await;
+    envelope(res, 400, 400000).await;
+    let res = app.bearer(Method::GET, "/api/v1/audit-events?colour=red", &token).await;
+    envelope(res, 400, 400000).await;
+    let res = anonymous().get(app.url("/api/v1/server-keys")).send().await.unwrap();
+    envelope(res, 401, 400100).await;
+}

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use app::domain::admin_tokens;
 use app::domain::clock::iso;
-use app::domain::{admins, application, server_keys, sessions, DomainError};
+use app::domain::server_keys::KeyStatus;
+use app::domain::{admins, application, audit, server_keys, sessions, DomainError};
 
 use super::extract::{json_or_default, AdminToken, ApiJson, ApiQuery};
 use super::ApiError;
@@ -138,4 +139,80 @@ pub async fn generate_server_key(
         "prefix": key.prefix,
         "createdAt": iso(key.created_at),
     })))
+}
+
+/// `GET /api/v1/server-keys`: the keys as the console lists them (prefix,
+/// created, last used, status); a key itself is never shown again.
+pub async fn list_server_keys(State(state): State<AppState>, _token: AdminToken) -> Result<Json<Value>, ApiError> {
+    let keys = server_keys::list(&state.keyward.db).await?;
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let (status, retires_at) = match k.status {
+                KeyStatus::Active => ("active", None),
+                KeyStatus::RetiringUntil(t) => ("retiring", Some(iso(t))),
+                KeyStatus::Retired => ("retired", None),
+            };
+            json!({
+                "id": k.id,
+                "prefix": k.prefix,
+                "createdAt": iso(k.created_at),
+                "lastUsedAt": k.last_used_at.map(iso),
+                "status": status,
+                "retiresAt": retires_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "serverKeys": keys })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    target: String,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/audit-events?actor=&action=&target=&before=&limit=`: the
+/// audit log as the console's page shows it, newest first; `nextBefore`
+/// fetches the older page.
+pub async fn audit_events(
+    State(state): State<AppState>,
+    _token: AdminToken,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
+    }
+    let filter = audit::Filter {
+        actor: q.actor,
+        action: q.action,
+        target: q.target,
+    };
+    let mut events = audit::search(&state.keyward.db, &filter, q.before, limit + 1).await?;
+    let more = events.len() as i64 > limit;
+    events.truncate(limit as usize);
+    let next_before = if more { events.last().map(|e| e.seq) } else { None };
+    let events: Vec<Value> = events
+        .into_iter()
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::String(e.detail)),
+                "source": e.source,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "events": events, "nextBefore": next_before })))
 }

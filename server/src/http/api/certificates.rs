@@ -42,6 +42,28 @@ pub async fn list(State(state): State<AppState>, _token: AdminToken) -> Result<J
     ))
 }
 
+/// `GET /api/v1/certificates/{id}`: one certificate with its PEM (and the
+/// CA chain), to download again what `POST` returned once.
+pub async fn get(
+    State(state): State<AppState>,
+    _token: AdminToken,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (info, chain) = certificates::get_with_chain(&state.keyward.db, &id)
+        .await
+        .map_err(not_found)?;
+    let mut out = certificate_json(&info);
+    out["pem"] = Value::String(chain);
+    Ok(Json(out))
+}
+
+fn not_found(e: DomainError) -> ApiError {
+    match e {
+        DomainError::NotFound => ApiError::NotFound("No certificate with that id".into()),
+        other => other.into(),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCertificateBody {
@@ -98,10 +120,7 @@ pub async fn revoke(
     let kw = &state.keyward;
     certificates::revoke(&kw.db, &token.actor(), &id)
         .await
-        .map_err(|e| match e {
-            DomainError::NotFound => ApiError::NotFound("No certificate with that id".into()),
-            other => other.into(),
-        })?;
+        .map_err(not_found)?;
     kw.refresh().await?;
     Ok(Json(json!({ "success": true })))
 }

@@ -29,9 +29,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admins/me", get(admin::me))
         .route("/v1/admin-token", post(admin::rotate_token).delete(admin::revoke_token))
         .route("/v1/settings", get(admin::settings).patch(admin::update_settings))
-        .route("/v1/server-keys", post(admin::generate_server_key))
+        .route(
+            "/v1/server-keys",
+            get(admin::list_server_keys).post(admin::generate_server_key),
+        )
         .route("/v1/certificates", get(certificates::list).post(certificates::create))
-        .route("/v1/certificates/{id}", delete(certificates::revoke))
+        .route(
+            "/v1/certificates/{id}",
+            get(certificates::get).delete(certificates::revoke),
+        )
+        .route("/v1/audit-events", get(admin::audit_events))
         .route("/v1/ca.pem", get(certificates::ca_pem))
         .route("/v1/crl.pem", get(certificates::crl_pem))
         .fallback(not_found)
