@@ -158,6 +158,23 @@ pub struct Filter {
     pub target: String,
 }
 
+/// A page of events, newest first, and where the next (older) one starts.
+#[derive(Debug)]
+pub struct Page {
+    pub events: Vec<StoredEvent>,
+    pub older_than: Option<i64>,
+}
+
+/// Up to `limit` events matching `filter`, older than event `before` if given.
+pub async fn page(db: &super::db::Db, filter: &Filter, before: Option<i64>, limit: i64) -> DomainResult<Page> {
+    // One more than asked tells whether an older page exists.
+    let mut events = search(db, filter, before, limit + 1).await?;
+    let more = events.len() as i64 > limit;
+    events.truncate(limit.max(0) as usize);
+    let older_than = if more { events.last().map(|e| e.seq) } else { None };
+    Ok(Page { events, older_than })
+}
+
 /// The newest events matching `filter`, older than event `before` if given.
 pub async fn search(
     db: &super::db::Db,

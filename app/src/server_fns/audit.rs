@@ -39,13 +39,10 @@ pub async fn list_audit(
             )));
         }
     }
-    // One more than a page tells whether an older page exists.
-    let mut found = audit::search(&kw.db, &filter, before, PAGE_SIZE + 1).await?;
-    let more = found.len() as i64 > PAGE_SIZE;
-    found.truncate(PAGE_SIZE as usize);
-    let older_than = if more { found.last().map(|e| e.seq) } else { None };
+    let found = audit::page(&kw.db, &filter, before, PAGE_SIZE).await?;
     Ok(AuditPage {
         rows: found
+            .events
             .into_iter()
             .map(|e| AuditRow {
                 seq: e.seq,
@@ -60,6 +57,6 @@ pub async fn list_audit(
         actor: filter.actor,
         action: filter.action,
         target: filter.target,
-        older_than,
+        older_than: found.older_than,
     })
 }

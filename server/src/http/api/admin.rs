@@ -196,11 +196,9 @@ pub async fn audit_events(
         action: q.action,
         target: q.target,
     };
-    let mut events = audit::search(&state.keyward.db, &filter, q.before, limit + 1).await?;
-    let more = events.len() as i64 > limit;
-    events.truncate(limit as usize);
-    let next_before = if more { events.last().map(|e| e.seq) } else { None };
-    let events: Vec<Value> = events
+    let found = audit::page(&state.keyward.db, &filter, q.before, limit).await?;
+    let events: Vec<Value> = found
+        .events
         .into_iter()
         .map(|e| {
             json!({
@@ -214,5 +212,5 @@ pub async fn audit_events(
             })
         })
         .collect();
-    Ok(Json(json!({ "events": events, "nextBefore": next_before })))
+    Ok(Json(json!({ "events": events, "nextBefore": found.older_than })))
 }
