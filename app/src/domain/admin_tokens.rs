@@ -162,7 +162,14 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
 }
 
 /// The current token, decrypted, for its owner to see again.
-pub async fn retrieve(db: &Db, master: &MasterKey, admin_id: &str) -> DomainResult<Option<(SecretString, i64)>> {
+/// The admin's current token, shown again. Showing a secret is audited
+/// like a change: the event names whose token and which, never the token.
+pub async fn retrieve(
+    db: &Db,
+    master: &MasterKey,
+    actor: &Actor,
+    admin_id: &str,
+) -> DomainResult<Option<(SecretString, i64)>> {
     let row: Option<(String, Vec<u8>, i64)> =
         sqlx::query_as("SELECT id, sealed, expires_at FROM admin_tokens WHERE admin_id = $1 AND state = 'current'")
             .bind(admin_id)
@@ -173,6 +180,14 @@ pub async fn retrieve(db: &Db, master: &MasterKey, admin_id: &str) -> DomainResu
     };
     let plain = master.open(&sealed, &seal_context(&id))?;
     let token = String::from_utf8(plain).map_err(|_| DomainError::Internal("sealed token is not text".into()))?;
+    db.change()
+        .await?
+        .commit(
+            AuditEvent::new(&actor.name, "admin_token.retrieve", &actor.name)
+                .detail(serde_json::json!({ "token_id": id }))
+                .source(actor.source.clone()),
+        )
+        .await?;
     Ok(Some((SecretString::from(token), expires_at)))
 }
 

@@ -75,7 +75,7 @@ pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
         Err(DomainError::BadCredentials) => return Err(AppError::Invalid("That password is not correct.".into())),
         Err(e) => return Err(e.into()),
     }
-    let (token, expires_at) = admin_tokens::retrieve(&kw.db, &kw.master_key, &current.admin.id)
+    let (token, expires_at) = admin_tokens::retrieve(&kw.db, &kw.master_key, &current.actor(), &current.admin.id)
         .await?
         .ok_or_else(|| AppError::Invalid("You have no current admin token. Generate one.".into()))?;
     let shown = ShownToken {

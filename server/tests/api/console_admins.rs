@@ -31,6 +31,12 @@ async fn an_admin_gets_a_token_at_sign_in_and_retrieves_it_with_the_password() {
     assert!(token.starts_with("kwadm_"));
     let me = app.bearer(Method::GET, "/api/v1/admins/me", token).await;
     assert_eq!(me.status(), 200);
+    // Showing a secret again is audited (the wrong password showed nothing).
+    let events = app::domain::audit::recent(&app.kw().db, 10).await.unwrap();
+    let shown: Vec<_> = events.iter().filter(|e| e.action == "admin_token.retrieve").collect();
+    assert_eq!(shown.len(), 1);
+    assert_eq!((shown[0].actor.as_str(), shown[0].target.as_str()), ("ops", "ops"));
+    assert!(!shown[0].detail.contains(token), "never the token itself");
 }
 
 #[tokio::test]
