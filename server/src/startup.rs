@@ -109,7 +109,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
 
     let store = SqlSessionStore::new(db.clone());
     let (shutdown, mut stop) = watch::channel(false);
-    spawn_cleanup(store.clone(), db.clone(), shutdown.subscribe());
+    spawn_cleanup(store.clone(), keyward.clone(), shutdown.subscribe());
     spawn_view_refresh(keyward.clone(), shutdown.subscribe());
 
     let router = http::router(http::Parts {
@@ -147,7 +147,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
 }
 
 /// Deletes what has expired: console sessions, token records.
-fn spawn_cleanup(store: SqlSessionStore, db: Db, mut stop: watch::Receiver<bool>) {
+fn spawn_cleanup(store: SqlSessionStore, keyward: Keyward, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -156,8 +156,11 @@ fn spawn_cleanup(store: SqlSessionStore, db: Db, mut stop: watch::Receiver<bool>
                     if let Err(e) = store.delete_expired().await {
                         tracing::warn!(error = %e, "could not delete expired console sessions");
                     }
-                    if let Err(e) = app::domain::sessions::delete_expired_records(&db).await {
+                    if let Err(e) = app::domain::sessions::delete_expired_records(&keyward.db).await {
                         tracing::warn!(error = %e, "could not delete expired token records");
+                    }
+                    if let Err(e) = keyward.throttle.forget_old(&keyward.db).await {
+                        tracing::warn!(error = %e, "could not delete old sign-in failures");
                     }
                 }
                 _ = stop.changed() => break,

@@ -233,11 +233,11 @@ pub async fn authenticate(
     client: &str,
 ) -> DomainResult<Admin> {
     let key = username.trim().to_lowercase();
-    throttle.attempt(&key, client)?;
+    throttle.attempt(db, &key, client).await?;
     let admin = by_username(db, &key).await?;
     let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
     if hasher.verify(pw, stored).await? {
-        throttle.success(&key, client);
+        throttle.success(db, &key, client).await?;
         // `verify` is only true when a stored hash was used.
         admin.ok_or(DomainError::BadCredentials)
     } else {

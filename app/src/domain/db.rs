@@ -244,18 +244,24 @@ pub fn on_unique(e: sqlx::Error, message: &str) -> DomainError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::Arc;
+pub(crate) mod test_support {
+    use super::Db;
 
     /// A fresh SQLite database `t.db` in a directory of its own.
-    async fn temp_sqlite(tag: &str) -> (Db, std::path::PathBuf) {
+    pub async fn temp_sqlite(tag: &str) -> (Db, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("keyward-{tag}-{}", super::super::tokens::new_ordered_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
         (Db::connect(&url).await.unwrap(), dir)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::temp_sqlite;
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
 
     /// What the writer answers must survive a power failure: its commits
     /// are flushed (FULL), while readers, which commit nothing, need not.

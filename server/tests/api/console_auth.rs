@@ -236,3 +236,57 @@ async fn admin_users_page_lists_admins_with_roles() {
     assert!(html.contains("Super Admin"));
     assert!(html.contains("(you)"));
 }
+
+#[tokio::test]
+async fn failures_count_across_instances_and_restarts() {
+    let mut app = TestApp::ready().await;
+    let other = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let other_base = format!("http://{}", other.http_addr);
+    // Twelve guesses at once, half on each instance: the two share one
+    // count, so five are checked and the rest refused unchecked.
+    let mut guesses = Vec::new();
+    for i in 0..12 {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            other_base.clone()
+        };
+        guesses.push(tokio::spawn(async move {
+            let res = browser(&base)
+                .post(format!("{base}/console/fn/login"))
+                .header("accept", "application/json")
+                .form(&[("username", ADMIN), ("password", "wrong password!!")])
+                .send()
+                .await
+                .unwrap();
+            res.text().await.unwrap()
+        }));
+    }
+    let mut checked = 0;
+    for guess in guesses {
+        let body = guess.await.unwrap();
+        if body.contains("Incorrect") {
+            checked += 1;
+        } else {
+            assert!(body.contains("RateLimited"), "{body}");
+        }
+    }
+    assert_eq!(checked, 5, "one allowance for both instances");
+
+    // A restart forgets nothing: still locked out, even with the password.
+    app.stop().await;
+    let restarted = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let base = format!("http://{}", restarted.http_addr);
+    let res = browser(&base)
+        .post(format!("{base}/console/fn/login"))
+        .header("accept", "application/json")
+        .form(&[("username", ADMIN), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("RateLimited"));
+}
