@@ -161,9 +161,9 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
         .await
 }
 
-/// The current token, decrypted, for its owner to see again.
-/// The admin's current token, shown again. Showing a secret is audited
-/// like a change: the event names whose token and which, never the token.
+/// The current token, decrypted, for its owner to see again. Showing a
+/// secret is audited like a change: the event names whose token and which,
+/// never the token.
 pub async fn retrieve(
     db: &Db,
     master: &MasterKey,

@@ -158,6 +158,10 @@ pub struct Filter {
     pub target: String,
 }
 
+/// Events per page when the reader does not say (the console's page, the
+/// admin API's default).
+pub const PAGE_SIZE: i64 = 50;
+
 /// A page of events, newest first, and where the next (older) one starts.
 #[derive(Debug)]
 pub struct Page {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Upper bounds of the latency buckets, in microseconds (1 ms … 2.5 s):
+/// Upper bounds of the latency buckets, in microseconds (0.5 ms … 2.5 s):
 /// fine where the targets are (SPEC §8: p99 under 10 ms), coarse beyond.
 const BOUNDS_MICROS: [u64; 12] = [
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,

@@ -3,8 +3,6 @@ use leptos::prelude::*;
 use crate::error::AppError;
 use crate::model::AuditPage;
 
-pub const PAGE_SIZE: i64 = 50;
-
 /// The audit log, newest first, narrowed by actor, action prefix and target.
 /// Every signed-in admin may read it: it names who changed which asset and
 /// from where, never a secret (SPEC §3).
@@ -39,7 +37,7 @@ pub async fn list_audit(
             )));
         }
     }
-    let found = audit::page(&kw.db, &filter, before, PAGE_SIZE).await?;
+    let found = audit::page(&kw.db, &filter, before, audit::PAGE_SIZE).await?;
     Ok(AuditPage {
         rows: found
             .events

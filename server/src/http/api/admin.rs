@@ -187,7 +187,7 @@ pub async fn audit_events(
     _token: AdminToken,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
+    let limit = q.limit.unwrap_or(audit::PAGE_SIZE);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
     }

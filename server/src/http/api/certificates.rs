@@ -52,9 +52,14 @@ pub async fn get(
     let (info, chain) = certificates::get_with_chain(&state.keyward.db, &id)
         .await
         .map_err(not_found)?;
-    let mut out = certificate_json(&info);
+    Ok(Json(with_pem(&info, chain)))
+}
+
+/// The metadata and the PEM (certificate and CA chain), to save as a file.
+fn with_pem(info: &CertificateInfo, chain: String) -> Value {
+    let mut out = certificate_json(info);
     out["pem"] = Value::String(chain);
-    Ok(Json(out))
+    out
 }
 
 fn not_found(e: DomainError) -> ApiError {
@@ -106,9 +111,7 @@ pub async fn create(
     )
     .await?;
     kw.refresh().await?;
-    let mut out = certificate_json(&info);
-    out["pem"] = Value::String(chain);
-    Ok(Json(out))
+    Ok(Json(with_pem(&info, chain)))
 }
 
 /// `DELETE /api/v1/certificates/{id}`: revokes it, from the next request on.
