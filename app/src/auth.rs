@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::domain::admins::{self, Actor, Admin};
+use crate::domain::admins::{self, Actor, Admin, Credential};
 use crate::domain::clock::now_ms;
 use crate::domain::Keyward;
 use crate::error::AppError;
@@ -43,6 +43,10 @@ impl CurrentAdmin {
         Actor {
             name: self.admin.username.clone(),
             source: Some(self.client.clone()),
+            credential: Credential::Console {
+                admin_id: self.admin.id.clone(),
+                epoch: self.admin.session_epoch,
+            },
         }
     }
 }

@@ -9,6 +9,10 @@ use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 pub enum AppError {
     #[error("Please sign in to continue.")]
     Unauthorized,
+    /// A wrong username or password typed into a form (sign-in, or the
+    /// password asked again before a secret is shown or made).
+    #[error("{0}")]
+    WrongPassword(String),
     #[error("You are not allowed to do that.")]
     Forbidden,
     #[error("{0}")]
@@ -24,6 +28,21 @@ pub enum AppError {
     /// The request never reached the function (network, encoding).
     #[error("The request could not be completed: {0}")]
     Transport(String),
+}
+
+impl AppError {
+    /// The HTTP status a server function answers with: a person's mistake
+    /// is a 4xx; only a fault on our side is a 500.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthorized | AppError::WrongPassword(_) => 401,
+            AppError::Forbidden => 403,
+            AppError::Invalid(_) | AppError::Transport(_) => 400,
+            AppError::Conflict(_) | AppError::SetupRequired => 409,
+            AppError::RateLimited(_) => 429,
+            AppError::Internal => 500,
+        }
+    }
 }
 
 impl FromServerFnError for AppError {

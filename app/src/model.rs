@@ -89,6 +89,8 @@ pub struct AdminRow {
     pub token_status: String,
     pub token_expires: Option<String>,
     pub last_used: Option<String>,
+    /// "from 10.0.0.7 until …" while sign-in from some address is locked out.
+    pub locked_out: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -73,6 +73,12 @@ test('retrieve needs the password; generate shows the switch-over notice', async
   await page.goto(keyward.url + 'settings/admin-users?do=generate');
   await ready(page, javaScriptEnabled);
   await expect(page.getByRole('group', { name: 'Generate token' })).toContainText('24 hours');
+  // A new token needs the password again, like showing the current one.
+  await page.getByLabel('Your password').fill('not my password at all');
+  await page.getByRole('button', { name: 'Generate new token' }).click();
+  await expect(page.getByRole('alert')).toContainText('not correct');
+  await expect(page.getByTestId('admin-token')).toHaveCount(0);
+  await page.getByLabel('Your password').fill(BOB.password);
   await page.getByRole('button', { name: 'Generate new token' }).click();
   const second = await page.getByTestId('admin-token').inputValue();
   expect(second).toMatch(/^kwadm_/);

@@ -10,6 +10,7 @@ use app::domain::admins::{self, Actor};
 use app::domain::application::{self, Setup};
 use app::domain::audit::{self, CLI_SOURCE};
 use app::domain::password::Hasher;
+use app::domain::throttle::{self, LoginThrottle, ThrottlePolicy};
 use app::domain::{admin_tokens, DomainError};
 use app::model::Role;
 
@@ -72,7 +73,12 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Disable an admin: they cannot sign in, and their sessions end.
+    /// End an admin's sign-in lockouts (every address) at once.
+    Unlock {
+        #[arg(long)]
+        username: String,
+    },
+    /// Disable an admin: they cannot sign in, their sessions end and their tokens are revoked.
     Disable {
         #[arg(long)]
         username: String,
@@ -163,6 +169,7 @@ fn operator() -> Actor {
     Actor {
         name: "operator".into(),
         source: Some(CLI_SOURCE.into()),
+        credential: admins::Credential::Operator,
     }
 }
 
@@ -256,6 +263,12 @@ async fn admin(db: &app::domain::db::Db, config: &Config, command: AdminCommand)
             let password = read_password(password_stdin, "--password-stdin")?;
             admins::create(db, &Hasher::default(), &operator(), &username, password, role.into()).await?;
             println!("admin created");
+        }
+        AdminCommand::Unlock { username } => {
+            let master = startup::load_master_key(config)?;
+            let throttle = LoginThrottle::new(ThrottlePolicy::default(), master.derive(throttle::KEY_PURPOSE));
+            admins::unlock(db, &throttle, &operator(), Role::SuperAdmin, &username).await?;
+            println!("admin unlocked");
         }
         AdminCommand::Disable { username } => {
             admins::set_disabled(db, &operator(), &username, true).await?;

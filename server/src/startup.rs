@@ -66,18 +66,53 @@ impl Running {
     }
 }
 
-/// Opens the database named by the configuration and brings its schema up to date.
+/// Opens the database named by the configuration, brings its schema up to
+/// date, and keys its audit chain (once) with a key from the master key.
 pub async fn open_database(config: &Config) -> Result<Db, ServerError> {
     ensure_dir(&config.data_dir)?;
-    let db = Db::connect(config.database_url.expose_secret())
+    let url = config.database_url.expose_secret();
+    create_private_sqlite_file(url)?;
+    let master = load_master_key(config)?;
+    let db = Db::connect(url)
         .await
-        .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?;
+        .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?
+        .with_audit_key(master.derive(app::domain::audit::KEY_PURPOSE));
     db.migrate().await?;
+    app::domain::audit::key_chain(&db).await?;
     Ok(db)
+}
+
+/// SQLite creates a new database file with the process's umask (0644 as a
+/// rule): readable by every local user. Created here first, 0600; its
+/// journal files take the same mode from it.
+fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Ok(());
+    };
+    let path = Path::new(rest.split('?').next().unwrap_or_default());
+    if path.as_os_str().is_empty() || rest.starts_with(":memory:") || path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(ServerError::Config(format!(
+            "DATABASE_URL (--database-url): cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 pub async fn build(config: Config) -> Result<Running, ServerError> {
     let db = open_database(&config).await?;
+    warn_if_open(&config.data_dir);
     let master_key = load_master_key(&config)?;
     let listener = TcpListener::bind(config.http_addr)
         .await
@@ -200,9 +235,36 @@ fn spawn_view_refresh(keyward: Keyward, mut stop: watch::Receiver<bool>) {
     });
 }
 
+/// The data directory holds the master key and (by default) the database:
+/// created 0700. One that already exists is left as the operator made it
+/// (the server warns if other users may read it).
 fn ensure_dir(dir: &Path) -> Result<(), ServerError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ServerError::Config(format!("KEYWARD_DATA_DIR (--data-dir) {}: {e}", dir.display())))
+    let fail = |e: std::io::Error| ServerError::Config(format!("KEYWARD_DATA_DIR (--data-dir) {}: {e}", dir.display()));
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(fail)
+}
+
+/// At `serve`: say so if other users may look into the data directory.
+fn warn_if_open(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is open to other users; chmod 700 it");
+            }
+        }
+    }
 }
 
 /// Reads the configured master key file, or creates one (mode 0600) in the

@@ -6,7 +6,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::admins::{self, Actor, Admin};
+use super::admins::{self, Actor, Admin, Credential};
 use super::audit::AuditEvent;
 use super::clock::now_ms;
 use super::db::Db;
@@ -70,7 +70,29 @@ pub async fn issue(
     let id = super::tokens::new_session_id();
     let sealed = master.seal(token.expose_secret().as_bytes(), &seal_context(&id))?;
 
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
+    // Decided here, under the change lock, not from the view the request
+    // was admitted by: only the current token of an enabled admin may mint
+    // its successor (a stolen token in its switch-over must not outlive
+    // the owner's rotation by rotating again).
+    if let Credential::AdminToken { token_id } = &actor.credential {
+        let current: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM admin_tokens WHERE id = $1 AND admin_id = $2 AND state = 'current'")
+                .bind(token_id)
+                .bind(&admin.id)
+                .fetch_optional(change.conn())
+                .await?;
+        if current.is_none() {
+            return Err(DomainError::Unauthorized("Invalid token".into()));
+        }
+    }
+    let enabled: Option<(i64,)> = sqlx::query_as("SELECT disabled FROM admin_users WHERE id = $1")
+        .bind(&admin.id)
+        .fetch_optional(change.conn())
+        .await?;
+    if enabled.is_none_or(|(disabled,)| disabled != 0) {
+        return Err(DomainError::Invalid("This admin is disabled.".into()));
+    }
     let superseded = sqlx::query(
         "UPDATE admin_tokens SET state = 'superseded', valid_until = $1 \
          WHERE admin_id = $2 AND state = 'current'",
@@ -125,7 +147,7 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
         } else {
             "no such username"
         };
-        let change = db.change().await?;
+        let change = db.change_as(actor).await?;
         change
             .commit(
                 AuditEvent::new(&actor.name, "admin_token.revoke_refused", &target_name)
@@ -137,16 +159,8 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
     }
     let target = target.expect("checked above");
     let now = now_ms();
-    let mut change = db.change().await?;
-    let n = sqlx::query(
-        "UPDATE admin_tokens SET state = 'revoked', valid_until = $1 \
-         WHERE admin_id = $2 AND (state = 'current' OR valid_until > $1)",
-    )
-    .bind(now)
-    .bind(&target.id)
-    .execute(change.conn())
-    .await?
-    .rows_affected();
+    let mut change = db.change_as(actor).await?;
+    let n = revoke_all(change.conn(), &target.id, now).await?;
     sqlx::query("UPDATE admin_users SET session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(&target.id)
@@ -159,6 +173,20 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
                 .source(actor.source.clone()),
         )
         .await
+}
+
+/// Revokes every live token of the admin `admin_id`, inside the caller's
+/// change; returns how many.
+pub(super) async fn revoke_all(conn: &mut sqlx::AnyConnection, admin_id: &str, now: i64) -> DomainResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE admin_tokens SET state = 'revoked', valid_until = $1 \
+         WHERE admin_id = $2 AND (state = 'current' OR valid_until > $1)",
+    )
+    .bind(now)
+    .bind(admin_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// The current token, decrypted, for its owner to see again. Showing a
@@ -180,7 +208,7 @@ pub async fn retrieve(
     };
     let plain = master.open(&sealed, &seal_context(&id))?;
     let token = String::from_utf8(plain).map_err(|_| DomainError::Internal("sealed token is not text".into()))?;
-    db.change()
+    db.change_as(actor)
         .await?
         .commit(
             AuditEvent::new(&actor.name, "admin_token.retrieve", &actor.name)
@@ -255,6 +283,10 @@ pub async fn ensure_after_login(kw: &super::Keyward, admin: &Admin, client: &str
         let actor = Actor {
             name: admin.username.clone(),
             source: Some(client.to_string()),
+            credential: Credential::Console {
+                admin_id: admin.id.clone(),
+                epoch: admin.session_epoch,
+            },
         };
         issue(&kw.db, &kw.master_key, &kw.lifetimes, &actor, admin).await?;
         kw.refresh().await?;

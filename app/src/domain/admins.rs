@@ -135,11 +135,65 @@ pub async fn list(db: &Db) -> DomainResult<Vec<Admin>> {
     rows.into_iter().map(from_row).collect()
 }
 
-/// Who is acting, for the audit log.
+/// Who is acting (for the audit log) and what they proved to act with.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub name: String,
     pub source: Option<String>,
+    pub credential: Credential,
+}
+
+/// The credential an actor presented. A request may wait for the change
+/// lock while its credential is revoked, so [`Db::change_as`] checks it
+/// again inside the transaction that acts on it, not from the view the
+/// request was admitted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An admin token (the admin API), by its id.
+    AdminToken { token_id: String },
+    /// A console session of this admin, started at this session epoch.
+    Console { admin_id: String, epoch: i64 },
+    /// The host operator (CLI): holds the database and the master key.
+    Operator,
+}
+
+/// Is `credential` still good, read inside `conn`'s transaction?
+pub(super) async fn credential_holds(conn: &mut AnyConnection, credential: &Credential) -> DomainResult<()> {
+    let now = now_ms();
+    match credential {
+        Credential::Operator => Ok(()),
+        Credential::AdminToken { token_id } => {
+            let row: Option<(String, Option<i64>, i64, i64)> = sqlx::query_as(
+                "SELECT t.state, t.valid_until, t.expires_at, a.disabled \
+                 FROM admin_tokens t JOIN admin_users a ON a.id = t.admin_id WHERE t.id = $1",
+            )
+            .bind(token_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let live = row.is_some_and(|(state, valid_until, expires_at, disabled)| {
+                disabled == 0
+                    && expires_at > now
+                    && (state == "current" || (state == "superseded" && valid_until.is_some_and(|t| t > now)))
+            });
+            if live {
+                Ok(())
+            } else {
+                Err(DomainError::Unauthorized("Invalid token".into()))
+            }
+        }
+        Credential::Console { admin_id, epoch } => {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT disabled, session_epoch FROM admin_users WHERE id = $1")
+                    .bind(admin_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if row.is_some_and(|(disabled, e)| disabled == 0 && e == *epoch) {
+                Ok(())
+            } else {
+                Err(DomainError::Unauthorized("Your session has ended.".into()))
+            }
+        }
+    }
 }
 
 pub async fn create(
@@ -153,7 +207,7 @@ pub async fn create(
     let username = validate_username(username)?;
     password::check_policy(&pw)?;
     let password_hash = hasher.hash(pw).await?;
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
     insert(
         change.conn(),
         &NewAdmin {
@@ -172,25 +226,33 @@ pub async fn create(
         .await
 }
 
-/// Disabling also ends every console session of that admin.
+/// Disabling ends every console session of that admin and revokes their
+/// admin tokens for good: enabling them again brings no token back (they
+/// get a new one at their next sign-in).
 pub async fn set_disabled(db: &Db, actor: &Actor, username: &str, disabled: bool) -> DomainResult<()> {
     let username = username.trim().to_lowercase();
-    let mut change = db.change().await?;
-    let done = sqlx::query(
-        "UPDATE admin_users SET disabled = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
+    let now = now_ms();
+    let mut change = db.change_as(actor).await?;
+    let id: Option<(String,)> = sqlx::query_as(
+        "UPDATE admin_users SET disabled = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+         WHERE username = $3 RETURNING id",
     )
     .bind(i64::from(disabled))
-    .bind(now_ms())
+    .bind(now)
     .bind(&username)
-    .execute(change.conn())
+    .fetch_optional(change.conn())
     .await?;
-    if done.rows_affected() == 0 {
+    let Some((id,)) = id else {
         return Err(DomainError::NotFound);
-    }
-    let action = if disabled { "admin.disable" } else { "admin.enable" };
-    change
-        .commit(AuditEvent::new(&actor.name, action, &username).source(actor.source.clone()))
-        .await
+    };
+    let event = if disabled {
+        let revoked = super::admin_tokens::revoke_all(change.conn(), &id, now).await?;
+        AuditEvent::new(&actor.name, "admin.disable", &username)
+            .detail(serde_json::json!({ "tokens_revoked": revoked }))
+    } else {
+        AuditEvent::new(&actor.name, "admin.enable", &username)
+    };
+    change.commit(event.source(actor.source.clone())).await
 }
 
 /// A new password also ends every console session of that admin.
@@ -204,7 +266,7 @@ pub async fn reset_password(
     let username = username.trim().to_lowercase();
     password::check_policy(&pw)?;
     let hash = hasher.hash(pw).await?;
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
     let done = sqlx::query(
         "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
     )
@@ -239,10 +301,47 @@ pub async fn authenticate(
     if hasher.verify(pw, stored).await? {
         throttle.success(db, &key, client).await?;
         // `verify` is only true when a stored hash was used.
-        admin.ok_or(DomainError::BadCredentials)
-    } else {
-        Err(DomainError::BadCredentials)
+        return admin.ok_or(DomainError::BadCredentials);
     }
+    // An admin's lockout is audited, once, when it starts. (A name nobody
+    // has is not: it may be a password typed into the wrong field.)
+    if let Some(admin) = &admin {
+        if let Some(until) = throttle.just_locked(db, &key, client).await? {
+            db.change()
+                .await?
+                .commit(
+                    AuditEvent::new("keyward", "admin.lockout", &admin.username)
+                        .detail(serde_json::json!({ "client": client, "until": super::clock::iso(until) }))
+                        .source(Some(client.to_string())),
+                )
+                .await?;
+        }
+    }
+    Err(DomainError::BadCredentials)
+}
+
+/// Ends every sign-in lockout and backoff of `username`, at once. Super
+/// admins only (and the operator).
+pub async fn unlock(
+    db: &Db,
+    throttle: &LoginThrottle,
+    actor: &Actor,
+    actor_role: Role,
+    username: &str,
+) -> DomainResult<()> {
+    if actor_role != Role::SuperAdmin {
+        return Err(DomainError::Forbidden);
+    }
+    let admin = by_username(db, username).await?.ok_or(DomainError::NotFound)?;
+    let mut change = db.change_as(actor).await?;
+    let cleared = throttle.unlock(change.conn(), &admin.username).await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "admin.unlock", &admin.username)
+                .detail(serde_json::json!({ "failures_cleared": cleared }))
+                .source(actor.source.clone()),
+        )
+        .await
 }
 
 /// One page of admins whose username contains `query`, and how many match.

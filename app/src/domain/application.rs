@@ -137,7 +137,7 @@ pub async fn set_modes(
     secure: Option<bool>,
     mtls: Option<bool>,
 ) -> DomainResult<Application> {
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
     // Read under the change's lock, so two updates cannot interleave.
     let app = fetch(change.conn()).await?.ok_or(DomainError::SetupRequired)?;
     let secure_after = secure.unwrap_or(app.secure_mode);

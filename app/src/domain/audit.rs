@@ -1,13 +1,19 @@
-//! The audit log: append-only and hash-chained. Each event's hash covers
-//! the previous hash and every field, so editing, removing or reordering
-//! an event breaks the chain that `keyward audit verify` walks.
+//! The audit log: append-only and chained. Each event's hash is a MAC
+//! (HMAC-SHA256, keyed from the master key, which is not in the database)
+//! over the previous hash and every field, so editing, removing or
+//! reordering an event breaks the chain that `keyward audit verify` walks,
+//! and someone who can write the database cannot compute a new one.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::clock::now_ms;
-use super::secrets::sha256;
+use super::db::Db;
+use super::secrets::{sha256, SubKey};
 use super::{DomainError, DomainResult};
+
+/// The purpose the chain's key is derived for.
+pub const KEY_PURPOSE: &str = "audit-chain";
 
 /// Who did what to which asset, from where. Never the secret itself.
 #[derive(Debug, Clone, Serialize)]
@@ -44,8 +50,23 @@ impl AuditEvent {
 /// Where the actor came from: the console's client address, or the CLI.
 pub const CLI_SOURCE: &str = "cli";
 
-fn chain_hash(prev: &[u8], e: &StoredEvent) -> [u8; 32] {
-    // Length-prefixed fields: no two different events encode the same.
+fn chain_hash(key: &SubKey, prev: &[u8], e: &StoredEvent) -> [u8; 32] {
+    let (seq, at) = (e.seq.to_string(), e.at.to_string());
+    key.mac(&[
+        prev,
+        seq.as_bytes(),
+        at.as_bytes(),
+        e.actor.as_bytes(),
+        e.action.as_bytes(),
+        e.target.as_bytes(),
+        e.detail.as_bytes(),
+        e.source.as_bytes(),
+    ])
+}
+
+/// The chain as it was before it was keyed (plain SHA-256): checked once,
+/// when the events written then are re-hashed with the key.
+fn unkeyed_hash(prev: &[u8], e: &StoredEvent) -> [u8; 32] {
     let mut buf = Vec::with_capacity(256);
     buf.extend_from_slice(prev);
     let (seq, at) = (e.seq.to_string(), e.at.to_string());
@@ -56,7 +77,13 @@ fn chain_hash(prev: &[u8], e: &StoredEvent) -> [u8; 32] {
     sha256(&buf)
 }
 
-pub(super) async fn append(conn: &mut AnyConnection, seq: i64, prev: &[u8], event: &AuditEvent) -> DomainResult<()> {
+pub(super) async fn append(
+    conn: &mut AnyConnection,
+    key: &SubKey,
+    seq: i64,
+    prev: &[u8],
+    event: &AuditEvent,
+) -> DomainResult<()> {
     let stored = StoredEvent {
         seq,
         at: now_ms(),
@@ -66,7 +93,7 @@ pub(super) async fn append(conn: &mut AnyConnection, seq: i64, prev: &[u8], even
         detail: event.detail.to_string(),
         source: event.source.clone().unwrap_or_default(),
     };
-    let hash = chain_hash(prev, &stored).to_vec();
+    let hash = chain_hash(key, prev, &stored).to_vec();
     sqlx::query(
         "INSERT INTO audit_events (seq, at, actor, action, target, detail, source, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -101,37 +128,45 @@ pub struct StoredEvent {
 
 type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
 
-/// Walks the whole chain. Returns the number of events, or where it breaks.
-pub async fn verify(db: &super::db::Db) -> DomainResult<u64> {
-    let rows: Vec<Row> =
-        sqlx::query_as("SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events ORDER BY seq")
-            .fetch_all(db.read())
-            .await?;
-    let mut prev = vec![0u8; 32];
-    let mut expected_seq = 1;
-    for (seq, at, actor, action, target, detail, source, hash) in rows.iter().cloned() {
-        if seq != expected_seq {
-            return Err(DomainError::Invalid(format!(
-                "audit chain broken: event {expected_seq} is missing"
-            )));
-        }
-        let event = StoredEvent {
-            seq,
-            at,
-            actor,
-            action,
-            target,
-            detail,
-            source,
-        };
-        if chain_hash(&prev, &event).as_slice() != hash.as_slice() {
-            return Err(DomainError::Invalid(format!(
-                "audit chain broken at event {seq}: its content was changed"
-            )));
-        }
-        prev = hash;
-        expected_seq += 1;
+fn stored((seq, at, actor, action, target, detail, source, _): Row) -> StoredEvent {
+    StoredEvent {
+        seq,
+        at,
+        actor,
+        action,
+        target,
+        detail,
+        source,
     }
+}
+
+const ALL_EVENTS: &str = "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events ORDER BY seq";
+
+/// Where a chain of `rows`, hashed by `hash`, first breaks.
+fn first_break(rows: &[Row], hash: impl Fn(&[u8], &StoredEvent) -> [u8; 32]) -> Option<String> {
+    let mut prev = vec![0u8; 32];
+    for (i, row) in rows.iter().enumerate() {
+        let expected_seq = i as i64 + 1;
+        if row.0 != expected_seq {
+            return Some(format!("event {expected_seq} is missing"));
+        }
+        if hash(&prev, &stored(row.clone())).as_slice() != row.7.as_slice() {
+            return Some(format!("at event {}: its content was changed", row.0));
+        }
+        prev = row.7.clone();
+    }
+    None
+}
+
+/// Walks the whole chain. Returns the number of events, or where it breaks.
+pub async fn verify(db: &Db) -> DomainResult<u64> {
+    let key = db.audit_key()?;
+    let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(db.read()).await?;
+    if let Some(broken) = first_break(&rows, |prev, e| chain_hash(key, prev, e)) {
+        return Err(DomainError::Invalid(format!("audit chain broken {broken}")));
+    }
+    let expected_seq = rows.len() as i64 + 1;
+    let prev = rows.last().map_or_else(|| vec![0u8; 32], |r| r.7.clone());
     let (head_seq, head_hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_one(db.read())
         .await?;
@@ -141,6 +176,46 @@ pub async fn verify(db: &super::db::Db) -> DomainResult<u64> {
         ));
     }
     Ok(rows.len() as u64)
+}
+
+/// Keys a chain written before the chain was keyed: checks it the old way,
+/// re-hashes every event with the key, and records that it did, with
+/// whether the old chain was intact. Once per database; a no-op after.
+pub async fn key_chain(db: &Db) -> DomainResult<()> {
+    let key = db.audit_key()?;
+    let mut change = db.change().await?;
+    let (keyed,): (i64,) = sqlx::query_as("SELECT keyed FROM audit_head WHERE id = 1")
+        .fetch_one(change.conn())
+        .await?;
+    if keyed != 0 {
+        return Ok(());
+    }
+    let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(change.conn()).await?;
+    let broken = first_break(&rows, unkeyed_hash);
+    let mut prev = vec![0u8; 32];
+    for row in &rows {
+        let hash = chain_hash(key, &prev, &stored(row.clone())).to_vec();
+        sqlx::query("UPDATE audit_events SET hash = $1 WHERE seq = $2")
+            .bind(&hash)
+            .bind(row.0)
+            .execute(change.conn())
+            .await?;
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET keyed = 1 WHERE id = 1")
+        .execute(change.conn())
+        .await?;
+    if let Some(at) = &broken {
+        tracing::error!(broken = %at, "the audit chain was already broken when it was keyed; the event says so");
+    }
+    let detail = serde_json::json!({
+        "events": rows.len(),
+        "previous_chain": broken.map_or_else(|| "intact".to_string(), |b| format!("broken {b}")),
+    });
+    change.set_prev_hash(prev);
+    change
+        .commit(AuditEvent::new("keyward", "audit.chain_keyed", "audit log").detail(detail))
+        .await
 }
 
 pub async fn recent(db: &super::db::Db, limit: i64) -> DomainResult<Vec<StoredEvent>> {

@@ -148,7 +148,7 @@ pub async fn create(
     let checked = csr::check(new.csr_pem)?;
     let now = now_ms();
 
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
     // Counted under the change's lock: two requests cannot both take the
     // last free place.
     if active_count(change.conn()).await? >= MAX_ACTIVE {
@@ -252,7 +252,7 @@ pub async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo,
 /// mTLS, and it is listed in the CRL.
 pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<CertificateInfo> {
     let now = now_ms();
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
         .bind(id)
         .fetch_optional(change.conn())

@@ -10,10 +10,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use super::admins::{credential_holds, Actor};
 use super::audit::{self, AuditEvent};
+use super::secrets::SubKey;
 use super::{DomainError, DomainResult};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -25,7 +27,7 @@ pub enum Backend {
     Postgres,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Db {
     /// Reads: many connections.
     read: AnyPool,
@@ -34,6 +36,16 @@ pub struct Db {
     /// same pool as reads.
     write: AnyPool,
     backend: Backend,
+    /// The audit chain's MAC key, derived from the master key.
+    audit_key: Option<Arc<SubKey>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Db {
@@ -68,7 +80,12 @@ impl Db {
                 )
                 .connect_with(options)
                 .await?;
-                Ok(Db { read, write, backend })
+                Ok(Db {
+                    read,
+                    write,
+                    backend,
+                    audit_key: None,
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -80,6 +97,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    audit_key: None,
                 })
             }
         }
@@ -87,6 +105,19 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Audited changes need the chain's key: a handle without one can read
+    /// but not change.
+    pub fn with_audit_key(mut self, key: SubKey) -> Db {
+        self.audit_key = Some(Arc::new(key));
+        self
+    }
+
+    pub(super) fn audit_key(&self) -> DomainResult<&SubKey> {
+        self.audit_key
+            .as_deref()
+            .ok_or_else(|| DomainError::Internal("no audit key: the master key was not loaded".into()))
     }
 
     pub fn read(&self) -> &AnyPool {
@@ -161,6 +192,8 @@ impl Db {
 
     /// Starts an audited change. Dropping it without `commit` rolls back.
     pub async fn change(&self) -> DomainResult<Change> {
+        self.audit_key()?;
+        let key = self.audit_key.clone().expect("checked above");
         let mut tx = self.write.begin().await?;
         // Taking the head row first locks it (PostgreSQL) or takes the
         // write lock (SQLite) before anything is read, so concurrent
@@ -169,7 +202,21 @@ impl Db {
             sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(&mut *tx)
                 .await?;
-        Ok(Change { tx, seq, prev_hash })
+        Ok(Change {
+            tx,
+            seq,
+            prev_hash,
+            key,
+        })
+    }
+
+    /// Starts a change on behalf of `actor`, whose credential must still
+    /// hold once the change lock is taken: a request admitted before a
+    /// revoke, and waiting for the lock meanwhile, is refused here.
+    pub async fn change_as(&self, actor: &Actor) -> DomainResult<Change> {
+        let mut change = self.change().await?;
+        credential_holds(change.conn(), &actor.credential).await?;
+        Ok(change)
     }
 }
 
@@ -220,6 +267,7 @@ pub struct Change {
     tx: Transaction<'static, Any>,
     seq: i64,
     prev_hash: Vec<u8>,
+    key: Arc<SubKey>,
 }
 
 impl Change {
@@ -227,9 +275,14 @@ impl Change {
         &mut self.tx
     }
 
+    /// The chain was re-hashed inside this change (`audit::key_chain`).
+    pub(super) fn set_prev_hash(&mut self, hash: Vec<u8>) {
+        self.prev_hash = hash;
+    }
+
     /// Appends the event to the hash chain and commits it with the change.
     pub async fn commit(mut self, event: AuditEvent) -> DomainResult<()> {
-        audit::append(&mut self.tx, self.seq, &self.prev_hash, &event).await?;
+        audit::append(&mut self.tx, &self.key, self.seq, &self.prev_hash, &event).await?;
         self.tx.commit().await?;
         Ok(())
     }

@@ -45,7 +45,7 @@ impl From<DomainError> for crate::error::AppError {
             DomainError::NotFound => AppError::Invalid("Not found.".into()),
             DomainError::Invalid(m) => AppError::Invalid(m),
             DomainError::Conflict(m) => AppError::Conflict(m),
-            DomainError::BadCredentials => AppError::Invalid("Incorrect username or password.".into()),
+            DomainError::BadCredentials => AppError::WrongPassword("Incorrect username or password.".into()),
             DomainError::Forbidden => AppError::Forbidden,
             DomainError::Unauthorized(_) => AppError::Unauthorized,
             DomainError::RateLimited(s) => AppError::RateLimited(s),

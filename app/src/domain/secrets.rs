@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -64,6 +65,15 @@ impl MasterKey {
         Ok(MasterKey(SecretBox::new(Box::new(bytes))))
     }
 
+    /// A key for one purpose, derived from this one (HMAC-SHA256 of the
+    /// purpose): the audit chain's MAC, the sign-in throttle's digests.
+    pub fn derive(&self, purpose: &str) -> SubKey {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret()).expect("any key length");
+        mac.update(b"keyward/");
+        mac.update(purpose.as_bytes());
+        SubKey(SecretBox::new(Box::new(mac.finalize().into_bytes().into())))
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(self.0.expose_secret().into())
     }
@@ -105,9 +115,51 @@ impl MasterKey {
     }
 }
 
+/// A derived key ([`MasterKey::derive`]). Zeroized on drop, never printed.
+pub struct SubKey(SecretBox<[u8; 32]>);
+
+impl std::fmt::Debug for SubKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubKey([REDACTED])")
+    }
+}
+
+impl SubKey {
+    /// HMAC-SHA256 over `parts`, each length-prefixed so that no two
+    /// different lists give the same input.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret()).expect("any key length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> SubKey {
+        SubKey(SecretBox::new(Box::new([7; 32])))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_master() {
+        let (a, _) = MasterKey::generate();
+        let (b, _) = MasterKey::generate();
+        let m = |k: &MasterKey, p: &str| k.derive(p).mac(&[b"x"]);
+        assert_eq!(m(&a, "audit"), m(&a, "audit"));
+        assert_ne!(m(&a, "audit"), m(&a, "throttle"));
+        assert_ne!(m(&a, "audit"), m(&b, "audit"));
+        assert_ne!(
+            a.derive("audit").mac(&[b"ab", b"c"]),
+            a.derive("audit").mac(&[b"a", b"bc"])
+        );
+        assert_eq!(format!("{:?}", a.derive("audit")), "SubKey([REDACTED])");
+    }
 
     #[test]
     fn generated_secrets_are_prefixed_and_distinct() {

@@ -51,7 +51,7 @@ pub async fn generate(db: &Db, actor: &Actor, overlap_secs: i64) -> DomainResult
     let prefix = key.expose_secret()[..SHOWN_PREFIX_LEN].to_string();
     let now = now_ms();
     let retire_at = now + overlap_secs * 1000;
-    let mut change = db.change().await?;
+    let mut change = db.change_as(actor).await?;
     // A key already retiring earlier keeps its earlier end.
     sqlx::query("UPDATE server_keys SET retires_at = $1 WHERE retires_at IS NULL OR retires_at > $1")
         .bind(retire_at)

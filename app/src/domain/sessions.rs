@@ -223,7 +223,7 @@ pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) ->
     let user = find_user(&kw.db, user_id).await?.ok_or(DomainError::NotFound)?;
     let now = now_ms();
     let far = now + kw.lifetimes.access_token_ttl.as_millis() as i64;
-    let mut change = kw.db.change().await?;
+    let mut change = kw.db.change_as(actor).await?;
     sqlx::query("INSERT INTO revocations (kind, subject, at, expires_at) VALUES ('user', $1, $2, $3)")
         .bind(&user.id)
         .bind(now)

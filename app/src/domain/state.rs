@@ -93,6 +93,7 @@ impl Keyward {
     ) -> DomainResult<Self> {
         let signing = super::signing::load_or_create(&db, &master_key).await?;
         super::ca::ensure(&db, &master_key).await?;
+        let throttle = LoginThrottle::new(throttle, master_key.derive(super::throttle::KEY_PURPOSE));
         let hasher = Hasher::default();
         hasher.warm_up().await;
         let kw = Keyward(Arc::new(Inner {
@@ -101,7 +102,7 @@ impl Keyward {
             master_key,
             lifetimes,
             hasher,
-            throttle: LoginThrottle::new(throttle),
+            throttle,
             public_url,
             signing,
             views: Views::default(),

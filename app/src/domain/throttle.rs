@@ -1,31 +1,49 @@
-//! Login throttling: too many failures for one username, or from one client
-//! address, within a window lock further attempts out until the window
-//! moves on. Keys are counted whether or not the username exists, so the
-//! throttle itself reveals nothing about which admins exist.
+//! Sign-in throttling, counted in the database so every instance sharing
+//! it sees the same counts and a restart forgets nothing.
 //!
-//! The failures are rows in the database: every instance sharing it counts
-//! the same attempts (N instances do not give N times the allowance), and a
-//! restart forgets nothing.
+//! - **Lockout per (username, client address)**: after `per_pair` failures
+//!   within the window, that address may not try that username again until
+//!   the window moves on (or a super admin unlocks it). Someone failing
+//!   from elsewhere cannot lock the admin out of their own address.
+//! - **Lockout per client address**, across usernames (`per_client`).
+//! - **Backoff per username** against guessing spread over many addresses:
+//!   past `free_per_username` failures, each attempt waits 1, 2, 4 … up to
+//!   `max_backoff` seconds after the newest failure. Seconds, not minutes:
+//!   the admin can still get in while someone else is guessing.
+//!
+//! Usernames are stored as a keyed digest, never as typed: people type
+//! their password into the username field. Failures are counted whether or
+//! not the username exists, so the throttle reveals nothing about which do.
 
 use std::time::Duration;
 
+use sqlx::AnyConnection;
+
 use super::clock::now_ms;
 use super::db::{Backend, Db};
+use super::secrets::SubKey;
 use super::{DomainError, DomainResult};
+
+/// The purpose the digest key is derived for.
+pub const KEY_PURPOSE: &str = "login-throttle";
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
     pub window: Duration,
-    pub per_username: usize,
+    pub per_pair: usize,
     pub per_client: usize,
+    pub free_per_username: usize,
+    pub max_backoff: Duration,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         ThrottlePolicy {
             window: Duration::from_secs(15 * 60),
-            per_username: 5,
+            per_pair: 5,
             per_client: 20,
+            free_per_username: 5,
+            max_backoff: Duration::from_secs(60),
         }
     }
 }
@@ -33,36 +51,53 @@ impl Default for ThrottlePolicy {
 #[derive(Debug)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
+    key: SubKey,
 }
 
-fn username_subject(username: &str) -> String {
-    format!("u:{username}")
-}
-
-fn client_subject(client: &str) -> String {
-    format!("c:{client}")
+/// An (username, address) pair that is locked out, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lockout {
+    pub client: String,
+    pub until: i64,
 }
 
 impl LoginThrottle {
-    pub fn new(policy: ThrottlePolicy) -> Self {
-        LoginThrottle { policy }
+    pub fn new(policy: ThrottlePolicy, key: SubKey) -> Self {
+        LoginThrottle { policy, key }
     }
 
     fn window_ms(&self) -> i64 {
         i64::try_from(self.policy.window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Refuses while locked out; otherwise counts this attempt as a failure
-    /// at once, in the same transaction, so parallel guesses (on any
-    /// instance) cannot all slip past the check before any of them is
-    /// counted. `success` takes it back.
+    /// The username as stored: a keyed digest (128 bits, hex).
+    fn user(&self, username: &str) -> String {
+        hex::encode(&self.key.mac(&[username.as_bytes()])[..16])
+    }
+
+    fn pair_subject(&self, username: &str, client: &str) -> String {
+        format!("p:{}:{client}", self.user(username))
+    }
+
+    fn user_subject(&self, username: &str) -> String {
+        format!("u:{}", self.user(username))
+    }
+
+    fn client_subject(client: &str) -> String {
+        format!("c:{client}")
+    }
+
+    /// Refuses while locked out or backing off; otherwise counts this
+    /// attempt as a failure at once, in the same transaction, so parallel
+    /// guesses (on any instance) cannot all slip past the check before any
+    /// of them is counted. `success` takes it back.
     pub async fn attempt(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
         let now = now_ms();
         let window = self.window_ms();
-        let mut subjects = [
-            (username_subject(username), self.policy.per_username),
-            (client_subject(client), self.policy.per_client),
-        ];
+        let pair = self.pair_subject(username, client);
+        let user = self.user_subject(username);
+        let client = Self::client_subject(client);
+        let mut subjects = [pair.clone(), user.clone(), client.clone()];
         // One lock order for every attempt, so two cannot deadlock.
         subjects.sort();
         let mut tx = db.write().begin().await?;
@@ -70,7 +105,7 @@ impl LoginThrottle {
         // runs other connections' transactions at once: a lock per subject.
         // SQLite: the first statement writes, which takes the database's
         // write lock before anything is read.
-        for (subject, _) in &subjects {
+        for subject in &subjects {
             if db.backend() == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
                     .bind(subject)
@@ -83,28 +118,29 @@ impl LoginThrottle {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut wait: Option<i64> = None;
-        for (subject, limit) in &subjects {
+        let mut wait_until: Option<i64> = None;
+        for (subject, limit) in [(&pair, self.policy.per_pair), (&client, self.policy.per_client)] {
             // The limit-th newest failure inside the window, if there are
             // that many: locked until it leaves the window.
-            let nth: Option<(i64,)> = sqlx::query_as(
-                "SELECT at FROM login_failures WHERE subject = $1 AND at > $2 ORDER BY at DESC LIMIT 1 OFFSET $3",
-            )
-            .bind(subject)
-            .bind(now - window)
-            .bind(i64::try_from(*limit).unwrap_or(i64::MAX) - 1)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((at,)) = nth {
-                let left_secs = (at + window - now + 999) / 1000;
-                wait = wait.max(Some(left_secs.max(1)));
+            if let Some(at) = nth_newest(&mut tx, subject, now - window, limit).await? {
+                wait_until = wait_until.max(Some(at + window));
             }
         }
-        if let Some(secs) = wait {
-            // Dropping the transaction rolls it back: nothing counted.
-            return Err(DomainError::RateLimited(secs as u64));
+        let (count, newest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MAX(at) FROM login_failures WHERE subject = $1 AND at > $2")
+                .bind(&user)
+                .bind(now - window)
+                .fetch_one(&mut *tx)
+                .await?;
+        if let (Some(newest), Some(excess)) = (newest, (count as usize).checked_sub(self.policy.free_per_username)) {
+            let backoff = (1000i64 << excess.min(20)).min(self.policy.max_backoff.as_millis() as i64);
+            wait_until = wait_until.max(Some(newest + backoff));
         }
-        for (subject, _) in &subjects {
+        if let Some(until) = wait_until.filter(|u| *u > now) {
+            // Dropping the transaction rolls it back: nothing counted.
+            return Err(DomainError::RateLimited(((until - now + 999) / 1000).max(1) as u64));
+        }
+        for subject in &subjects {
             sqlx::query("INSERT INTO login_failures (subject, at) VALUES ($1, $2)")
                 .bind(subject)
                 .bind(now)
@@ -115,23 +151,88 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// The attempt succeeded: the username starts afresh, and the client's
-    /// count loses the attempt `attempt` recorded.
+    /// After a failed attempt: did it just lock this (username, address)
+    /// pair out? Then until when (for the audit log, once per lockout).
+    pub async fn just_locked(&self, db: &Db, username: &str, client: &str) -> DomainResult<Option<i64>> {
+        let now = now_ms();
+        let (count, newest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MAX(at) FROM login_failures WHERE subject = $1 AND at > $2")
+                .bind(self.pair_subject(username, client))
+                .bind(now - self.window_ms())
+                .fetch_one(db.read())
+                .await?;
+        Ok((count as usize == self.policy.per_pair)
+            .then_some(newest)
+            .flatten()
+            .map(|at| at + self.window_ms()))
+    }
+
+    /// The attempt succeeded: the username and its pair start afresh, and
+    /// the client's count loses the attempt `attempt` recorded.
     pub async fn success(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
         let mut tx = db.write().begin().await?;
-        sqlx::query("DELETE FROM login_failures WHERE subject = $1")
-            .bind(username_subject(username))
-            .execute(&mut *tx)
-            .await?;
+        for subject in [self.user_subject(username), self.pair_subject(username, client)] {
+            sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "DELETE FROM login_failures WHERE id = \
              (SELECT id FROM login_failures WHERE subject = $1 ORDER BY at DESC, id DESC LIMIT 1)",
         )
-        .bind(client_subject(client))
+        .bind(Self::client_subject(client))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Which addresses are locked out of `username` now.
+    pub async fn lockouts(&self, db: &Db, username: &str) -> DomainResult<Vec<Lockout>> {
+        let now = now_ms();
+        let prefix = format!("p:{}:", self.user(username));
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT subject, COUNT(*), MAX(at) FROM login_failures \
+             WHERE substr(subject, 1, length($1)) = $1 AND at > $2 GROUP BY subject",
+        )
+        .bind(&prefix)
+        .bind(now - self.window_ms())
+        .fetch_all(db.read())
+        .await?;
+        let mut locked = Vec::new();
+        for (subject, count, _) in rows {
+            if (count as usize) < self.policy.per_pair {
+                continue;
+            }
+            if let Some(at) = nth_newest(
+                &mut *db.read().acquire().await?,
+                &subject,
+                now - self.window_ms(),
+                self.policy.per_pair,
+            )
+            .await?
+            {
+                locked.push(Lockout {
+                    client: subject[prefix.len()..].to_string(),
+                    until: at + self.window_ms(),
+                });
+            }
+        }
+        Ok(locked)
+    }
+
+    /// Forgets every failure counted against `username` (its lockouts and
+    /// its backoff), inside the caller's change.
+    pub async fn unlock(&self, conn: &mut AnyConnection, username: &str) -> DomainResult<u64> {
+        let prefix = format!("p:{}:", self.user(username));
+        let n = sqlx::query("DELETE FROM login_failures WHERE substr(subject, 1, length($1)) = $1 OR subject = $2")
+            .bind(&prefix)
+            .bind(self.user_subject(username))
+            .execute(conn)
+            .await?
+            .rows_affected();
+        Ok(n)
     }
 
     /// Deletes failures that have left the window (housekeeping).
@@ -142,6 +243,19 @@ impl LoginThrottle {
             .await?;
         Ok(())
     }
+}
+
+/// The time of the `n`-th newest failure of `subject` after `since`.
+async fn nth_newest(conn: &mut AnyConnection, subject: &str, since: i64, n: usize) -> DomainResult<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT at FROM login_failures WHERE subject = $1 AND at > $2 ORDER BY at DESC LIMIT 1 OFFSET $3",
+    )
+    .bind(subject)
+    .bind(since)
+    .bind(i64::try_from(n).unwrap_or(i64::MAX) - 1)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(at,)| at))
 }
 
 #[cfg(test)]
@@ -155,39 +269,86 @@ mod tests {
         (db, dir)
     }
 
-    #[tokio::test]
-    async fn locks_a_username_after_its_limit_and_success_resets() {
-        let (db, dir) = migrated("throttle-user").await;
-        let t = LoginThrottle::new(ThrottlePolicy {
+    fn throttle(policy: ThrottlePolicy) -> LoginThrottle {
+        LoginThrottle::new(policy, SubKey::for_tests())
+    }
+
+    fn policy() -> ThrottlePolicy {
+        ThrottlePolicy {
             window: Duration::from_secs(60),
-            per_username: 3,
+            per_pair: 3,
             per_client: 100,
-        });
+            free_per_username: 100,
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn locks_a_pair_after_its_limit_and_success_resets_it() {
+        let (db, dir) = migrated("throttle-pair").await;
+        let t = throttle(policy());
         for _ in 0..3 {
             assert!(t.attempt(&db, "alice", "1.1.1.1").await.is_ok());
         }
-        let locked = t.attempt(&db, "alice", "2.2.2.2").await;
+        let locked = t.attempt(&db, "alice", "1.1.1.1").await;
         assert!(
             matches!(locked, Err(DomainError::RateLimited(s)) if s > 0 && s <= 60),
             "{locked:?}"
         );
-        assert!(t.attempt(&db, "bob", "1.1.1.1").await.is_ok());
+        assert_eq!(t.lockouts(&db, "alice").await.unwrap().len(), 1);
+        // From elsewhere alice is not locked out.
+        assert!(t.attempt(&db, "alice", "2.2.2.2").await.is_ok());
+        // A success for a pair below its limit starts it afresh.
+        for _ in 0..2 {
+            assert!(t.attempt(&db, "bob", "1.1.1.1").await.is_ok());
+        }
         t.success(&db, "bob", "1.1.1.1").await.unwrap();
-        assert!(t.attempt(&db, "bob", "1.1.1.1").await.is_ok());
+        for _ in 0..3 {
+            assert!(t.attempt(&db, "bob", "1.1.1.1").await.is_ok(), "reset by the success");
+        }
         // A second throttle on the same database (another instance, or
         // this one restarted) sees the same count.
-        let other = LoginThrottle::new(t.policy);
-        assert!(other.attempt(&db, "alice", "3.3.3.3").await.is_err());
+        let other = throttle(t.policy);
+        assert!(other.attempt(&db, "alice", "1.1.1.1").await.is_err());
+        let mut conn = db.write().acquire().await.unwrap();
+        assert!(t.unlock(&mut conn, "alice").await.unwrap() > 0);
+        drop(conn);
+        assert!(t.attempt(&db, "alice", "1.1.1.1").await.is_ok(), "unlocked");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_username_backs_off_for_seconds_whatever_the_address() {
+        let (db, dir) = migrated("throttle-backoff").await;
+        let t = throttle(ThrottlePolicy {
+            free_per_username: 2,
+            ..policy()
+        });
+        assert!(t.attempt(&db, "carol", "1.0.0.1").await.is_ok());
+        assert!(t.attempt(&db, "carol", "1.0.0.2").await.is_ok());
+        let backing_off = t.attempt(&db, "carol", "1.0.0.3").await;
+        assert!(
+            matches!(backing_off, Err(DomainError::RateLimited(1))),
+            "{backing_off:?}"
+        );
+        // Refused attempts are not counted: after the second, it may go on.
+        sqlx::query("UPDATE login_failures SET at = at - 1500")
+            .execute(db.write())
+            .await
+            .unwrap();
+        assert!(t.attempt(&db, "carol", "1.0.0.3").await.is_ok());
+        let longer = t.attempt(&db, "carol", "1.0.0.4").await;
+        assert!(matches!(longer, Err(DomainError::RateLimited(2))), "{longer:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn locks_a_client_across_usernames_and_forgets_old_failures() {
         let (db, dir) = migrated("throttle-client").await;
-        let t = LoginThrottle::new(ThrottlePolicy {
-            window: Duration::from_secs(60),
-            per_username: 100,
+        let t = throttle(ThrottlePolicy {
+            per_pair: 100,
             per_client: 2,
+            ..policy()
         });
         assert!(t.attempt(&db, "a", "9.9.9.9").await.is_ok());
         assert!(t.attempt(&db, "b", "9.9.9.9").await.is_ok());
@@ -204,7 +365,21 @@ mod tests {
             .fetch_one(db.read())
             .await
             .unwrap();
-        assert_eq!(left, 2, "only the newest attempt's two rows stay");
+        assert_eq!(left, 3, "only the newest attempt's three rows stay");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn no_typed_username_is_stored() {
+        let (db, dir) = migrated("throttle-digest").await;
+        let t = throttle(policy());
+        t.attempt(&db, "hunter2-typed-here", "1.1.1.1").await.unwrap();
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT subject FROM login_failures")
+            .fetch_all(db.read())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|(s,)| !s.contains("hunter2")), "{rows:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

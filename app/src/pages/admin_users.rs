@@ -5,7 +5,7 @@ use super::urlencode;
 use crate::components::{CopyButton, FailureView, FormError, Ready};
 use crate::model::{AdminPage, AdminRow, Role, ShownToken};
 use crate::server_fns::admins::{
-    list_admins, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled,
+    list_admins, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled, UnlockAdmin,
 };
 
 /// The actions of this page, so the table reloads after any of them.
@@ -16,6 +16,7 @@ struct Actions {
     revoke: ServerAction<RevokeToken>,
     create: ServerAction<CreateAdmin>,
     disable: ServerAction<SetAdminDisabled>,
+    unlock: ServerAction<UnlockAdmin>,
 }
 
 /// Settings > Admin Users. Menus and confirmations are URL steps
@@ -28,6 +29,7 @@ pub fn AdminUsersPage() -> impl IntoView {
         revoke: ServerAction::new(),
         create: ServerAction::new(),
         disable: ServerAction::new(),
+        unlock: ServerAction::new(),
     };
     let query = use_query_map();
     // Only the search and the page reload the list; opening a step (`?do=…`) does not.
@@ -42,6 +44,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                 actions.revoke.version().get(),
                 actions.create.version().get(),
                 actions.disable.version().get(),
+                actions.unlock.version().get(),
             )
         },
         |(q, page, ..)| list_admins(q, page),
@@ -86,6 +89,7 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             .or_else(|| actions.generate.value().get().and_then(Result::err))
             .or_else(|| actions.revoke.value().get().and_then(Result::err))
             .or_else(|| actions.disable.value().get().and_then(Result::err))
+            .or_else(|| actions.unlock.value().get().and_then(Result::err))
     });
     let me_admin = data.rows.iter().any(|r| r.is_you && r.role == Role::Admin) || !data.you_are_super;
     let switch_over = data.switch_over.clone();
@@ -167,10 +171,13 @@ fn GenerateStep(action: ServerAction<GenerateToken>, switch_over: String) -> imp
                 "The new token lasts a year. Your current token keeps working for " {switch_over}
                 " and then stops: switch your automation to the new token within that time."
             </p>
-            <ActionForm action attr:class="inline">
-                <button type="submit" class="button primary">"Generate new token"</button>
+            <ActionForm action attr:class="form">
+                <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
+                <div>
+                    <button type="submit" class="button primary">"Generate new token"</button>
+                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+                </div>
             </ActionForm>
-            " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
         </section>
     }
 }
@@ -249,13 +256,18 @@ fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> imp
                         <tr data-username=key>
                             <td>{r.username}{r.is_you.then_some(" (you)")}</td>
                             <td>{r.role.label()}</td>
-                            <td>{if r.disabled { "Disabled" } else { "Active" }}</td>
+                            <td>
+                                {if r.disabled { "Disabled" } else { "Active" }}
+                                {r.locked_out.map(|why| view! { <br/><span class="badge warn" data-testid="locked-out">"Locked out " {why}</span> })}
+                            </td>
                             <td data-testid="token-status">{r.token_status}</td>
                             <td>{r.token_expires.unwrap_or_else(|| "—".into())}</td>
                             <td>{r.last_used.unwrap_or_else(|| "never".into())}</td>
                             <td>{menu}</td>
                         </tr>
                     }
+                    // Erased: the page's view type is otherwise too deep for the wasm build.
+                    .into_any()
                 }).collect_view()}
             </tbody>
         </table>
@@ -290,6 +302,14 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
             <summary aria-label=format!("Actions for {name}")>"…"</summary>
             <div class="menu-items">
                 {(r.role == Role::Admin).then(|| view! { <a href=format!("?do=revoke-other&username={}", urlencode(&name))>"Revoke token"</a> })}
+                {r.locked_out.is_some().then({
+                    let name = name.clone();
+                    move || view! {
+                    <ActionForm action=actions.unlock>
+                        <input type="hidden" name="username" value=name/>
+                        <button type="submit" class="link">"Unlock"</button>
+                    </ActionForm>
+                }})}
                 <ActionForm action=actions.disable>
                     <input type="hidden" name="username" value=name.clone()/>
                     <input type="hidden" name="disabled" value=disable_to.to_string()/>

@@ -13,8 +13,16 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
 
     let kw = crate::auth::keyward()?;
     let current = crate::auth::require_admin().await?;
-    let page = page.max(1);
-    let (found, total) = admins::search(&kw.db, &query, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
+    // Any number may arrive in the URL: past the last page shows the last.
+    let mut page = page.clamp(1, i64::MAX / PAGE_SIZE);
+    let (mut found, total) = admins::search(&kw.db, &query, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
+    let last = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    if page > last {
+        page = last;
+        found = admins::search(&kw.db, &query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+            .await?
+            .0;
+    }
     let mut rows = Vec::with_capacity(found.len());
     for a in found {
         let status = admin_tokens::status(&kw.db, &a.id).await?;
@@ -29,6 +37,14 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
             (TokenState::Revoked, _) => ("revoked".into(), None),
             (TokenState::None, _) => ("none".into(), None),
         };
+        let lockouts = kw.throttle.lockouts(&kw.db, &a.username).await?;
+        let locked_out = (!lockouts.is_empty()).then(|| {
+            lockouts
+                .iter()
+                .map(|l| format!("from {} until {}", l.client, display(l.until)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         rows.push(AdminRow {
             is_you: a.id == current.admin.id,
             username: a.username,
@@ -38,13 +54,14 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
             token_status,
             token_expires,
             last_used: status.last_used_at.map(display),
+            locked_out,
         });
     }
     Ok(AdminPage {
         rows,
         total,
         page,
-        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+        pages: last,
         query,
         you_are_super: current.admin.role == Role::SuperAdmin,
         you: current.admin.username.clone(),
@@ -56,25 +73,12 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
 /// Shows the caller's current token, after they enter their password again.
 #[server(prefix = "/console/fn", endpoint = "retrieve_token")]
 pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
-    use crate::domain::{admin_tokens, admins, clock::display, DomainError};
-    use secrecy::{ExposeSecret, SecretString};
+    use crate::domain::{admin_tokens, clock::display};
+    use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
     let current = crate::auth::require_admin().await?;
-    let checked = admins::authenticate(
-        &kw.db,
-        &kw.hasher,
-        &kw.throttle,
-        &current.admin.username,
-        SecretString::from(password),
-        &current.client,
-    )
-    .await;
-    match checked {
-        Ok(_) => {}
-        Err(DomainError::BadCredentials) => return Err(AppError::Invalid("That password is not correct.".into())),
-        Err(e) => return Err(e.into()),
-    }
+    confirm_password(&kw, &current, password).await?;
     let (token, expires_at) = admin_tokens::retrieve(&kw.db, &kw.master_key, &current.actor(), &current.admin.id)
         .await?
         .ok_or_else(|| AppError::Invalid("You have no current admin token. Generate one.".into()))?;
@@ -88,14 +92,41 @@ pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
     Ok(shown)
 }
 
-/// A new token for the caller; the previous one works until the switch-over ends.
+/// The signed-in admin's password again, throttled like sign-in, before a
+/// secret is shown or minted: a session left open is not a token.
+#[cfg(feature = "ssr")]
+async fn confirm_password(
+    kw: &crate::domain::Keyward,
+    current: &crate::auth::CurrentAdmin,
+    password: String,
+) -> Result<(), AppError> {
+    use crate::domain::{admins, DomainError};
+    let checked = admins::authenticate(
+        &kw.db,
+        &kw.hasher,
+        &kw.throttle,
+        &current.admin.username,
+        secrecy::SecretString::from(password),
+        &current.client,
+    )
+    .await;
+    match checked {
+        Ok(_) => Ok(()),
+        Err(DomainError::BadCredentials) => Err(AppError::WrongPassword("That password is not correct.".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new token for the caller, after their password again; the previous
+/// one works until the switch-over ends.
 #[server(prefix = "/console/fn", endpoint = "generate_token")]
-pub async fn generate_token() -> Result<ShownToken, AppError> {
+pub async fn generate_token(password: String) -> Result<ShownToken, AppError> {
     use crate::domain::{admin_tokens, clock::display};
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
     let current = crate::auth::require_admin().await?;
+    confirm_password(&kw, &current, password).await?;
     let issued = admin_tokens::issue(&kw.db, &kw.master_key, &kw.lifetimes, &current.actor(), &current.admin).await?;
     kw.refresh().await?;
     let shown = ShownToken {
@@ -170,6 +201,23 @@ pub async fn set_admin_disabled(username: String, disabled: bool) -> Result<(), 
             other => other.into(),
         })?;
     kw.refresh().await?;
+    leptos_axum::redirect("/settings/admin-users");
+    Ok(())
+}
+
+/// Ends an admin's sign-in lockouts at once (super admins).
+#[server(prefix = "/console/fn", endpoint = "unlock_admin")]
+pub async fn unlock_admin(username: String) -> Result<(), AppError> {
+    use crate::domain::{admins, DomainError};
+
+    let kw = crate::auth::keyward()?;
+    let current = crate::auth::require_admin().await?;
+    admins::unlock(&kw.db, &kw.throttle, &current.actor(), current.admin.role, &username)
+        .await
+        .map_err(|e| match e {
+            DomainError::NotFound => AppError::Invalid("There is no admin with that username.".into()),
+            other => other.into(),
+        })?;
     leptos_axum::redirect("/settings/admin-users");
     Ok(())
 }

@@ -27,7 +27,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         Err(DomainError::BadCredentials) => {
             // Not the username: people type their password into that field.
             tracing::info!(client = %client, "console sign-in refused");
-            return Err(AppError::Invalid("Incorrect username or password.".into()));
+            return Err(AppError::WrongPassword("Incorrect username or password.".into()));
         }
         Err(e) => return Err(e.into()),
     };

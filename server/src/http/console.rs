@@ -1,9 +1,13 @@
 //! The console's few plain routes: file downloads, which a page links to
 //! and the browser saves. Behind the same sign-in gate as every server
-//! function.
+//! function. And how server functions answer: with the status their
+//! error deserves, and, for a form posted without JavaScript, with an
+//! error the next page may show only because this server put it there.
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -51,5 +55,111 @@ async fn download_certificate(
             tracing::error!(error = %e, "could not read a certificate for download");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// The header server_fn puts on an error answer.
+const SERVER_FN_ERROR: &str = "serverfnerror";
+/// The error of the last form posted without JavaScript, for its next page.
+const FORM_ERROR: &str = "keyward.form_error";
+/// Errors are a short JSON value; anything longer is not one of ours.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// Around every console request (inside the session layer).
+///
+/// - A server function's error leaves with its own status (400, 401, 403,
+///   409, 429), not server_fn's blanket 500.
+/// - Without JavaScript, a failed form post is redirected back with the
+///   error in the URL (`__path`, `__err`), and the page shows it. Anybody
+///   can write such a URL, so the page is only rendered with it when this
+///   session's last post failed with exactly that error, once; otherwise
+///   the URL is cleaned by a redirect.
+pub async fn answers(session: Session, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/console/fn/") {
+        let res = next.run(req).await;
+        return function_answer(&session, res).await;
+    }
+    let query = req.uri().query().unwrap_or_default();
+    if req.method() == Method::GET && query.contains("__err") {
+        let shown = form_error_in(query);
+        let flashed = session.remove::<(String, String)>(FORM_ERROR).await.ok().flatten();
+        if shown.is_none() || shown != flashed {
+            return Redirect::to(&without_form_error(req.uri().path(), query)).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn function_answer(session: &Session, res: Response) -> Response {
+    if res.status().is_redirection() {
+        let error = res
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| form_error_in(l.split_once('?')?.1));
+        if let Some(error) = error {
+            if let Err(e) = session.insert(FORM_ERROR, error).await {
+                tracing::warn!(error = %e, "could not keep a form's error for its page");
+            }
+        }
+        return res;
+    }
+    if !(res.status() == StatusCode::INTERNAL_SERVER_ERROR && res.headers().contains_key(SERVER_FN_ERROR)) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return (parts, Body::empty()).into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    (parts, Body::from(bytes)).into_response()
+}
+
+/// The `__path` and `__err` of a query string, if both are there.
+fn form_error_in(query: &str) -> Option<(String, String)> {
+    let mut path = None;
+    let mut err = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "__path" => path = Some(v.into_owned()),
+            "__err" => err = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Some((path?, err?))
+}
+
+fn without_form_error(path: &str, query: &str) -> String {
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k != "__path" && k != "__err")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        return path.to_string();
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish();
+    format!("{path}?{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_errors_are_read_from_and_cleaned_out_of_queries() {
+        assert_eq!(
+            form_error_in("a=1&__path=%2Fconsole%2Ffn%2Flogin&__err=eyJ4Ijp9"),
+            Some(("/console/fn/login".into(), "eyJ4Ijp9".into()))
+        );
+        assert_eq!(form_error_in("__err=x"), None);
+        assert_eq!(without_form_error("/login", "__path=p&__err=e"), "/login");
+        assert_eq!(
+            without_form_error("/settings/admin-users", "q=a+b&__path=p&__err=e&page=2"),
+            "/settings/admin-users?q=a+b&page=2"
+        );
     }
 }

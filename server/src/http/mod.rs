@@ -93,6 +93,7 @@ pub fn router(parts: Parts) -> Router {
             move || shell(leptos.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(console::answers))
         .layer(sessions);
 
     Router::new()

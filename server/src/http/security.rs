@@ -54,9 +54,11 @@ pub async fn client_info(State(proxy): State<Option<Arc<ClientCertHeader>>>, mut
     next.run(req).await
 }
 
-/// The address the trusted proxy appended: the last of X-Forwarded-For.
+/// The address the trusted proxy appended: the last value of the last
+/// `X-Forwarded-For` line. A client may send lines (or values) of its own
+/// before it; only the proxy's own entry is believed.
 fn last_forwarded_for(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("x-forwarded-for")?.to_str().ok()?;
+    let value = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
     let last = value.rsplit(',').next()?.trim();
     last.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
 }
@@ -207,5 +209,8 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7")]);
         assert_eq!(last_forwarded_for(&h).as_deref(), Some("198.51.100.7"));
         assert_eq!(last_forwarded_for(&headers(&[("x-forwarded-for", "junk")])), None);
+        let mut two_lines = headers(&[("x-forwarded-for", "203.0.113.66")]);
+        two_lines.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1, 198.51.100.7"));
+        assert_eq!(last_forwarded_for(&two_lines).as_deref(), Some("198.51.100.7"));
     }
 }

@@ -349,7 +349,7 @@ async fn console_issues_downloads_and_revokes_without_javascript() {
     assert!(location(&res).contains("/settings/security"), "{}", location(&res));
     // mTLS cannot be turned on yet: secure mode is off.
     let (status, body) = app.call(&app.client, "set_mtls", &[("enabled", "true")]).await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 409, "{body}");
     assert!(body.contains("secure mode"), "{body}");
 
     let res = app

@@ -3,14 +3,17 @@
 
 mod helpers;
 
+mod abuse_limits;
 mod certificates;
 mod cli;
 mod console_admins;
 mod console_audit;
 mod console_auth;
+mod edge_hardening;
 mod hot_paths;
 mod http_surface;
 mod mtls;
 mod rest_admin;
 mod rest_sessions;
 mod setup;
+mod token_hardening;

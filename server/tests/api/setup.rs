@@ -62,7 +62,7 @@ async fn setup_validates_its_fields() {
             ("password_confirm", pw),
         ];
         let (status, body) = app.call(&app.client, "setup", &fields).await;
-        assert_eq!(status, 500, "{body}");
+        assert_eq!(status, 400, "{body}");
         assert!(body.contains(expect), "{expect:?} not in {body}");
     }
     let fields = [

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use app::auth::ClientAddr;
 use app::domain::admin_tokens::{self, Refusal};
-use app::domain::admins::Actor;
+use app::domain::admins::{Actor, Credential};
 use app::domain::clock::now_ms;
 use app::domain::mtls::{self, Transport};
 use app::domain::secrets::{ct_eq, sha256};
@@ -170,6 +170,9 @@ impl AdminToken {
         Actor {
             name: self.0.username.clone(),
             source: Some(format!("{} (admin API)", self.1)),
+            credential: Credential::AdminToken {
+                token_id: self.0.token_id.clone(),
+            },
         }
     }
 }
