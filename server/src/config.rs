@@ -69,6 +69,18 @@ pub struct ConfigArgs {
     /// Lifetime of an auth token.
     #[arg(long, env = "KEYWARD_AUTH_TOKEN_TTL", global = true, value_parser = parse_duration)]
     pub auth_token_ttl: Option<Duration>,
+    /// A request whose headers have not all arrived after this long is closed.
+    #[arg(long, env = "KEYWARD_HEADER_READ_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub header_read_timeout: Option<Duration>,
+    /// A keep-alive connection with no request for this long is closed.
+    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Open connections per listener; beyond it a connection gets 503.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Memory for logged-out access tokens, in bytes (default 32 MiB).
+    #[arg(long, env = "KEYWARD_REVOCATION_MEMORY", global = true, value_parser = parse_bytes)]
+    pub revocation_memory: Option<usize>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "KEYWARD_LOG_JSON", global = true)]
     pub log_json: bool,
@@ -95,7 +107,33 @@ struct FileConfig {
     admin_token_ttl: Option<String>,
     access_token_ttl: Option<String>,
     auth_token_ttl: Option<String>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+    revocation_memory: Option<String>,
 }
+
+/// How long a connection may dawdle, and how many a listener holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_per_listener: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_per_listener: 10_000,
+        }
+    }
+}
+
+/// The default memory for logged-out access tokens: a filter that still
+/// answers "surely live" for all but a few in ten thousand at 10 million.
+pub const DEFAULT_REVOCATION_MEMORY: usize = 32 * 1024 * 1024;
 
 /// Resolved configuration.
 #[derive(Debug)]
@@ -112,6 +150,9 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub site_root: PathBuf,
     pub lifetimes: Lifetimes,
+    pub connections: ConnectionLimits,
+    /// Bytes of memory for logged-out access tokens.
+    pub revocation_memory: usize,
 }
 
 impl Config {
@@ -129,6 +170,8 @@ impl Config {
             master_key_file: None,
             site_root: PathBuf::from("target/site"),
             lifetimes: Lifetimes::default(),
+            connections: ConnectionLimits::default(),
+            revocation_memory: DEFAULT_REVOCATION_MEMORY,
         }
     }
 
@@ -268,6 +311,32 @@ impl Config {
             )?,
             ..d
         };
+        let c = ConnectionLimits::default();
+        config.connections = ConnectionLimits {
+            header_read_timeout: pick(
+                args.header_read_timeout,
+                &file.header_read_timeout,
+                "header_read_timeout",
+                c.header_read_timeout,
+            )?,
+            idle_timeout: pick(args.idle_timeout, &file.idle_timeout, "idle_timeout", c.idle_timeout)?,
+            max_per_listener: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(c.max_per_listener),
+        };
+        if config.connections.max_per_listener == 0 {
+            return Err(ServerError::Config(
+                "KEYWARD_MAX_CONNECTIONS (--max-connections): must be at least 1".into(),
+            ));
+        }
+        config.revocation_memory = match (args.revocation_memory, &file.revocation_memory) {
+            (Some(n), _) => n,
+            (None, Some(raw)) => {
+                parse_bytes(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("revocation_memory"))))?
+            }
+            (None, None) => DEFAULT_REVOCATION_MEMORY,
+        };
         Ok(config)
     }
 
@@ -321,6 +390,34 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
     Ok(s)
 }
 
+/// Sizes read like `32MiB`, `512KiB`, `1GiB` or a number of bytes.
+pub fn parse_bytes(raw: &str) -> Result<usize, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a size like 32MiB, 512KiB or 1048576"))?;
+    let unit_bytes: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{raw:?} is not a size like 32MiB, 512KiB or 1048576 (units: B, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let total = n
+        .checked_mul(unit_bytes)
+        .ok_or_else(|| format!("{raw:?} is too large"))?;
+    if total < 1024 {
+        return Err(format!("{raw:?} is too small: at least 1KiB"));
+    }
+    Ok(total)
+}
+
 /// Durations read like `24h`, `3s`, `365d`, `10m`, `500ms`.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
@@ -362,6 +459,44 @@ mod tests {
         for bad in ["", "h", "10", "10x", "-1h", "0s", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn sizes_parse_and_limits_come_from_the_file() {
+        assert_eq!(parse_bytes("32MiB").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+        for bad in ["", "12", "1MB", "-1KiB", "KiB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?} should be refused");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 64\nrevocation_memory = \"8MiB\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.connections,
+            ConnectionLimits {
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(120),
+                max_per_listener: 64,
+            }
+        );
+        assert_eq!(c.revocation_memory, 8 << 20);
+        std::fs::write(&path, "max_connections = 0\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("MAX_CONNECTIONS"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;

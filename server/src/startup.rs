@@ -3,7 +3,6 @@
 //! `build` binds and returns the address, so tests run the real app on
 //! port 0 exactly as `keyward serve` does.
 
-use axum::serve::Listener;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +20,8 @@ use app::domain::{application, Keyward};
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::http;
-use crate::tls::{self, Peer, TlsListener};
+use crate::serve::{serve, Places, PlainListener};
+use crate::tls::{self, TlsListener};
 
 /// A running server.
 pub struct Running {
@@ -123,11 +123,11 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
     let tls_tcp = TcpListener::bind(config.https_addr)
         .await
         .map_err(|e| ServerError::Config(format!("KEYWARD_HTTPS_ADDR (--https-addr) {}: {e}", config.https_addr)))?;
-    let tls_listener = TlsListener::new(tls_tcp, tls_config).map_err(ServerError::io("HTTPS listener"))?;
-    let https_addr = tls_listener
-        .local_addr()
-        .map_err(ServerError::io("HTTPS listener"))?
-        .addr;
+    let limits = config.connections;
+    let tls_places = Places::new(limits.max_per_listener);
+    let tls_listener =
+        TlsListener::new(tls_tcp, tls_config, tls_places.clone()).map_err(ServerError::io("HTTPS listener"))?;
+    let https_addr = tls_listener.local_addr();
 
     let keyward = Keyward::start(
         db.clone(),
@@ -143,7 +143,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
     };
 
     let store = SqlSessionStore::new(db.clone());
-    let (shutdown, mut stop) = watch::channel(false);
+    let (shutdown, _) = watch::channel(false);
     spawn_cleanup(store.clone(), keyward.clone(), shutdown.subscribe());
     spawn_view_refresh(keyward.clone(), shutdown.subscribe());
 
@@ -153,22 +153,10 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         site_root: config.site_root.clone(),
         client_cert_header: config.client_cert_header.clone(),
     });
-    let mut stop_tls = shutdown.subscribe();
-    let tls_router = router.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<Peer>())
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
-    let tls_server = tokio::spawn(async move {
-        axum::serve(tls_listener, tls_router.into_make_service_with_connect_info::<Peer>())
-            .with_graceful_shutdown(async move {
-                let _ = stop_tls.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let plain_places = Places::new(limits.max_per_listener);
+    let plain = PlainListener::new(listener, plain_places.clone());
+    let server = tokio::spawn(serve(plain, router.clone(), limits, plain_places, shutdown.subscribe()));
+    let tls_server = tokio::spawn(serve(tls_listener, router, limits, tls_places, shutdown.subscribe()));
     Ok(Running {
         http_addr,
         https_addr,

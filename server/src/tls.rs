@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -31,27 +29,13 @@ use app::domain::mtls::Transport;
 
 use crate::config::Config;
 use crate::error::ServerError;
+use crate::serve::{refuse, Accept, Conn, Places};
 
 /// Who is on the other end of a connection, for both listeners.
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
     pub transport: Transport,
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            transport: Transport::PlainHttp,
-        }
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
-    }
 }
 
 /// The provider everything TLS in Keyward uses: ring, one crypto library.
@@ -176,17 +160,19 @@ impl ClientCertVerifier for AnyClientCertificate {
 }
 
 /// A listener whose connections are TLS streams. Handshakes run in their
-/// own tasks, so a slow or silent client holds up nobody else.
+/// own tasks, so a slow or silent client holds up nobody else; each holds
+/// its place under the listener's connection cap from the moment the TCP
+/// connection is accepted.
 pub struct TlsListener {
     local_addr: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, Peer)>,
+    ready: mpsc::Receiver<Conn<TlsStream<TcpStream>>>,
     acceptor: JoinHandle<()>,
 }
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>, places: Places) -> std::io::Result<TlsListener> {
         let local_addr = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let tls = TlsAcceptor::from(config);
@@ -202,25 +188,35 @@ impl TlsListener {
                     }
                 };
                 let tls = tls.clone();
+                let permit = places.open.clone().try_acquire_owned();
+                let places = places.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let cert = stream
-                                .get_ref()
-                                .1
-                                .peer_certificates()
-                                .and_then(|chain| chain.first())
-                                .map(|c| Arc::<[u8]>::from(c.as_ref()));
-                            let peer = Peer {
-                                addr,
-                                transport: Transport::Tls { client_cert: cert },
-                            };
-                            let _ = tx.send((stream, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
+                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => return tracing::debug!(error = %e, %addr, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%addr, "TLS handshake timed out"),
+                    };
+                    let Ok(permit) = permit else {
+                        return refuse(stream, &places);
+                    };
+                    let cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|c| Arc::<[u8]>::from(c.as_ref()));
+                    let peer = Peer {
+                        addr,
+                        transport: Transport::Tls { client_cert: cert },
+                    };
+                    let _ = tx
+                        .send(Conn {
+                            io: stream,
+                            peer,
+                            permit,
+                        })
+                        .await;
                 });
             }
         });
@@ -230,6 +226,10 @@ impl TlsListener {
             acceptor,
         })
     }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
 }
 
 impl Drop for TlsListener {
@@ -238,22 +238,14 @@ impl Drop for TlsListener {
     }
 }
 
-impl Listener for TlsListener {
+impl Accept for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = Peer;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> Conn<Self::Io> {
         match self.ready.recv().await {
             Some(conn) => conn,
             // The acceptor is gone (shutting down): accept nothing more.
             None => std::future::pending().await,
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(Peer {
-            addr: self.local_addr,
-            transport: Transport::Tls { client_cert: None },
-        })
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod abuse_limits;
 mod certificates;
 mod cli;
+mod connections;
 mod console_admins;
 mod console_audit;
 mod console_auth;
