@@ -6,8 +6,12 @@
 # wrk cannot present) runs with the workspace's own load generator
 # (server/examples/loadgen.rs) against an HTTPS baseline measured by the
 # same tool. Prints a table and writes target/bench/results.json.
-# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...]
-# (--only runs the named cases and the baselines they compare with).
+# Last, a logout storm (N sessions opened and logged out, 1,000,000 by
+# default) prints the server's memory before and after: logged-out tokens
+# must take a fixed amount of it.
+# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...] [--logouts N]
+# (--only runs the named cases and the baselines they compare with;
+# --logouts 0 skips the storm).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -15,12 +19,14 @@ SECONDS_PER_CASE=8
 ROUNDS=3
 DB_URL=""
 ONLY=""
+LOGOUTS=1000000
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) DB_URL="postgres://postgres@127.0.0.1:5432/keyward_bench" ;;
     --seconds) SECONDS_PER_CASE="$2"; shift ;;
     --rounds) ROUNDS="$2"; shift ;;
     --only) ONLY=",$2," ; shift ;;
+    --logouts) LOGOUTS="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -28,7 +34,7 @@ done
 
 apt_install wrk curl openssl
 say "building release"
-cargo build --release -p server --bin keyward --example loadgen
+cargo build --release -p server --bin keyward --example loadgen --example logout_storm
 BIN="$ROOT/target/release/keyward"
 LOADGEN="$ROOT/target/release/examples/loadgen"
 
@@ -153,7 +159,16 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")"
 
-python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" <<'PY'
+STORM=""
+if [ "$LOGOUTS" -gt 0 ]; then
+  say "logout storm: $LOGOUTS sessions opened and logged out"
+  rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$PID/status"; }
+  before="$(rss)"
+  read -r n secs rate errors < <("$ROOT/target/release/examples/logout_storm" --base "$BASE" --api-key "$KW_API_KEY" --tokens "$LOGOUTS")
+  STORM="logout storm: $n logouts in ${secs}s ($rate/s, $errors errors); server RSS $before MiB before, $(rss) MiB after"
+fi
+
+STORM="$STORM" python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" <<'PY'
 import json, sys, statistics, platform, os
 raw, rss_kb, out, backend, commits_raw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite", sys.argv[5]
 cases = {}
@@ -219,6 +234,8 @@ print(f"server peak RSS: {rss_kb/1024:.1f} MiB")
 if commits:
     print("db commits >10ms: the batching writer's commits slower than 10 ms, of all in the case (its /metrics histogram);")
     print("  a slow commit holds every request in its batch, so these are the database's share of the p99")
+if os.environ.get("STORM"):
+    print(os.environ["STORM"])
 json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "baseline_samples": spread, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)
 print(f"written: {out}")
 PY

@@ -135,6 +135,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         config.lifetimes,
         public_url.clone(),
         ThrottlePolicy::default(),
+        config.revocation_memory,
     )
     .await?;
     let setup_token = match application::get(&db).await? {
@@ -169,9 +170,14 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
     })
 }
 
+/// The logout filter is built afresh this often, so logouts of expired
+/// tokens leave it and it never fills up.
+const REBUILD_FILTER_EVERY_MINUTES: u64 = 60;
+
 /// Deletes what has expired: console sessions, token records.
 fn spawn_cleanup(store: SqlSessionStore, keyward: Keyward, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
+        let mut minutes: u64 = 0;
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
@@ -184,6 +190,12 @@ fn spawn_cleanup(store: SqlSessionStore, keyward: Keyward, mut stop: watch::Rece
                     }
                     if let Err(e) = keyward.throttle.forget_old(&keyward.db).await {
                         tracing::warn!(error = %e, "could not delete old sign-in failures");
+                    }
+                    minutes += 1;
+                    if minutes.is_multiple_of(REBUILD_FILTER_EVERY_MINUTES) {
+                        if let Err(e) = keyward.views.rebuild_revocations(&keyward.db).await {
+                            tracing::warn!(error = %e, "could not rebuild the logout filter");
+                        }
                     }
                 }
                 _ = stop.changed() => break,

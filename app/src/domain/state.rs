@@ -57,6 +57,8 @@ pub struct Inner {
     pub views: Views,
     pub usage: Usage,
     pub users: KnownUsers,
+    /// Logouts per end user, bounded (per instance).
+    pub logouts: super::logout_limit::LogoutLimit,
     /// The one batching writer for new users and redemptions.
     pub writer: Writer,
     /// Digest of the one-time setup token, while setup is open.
@@ -90,6 +92,7 @@ impl Keyward {
         lifetimes: Lifetimes,
         public_url: String,
         throttle: ThrottlePolicy,
+        revocation_memory: usize,
     ) -> DomainResult<Self> {
         let signing = super::signing::load_or_create(&db, &master_key).await?;
         super::ca::ensure(&db, &master_key).await?;
@@ -105,9 +108,10 @@ impl Keyward {
             throttle,
             public_url,
             signing,
-            views: Views::default(),
+            views: Views::new(revocation_memory),
             usage: Usage::default(),
             users: KnownUsers::default(),
+            logouts: super::logout_limit::LogoutLimit::default(),
             setup_token: Mutex::new(None),
         }));
         kw.refresh().await?;

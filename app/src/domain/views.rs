@@ -1,16 +1,18 @@
 //! In-memory views of what the hot paths check: the application's API key
 //! and modes, server keys, admin tokens, client certificates, and
-//! access-token revocations.
+//! access-token revocations (logouts in a fixed-size filter, see
+//! `revoked_filter`; the database decides when the filter says "maybe").
 //! Requests read these, never the database. A change made on this instance
 //! refreshes them at once; changes made by other instances are picked up
 //! by a poll of the audit-chain head (every change bumps it) and of the
 //! revocation log, a few times a second.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::clock::now_ms;
 use super::db::Db;
+use super::revoked_filter::RevokedFilter;
 use super::DomainResult;
 use crate::model::Role;
 
@@ -62,27 +64,65 @@ struct Snapshot {
 
 #[derive(Debug, Default)]
 struct Revocations {
+    /// Whether the first, full load has been done.
+    loaded: bool,
     last_seq: i64,
-    sessions: HashMap<String, i64>,
-    /// End user id -> tokens issued at or before this time are dead.
-    users: HashMap<String, i64>,
+    /// Sequence numbers below `last_seq` not seen yet, and since when.
+    gaps: Vec<(i64, i64)>,
+    /// End user id -> (tokens issued at or before this time are dead, until
+    /// when that matters: every token it could kill has expired by then).
+    /// Few: each is an admin's audited action.
+    users: HashMap<String, (i64, i64)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Views {
     snapshot: RwLock<Snapshot>,
     revocations: RwLock<Revocations>,
+    /// Logged-out session ids. Half the revocation memory each: the filter
+    /// in use, and the one being rebuilt from the database (which drops
+    /// the expired) while logouts go into both.
+    sessions: RwLock<Arc<RevokedFilter>>,
+    rebuilding: Mutex<Option<Arc<RevokedFilter>>>,
+    filter_bytes: usize,
 }
+
+/// What the in-memory view knows of an access token's revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Surely not revoked.
+    Live,
+    /// Revoked (all of the user's sessions up to a time).
+    Revoked,
+    /// Its session id may have been logged out: the database decides.
+    Ask,
+}
+
+/// Rows read per query while the filter is rebuilt: a bounded amount of
+/// memory and short read transactions, whatever the table holds.
+const REBUILD_PAGE: i64 = 10_000;
 
 fn digest_key(d: &[u8]) -> Option<[u8; 32]> {
     d.try_into().ok()
 }
 
-/// How far back each poll re-reads revocations, so one committed late by a
-/// slower transaction (with a lower sequence number) is not missed.
+/// How long a skipped revocation sequence number is watched for: one taken
+/// by a slower transaction that commits after a higher one.
 const LATE_COMMIT_WINDOW_MS: i64 = 10_000;
 
 impl Views {
+    /// Views whose logged-out tokens take `revocation_bytes` of memory.
+    pub fn new(revocation_bytes: usize) -> Views {
+        let filter_bytes = (revocation_bytes / 2).max(8);
+        Views {
+            snapshot: RwLock::default(),
+            revocations: RwLock::default(),
+            sessions: RwLock::new(Arc::new(RevokedFilter::with_bytes(filter_bytes))),
+            rebuilding: Mutex::new(None),
+            filter_bytes,
+        }
+    }
+
     pub fn app(&self) -> Option<AppView> {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).app.clone()
     }
@@ -124,21 +164,57 @@ impl Views {
             .cloned()
     }
 
-    /// Is an access token with this session id, user and issue time revoked?
-    pub fn access_revoked(&self, sid: &str, uid: &str, iat: i64) -> bool {
-        let r = self.revocations.read().unwrap_or_else(|p| p.into_inner());
-        r.sessions.contains_key(sid) || r.users.get(uid).is_some_and(|nb| iat <= *nb)
+    /// What memory says of an access token with this session id, user and
+    /// issue time. No lock is held long and no database is read.
+    pub fn access_revocation(&self, sid: &str, uid: &str, iat: i64) -> Revocation {
+        let by_user = {
+            let r = self.revocations.read().unwrap_or_else(|p| p.into_inner());
+            r.users.get(uid).is_some_and(|(nb, _)| iat <= *nb)
+        };
+        if by_user {
+            return Revocation::Revoked;
+        }
+        let filter = self.sessions.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if filter.may_contain(sid) {
+            Revocation::Ask
+        } else {
+            Revocation::Live
+        }
     }
 
-    pub fn note_session_revoked(&self, sid: &str, exp: i64) {
-        let mut r = self.revocations.write().unwrap_or_else(|p| p.into_inner());
-        r.sessions.insert(sid.to_string(), exp);
+    /// A logout, stored: remembered in the filter (and in the one being
+    /// rebuilt, if any).
+    pub fn note_session_revoked(&self, sid: &str) {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner()).insert(sid);
+        if let Some(next) = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            next.insert(sid);
+        }
     }
 
-    pub fn note_user_revoked(&self, uid: &str, at: i64) {
+    pub fn note_user_revoked(&self, uid: &str, at: i64, until: i64) {
         let mut r = self.revocations.write().unwrap_or_else(|p| p.into_inner());
-        let nb = r.users.entry(uid.to_string()).or_insert(at);
-        *nb = (*nb).max(at);
+        let entry = r.users.entry(uid.to_string()).or_insert((at, until));
+        *entry = (entry.0.max(at), entry.1.max(until));
+    }
+
+    /// Bytes of one revocation filter, and logouts put in the one in use.
+    pub fn revocation_filter(&self) -> (usize, u64) {
+        let filter = self.sessions.read().unwrap_or_else(|p| p.into_inner()).clone();
+        (filter.bytes(), filter.inserted())
+    }
+
+    /// Builds a fresh filter from the unexpired logouts in the database and
+    /// puts it in place: expired tokens leave it, so it does not fill up
+    /// over the months. Logouts meanwhile go into both.
+    pub async fn rebuild_revocations(&self, db: &Db) -> DomainResult<()> {
+        let fresh = Arc::new(RevokedFilter::with_bytes(self.filter_bytes));
+        *self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+        let built = fill(&fresh, db).await;
+        if built.is_ok() {
+            *self.sessions.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+        *self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        built
     }
 
     /// Reloads what changed. `force` reloads the snapshot even when the
@@ -159,30 +235,128 @@ impl Views {
         self.refresh_revocations(db).await
     }
 
+    /// New revocations, made on any instance: those past the highest
+    /// sequence number seen, and those whose lower numbers were skipped
+    /// (a slower transaction that committed later) until they show up or
+    /// LATE_COMMIT_WINDOW_MS has passed. Both reads use the primary key,
+    /// whatever the rate of logouts.
     async fn refresh_revocations(&self, db: &Db) -> DomainResult<()> {
-        let last = self.revocations.read().unwrap_or_else(|p| p.into_inner()).last_seq;
+        let (loaded, last, gaps) = {
+            let r = self.revocations.read().unwrap_or_else(|p| p.into_inner());
+            (
+                r.loaded,
+                r.last_seq,
+                r.gaps.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            )
+        };
+        if !loaded {
+            // First load: everything, paged, into the filter.
+            self.rebuild_revocations(db).await?;
+            load_user_revocations(self, db).await?;
+            self.revocations.write().unwrap_or_else(|p| p.into_inner()).loaded = true;
+            return Ok(());
+        }
+        type RevocationRow = (i64, String, String, i64, i64);
+        let mut rows: Vec<RevocationRow> =
+            sqlx::query_as("SELECT seq, kind, subject, at, expires_at FROM revocations WHERE seq > $1 ORDER BY seq")
+                .bind(last)
+                .fetch_all(db.read())
+                .await?;
+        let new_max = rows.last().map_or(last, |r| r.0);
+        let fresh: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
+        if !gaps.is_empty() {
+            let sql = format!(
+                "SELECT seq, kind, subject, at, expires_at FROM revocations WHERE seq IN ({})",
+                db.param_list(gaps.len())
+            );
+            let mut q = sqlx::query_as::<_, RevocationRow>(&sql);
+            for seq in &gaps {
+                q = q.bind(*seq);
+            }
+            rows.extend(q.fetch_all(db.read()).await?);
+        }
         let now = now_ms();
-        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT seq, kind, subject, at, expires_at FROM revocations WHERE seq > $1 OR at > $2 ORDER BY seq",
-        )
-        .bind(last)
-        .bind(now - LATE_COMMIT_WINDOW_MS)
-        .fetch_all(db.read())
-        .await?;
-        let mut r = self.revocations.write().unwrap_or_else(|p| p.into_inner());
+        let mut filled = std::collections::HashSet::new();
         for (seq, kind, subject, at, expires_at) in rows {
-            r.last_seq = r.last_seq.max(seq);
+            filled.insert(seq);
             if kind == "session" {
-                r.sessions.insert(subject, expires_at);
+                self.note_session_revoked(&subject);
             } else {
-                let nb = r.users.entry(subject).or_insert(at);
-                *nb = (*nb).max(at);
+                self.note_user_revoked(&subject, at, expires_at);
             }
         }
-        // Revoked tokens past their own expiry are dead anyway.
-        r.sessions.retain(|_, exp| *exp > now);
+        let mut r = self.revocations.write().unwrap_or_else(|p| p.into_inner());
+        r.gaps
+            .retain(|(seq, since)| !filled.contains(seq) && now - *since < LATE_COMMIT_WINDOW_MS);
+        // Numbers skipped past the old maximum may still commit. (Bounded:
+        // a burst of aborted transactions must not grow this without end.)
+        for seq in (last + 1)..new_max {
+            if r.gaps.len() >= MAX_GAPS {
+                break;
+            }
+            if !fresh.contains(&seq) {
+                r.gaps.push((seq, now));
+            }
+        }
+        r.last_seq = r.last_seq.max(new_max);
+        // Every token a user-wide revocation could kill has expired.
+        r.users.retain(|_, (_, until)| *until > now);
         Ok(())
     }
+}
+
+/// Skipped sequence numbers watched at once, at most.
+const MAX_GAPS: usize = 1024;
+
+/// Puts every unexpired logout in `filter`, a page at a time.
+async fn fill(filter: &RevokedFilter, db: &Db) -> DomainResult<()> {
+    let now = now_ms();
+    let mut after = 0i64;
+    loop {
+        let page: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, subject FROM revocations WHERE seq > $1 AND kind = 'session' AND expires_at > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(now)
+        .bind(REBUILD_PAGE)
+        .fetch_all(db.read())
+        .await?;
+        for (_, sid) in &page {
+            filter.insert(sid);
+        }
+        match page.last() {
+            Some((seq, _)) if page.len() as i64 == REBUILD_PAGE => after = *seq,
+            _ => return Ok(()),
+        }
+    }
+}
+
+async fn load_user_revocations(views: &Views, db: &Db) -> DomainResult<()> {
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT subject, at, expires_at FROM revocations WHERE kind = 'user' AND expires_at > $1")
+            .bind(now_ms())
+            .fetch_all(db.read())
+            .await?;
+    for (uid, at, until) in rows {
+        views.note_user_revoked(&uid, at, until);
+    }
+    let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM revocations")
+        .fetch_one(db.read())
+        .await?;
+    let mut r = views.revocations.write().unwrap_or_else(|p| p.into_inner());
+    r.last_seq = r.last_seq.max(max.unwrap_or(0));
+    Ok(())
+}
+
+/// Is the session `sid` logged out? Asked only when the filter says maybe.
+pub async fn session_revoked(db: &Db, sid: &str) -> DomainResult<bool> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT seq FROM revocations WHERE subject = $1 AND kind = 'session' LIMIT 1")
+            .bind(sid)
+            .fetch_optional(db.read())
+            .await?;
+    Ok(row.is_some())
 }
 
 async fn load_snapshot(db: &Db, version: i64) -> DomainResult<Snapshot> {

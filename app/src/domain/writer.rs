@@ -1,6 +1,6 @@
 //! The one batching writer (group commit) for the durable writes on the
 //! session hot path: creating a new end user (or reading one not in
-//! memory) and redeeming an auth token.
+//! memory), redeeming an auth token, and recording a logout.
 //! Requests queue their write and wait; the writer takes everything queued,
 //! writes it with one multi-row statement per kind (each statement its own
 //! transaction: one round trip commits the lot), and answers each request
@@ -40,6 +40,7 @@ const QUEUE: usize = 4096;
 enum Msg {
     NewUser(NewUser),
     Redeem(Redeem),
+    Logout(Logout),
     Close,
 }
 
@@ -94,6 +95,19 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let msg = Msg::Redeem(Redeem {
             nonce: nonce.to_vec(),
+            expires_at,
+            reply,
+        });
+        self.tx.send(msg).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records the logout of session `sid` (durably, before returning).
+    pub async fn logout(&self, sid: &str, at: i64, expires_at: i64) -> DomainResult<()> {
+        let (reply, answer) = oneshot::channel();
+        let msg = Msg::Logout(Logout {
+            sid: sid.to_string(),
+            at,
             expires_at,
             reply,
         });
@@ -190,6 +204,13 @@ struct Redeem {
     reply: oneshot::Sender<DomainResult<bool>>,
 }
 
+struct Logout {
+    sid: String,
+    at: i64,
+    expires_at: i64,
+    reply: oneshot::Sender<DomainResult<()>>,
+}
+
 /// Writes a batch: one multi-row statement per chunk of each kind. A
 /// single statement is its own transaction, so a chunk commits in one
 /// round trip to the database; each waiter hears its chunk's outcome.
@@ -197,12 +218,17 @@ async fn commit(db: &Db, batch: Vec<Msg>, metrics: &WriterMetrics) {
     let started = std::time::Instant::now();
     let mut users = Vec::new();
     let mut redeems = Vec::new();
+    let mut logouts = Vec::new();
     for msg in batch {
         match msg {
             Msg::NewUser(u) => users.push(u),
             Msg::Redeem(r) => redeems.push(r),
+            Msg::Logout(l) => logouts.push(l),
             Msg::Close => {}
         }
+    }
+    if !logouts.is_empty() {
+        insert_logouts(db, logouts, metrics).await;
     }
     let (n_users, n_redeems) = (users.len(), redeems.len());
     if !redeems.is_empty() {
@@ -308,6 +334,62 @@ const PG_INSERT_USERS: &str =
      SELECT r.id, r.user_id, r.display_name, r.at, r.at, r.at \
      FROM json_to_recordset($1::json) AS r(id text, user_id text, display_name text, at bigint) \
      ON CONFLICT (user_id) DO NOTHING";
+
+const PG_INSERT_LOGOUTS: &str = "INSERT INTO revocations (kind, subject, at, expires_at) \
+     SELECT 'session', r.sid, r.at, r.expires_at FROM json_to_recordset($1::json) AS r(sid text, at bigint, expires_at bigint)";
+
+async fn insert_logouts(db: &Db, logouts: Vec<Logout>, metrics: &WriterMetrics) {
+    let mut logouts = logouts.into_iter().peekable();
+    while logouts.peek().is_some() {
+        let chunk: Vec<Logout> = logouts.by_ref().take(rows_per_statement(db)).collect();
+        let done = match db.backend() {
+            Backend::Postgres => {
+                #[derive(Serialize)]
+                struct Row<'a> {
+                    sid: &'a str,
+                    at: i64,
+                    expires_at: i64,
+                }
+                let rows: Vec<Row> = chunk
+                    .iter()
+                    .map(|l| Row {
+                        sid: &l.sid,
+                        at: l.at,
+                        expires_at: l.expires_at,
+                    })
+                    .collect();
+                sqlx::query(PG_INSERT_LOGOUTS)
+                    .bind(as_json(&rows))
+                    .execute(db.write())
+                    .await
+            }
+            Backend::Sqlite => {
+                let sql = format!(
+                    "INSERT INTO revocations (kind, subject, at, expires_at) VALUES {}",
+                    db.param_rows(chunk.len(), 4)
+                );
+                let mut q = sqlx::query(&sql);
+                for l in &chunk {
+                    q = q.bind("session").bind(&l.sid).bind(l.at).bind(l.expires_at);
+                }
+                q.execute(db.write()).await
+            }
+        };
+        match done {
+            Ok(_) => {
+                for l in chunk {
+                    let _ = l.reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                let detail = failed(e.into(), metrics);
+                for l in chunk {
+                    let _ = l.reply.send(Err(DomainError::Internal(detail.clone())));
+                }
+            }
+        }
+    }
+}
 
 fn as_json(rows: &impl Serialize) -> String {
     // Plain strings and integers: serialising them cannot fail.

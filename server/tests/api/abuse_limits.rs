@@ -1,5 +1,7 @@
-//! Sign-in lockouts that an attacker cannot turn on someone else.
+//! Limits an attacker meets: sign-in lockouts that cannot be turned on
+//! someone else, and logouts that cannot exhaust memory.
 
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
@@ -120,4 +122,140 @@ async fn an_admin_cannot_unlock() {
     app.login_with(&ops, "ops", "a long enough password").await;
     let (status, _) = app.call(&ops, "unlock_admin", &[("username", ADMIN)]).await;
     assert_eq!(status, 403);
+}
+#[tokio::test]
+async fn logouts_are_rate_limited_per_user() {
+    let app = TestApp::ready().await;
+    let mut refused = 0;
+    for _ in 0..40 {
+        let res = app.session(json!({ "userId": "busy", "deviceId": "d" })).await;
+        let body: serde_json::Value = res.json().await.unwrap();
+        let token = body["accessToken"].as_str().unwrap().to_string();
+        let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", &token).await;
+        if res.status() == 429 {
+            envelope(res, 429, 400311).await;
+            refused += 1;
+        } else {
+            assert_eq!(res.status(), 200);
+        }
+    }
+    assert!(refused > 0, "40 logouts of one user in a row were all accepted");
+    // Another user is not held back by the busy one.
+    let res = app.session(json!({ "userId": "calm", "deviceId": "d" })).await;
+    let body: serde_json::Value = res.json().await.unwrap();
+    let token = body["accessToken"].as_str().unwrap();
+    let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", token).await;
+    assert_eq!(res.status(), 200);
+}
+
+/// With a revocation memory far too small for what is revoked, a logged
+/// out token is still refused and a live one still accepted: the memory is
+/// only a filter, the database decides.
+#[tokio::test]
+async fn a_tiny_revocation_budget_never_lets_a_logged_out_token_through() {
+    let app = TestApp::spawn_with(|c| c.revocation_memory = 1024).await;
+    app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    let mut live = Vec::new();
+    let mut dead = Vec::new();
+    for i in 0..300 {
+        let res = app
+            .session(json!({ "userId": format!("user-{i}"), "deviceId": "d" }))
+            .await;
+        let body: serde_json::Value = res.json().await.unwrap();
+        let token = body["accessToken"].as_str().unwrap().to_string();
+        if i % 3 == 0 {
+            live.push(token);
+        } else {
+            let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", &token).await;
+            assert_eq!(res.status(), 200);
+            dead.push(token);
+        }
+    }
+    for token in &dead {
+        let res = app
+            .bearer(reqwest::Method::GET, "/api/v3/sessions/current", token)
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    for token in &live {
+        let res = app
+            .bearer(reqwest::Method::GET, "/api/v3/sessions/current", token)
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+}
+
+/// The filter is rebuilt from the database now and then (so logouts of
+/// expired tokens leave it): what was logged out stays refused.
+#[tokio::test]
+async fn logouts_stay_refused_across_a_rebuild_and_a_restart() {
+    let mut app = TestApp::ready().await;
+    let mut dead = Vec::new();
+    for i in 0..5 {
+        let res = app.session(json!({ "userId": format!("u{i}"), "deviceId": "d" })).await;
+        let body: serde_json::Value = res.json().await.unwrap();
+        let token = body["accessToken"].as_str().unwrap().to_string();
+        let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", &token).await;
+        assert_eq!(res.status(), 200);
+        dead.push(token);
+    }
+    let kw = app.kw().clone();
+    kw.views.rebuild_revocations(&kw.db).await.unwrap();
+    assert_eq!(kw.views.revocation_filter().1, 5, "the rebuilt filter holds the five");
+    for token in &dead {
+        let res = app
+            .bearer(reqwest::Method::GET, "/api/v3/sessions/current", token)
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    app.stop().await;
+    let restarted = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let base = format!("http://{}", restarted.http_addr);
+    for token in &dead {
+        let res = reqwest::Client::new()
+            .get(format!("{base}/api/v3/sessions/current"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "refused after a restart");
+    }
+    restarted.shutdown().await.unwrap();
+}
+
+/// A logout on one instance is refused on another within a second, with no
+/// forced refresh: the other's own poll brings it.
+#[tokio::test]
+async fn a_logout_on_one_instance_is_refused_on_another_within_a_second() {
+    let app = TestApp::ready().await;
+    let other = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let other_base = format!("http://{}", other.http_addr);
+    let res = app.session(json!({ "userId": "dora", "deviceId": "d" })).await;
+    let body: serde_json::Value = res.json().await.unwrap();
+    let token = body["accessToken"].as_str().unwrap().to_string();
+    let current = || {
+        reqwest::Client::new()
+            .get(format!("{other_base}/api/v3/sessions/current"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(current().await.unwrap().status(), 200, "live on the other instance");
+    let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", &token).await;
+    assert_eq!(res.status(), 200);
+    let logged_out = Instant::now();
+    loop {
+        if current().await.unwrap().status() == 401 {
+            break;
+        }
+        assert!(
+            logged_out.elapsed() < Duration::from_secs(1),
+            "still accepted on the other instance after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    other.shutdown().await.unwrap();
 }

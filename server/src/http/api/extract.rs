@@ -155,7 +155,7 @@ impl FromRequestParts<AppState> for AccessToken {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)
             .ok_or_else(|| ApiError::Unauthorized("Authorization: Bearer <accessToken> is required".into()))?;
-        Ok(AccessToken(sessions::verify_access(&state.keyward, token)?))
+        Ok(AccessToken(sessions::verify_access(&state.keyward, token).await?))
     }
 }
 
