@@ -16,6 +16,7 @@ use app::model::Role;
 
 use crate::config::{Config, ConfigArgs};
 use crate::error::ServerError;
+use crate::startup::Opener;
 use crate::{startup, telemetry};
 
 #[derive(Parser)]
@@ -111,6 +112,10 @@ pub enum AdminCommand {
 pub enum AuditCommand {
     /// Walk the hash chain and report whether it is intact.
     Verify,
+    /// Once, after upgrading from a release whose audit chain was not
+    /// keyed: check the old chain, then key it (the server will not start
+    /// before).
+    Rekey,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -196,7 +201,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            startup::open_database(&config).await?.close().await;
+            startup::open_database(&config, Opener::Tool).await?.close().await;
             println!("migrations applied");
             Ok(())
         }
@@ -207,7 +212,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             admin_password_stdin,
         } => {
             let password = read_password(admin_password_stdin, "--admin-password-stdin")?;
-            let db = startup::open_database(&config).await?;
+            let db = startup::open_database(&config, Opener::Server).await?;
             let master = startup::load_master_key(&config)?;
             let setup = Setup {
                 app_name,
@@ -223,15 +228,31 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             Ok(())
         }
         Command::Admin { command } => {
-            let db = startup::open_database(&config).await?;
+            let db = startup::open_database(&config, Opener::Tool).await?;
             let result = admin(&db, &config, command).await;
             db.close().await;
             result
         }
         Command::Audit {
+            command: AuditCommand::Rekey,
+        } => {
+            let db = startup::open_database(&config, Opener::Tool).await?;
+            let result = audit::rekey(&db).await;
+            db.close().await;
+            let done = result?;
+            match done.previous_break {
+                None => println!("audit chain keyed: {} events, the old chain was intact", done.events),
+                Some(b) => println!(
+                    "audit chain keyed: {} events; WARNING: the old chain was broken {b} (recorded in the log)",
+                    done.events
+                ),
+            }
+            Ok(())
+        }
+        Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let db = startup::open_database(&config).await?;
+            let db = startup::open_database(&config, Opener::Tool).await?;
             let result = audit::verify(&db).await;
             db.close().await;
             let n = result?;

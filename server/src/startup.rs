@@ -66,19 +66,32 @@ impl Running {
     }
 }
 
+/// Who opens the database: the server (and `init`), whose master key is
+/// the chain's and is created on first start; or another command, which
+/// must find the server's key and never makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    Server,
+    Tool,
+}
+
 /// Opens the database named by the configuration, brings its schema up to
-/// date, and keys its audit chain (once) with a key from the master key.
-pub async fn open_database(config: &Config) -> Result<Db, ServerError> {
+/// date, and checks the master key against the one the audit log was
+/// written with.
+pub async fn open_database(config: &Config, opener: Opener) -> Result<Db, ServerError> {
     ensure_dir(&config.data_dir)?;
     let url = config.database_url.expose_secret();
     create_private_sqlite_file(url)?;
-    let master = load_master_key(config)?;
+    let master = match opener {
+        Opener::Server => load_master_key(config)?,
+        Opener::Tool => existing_master_key(config)?,
+    };
     let db = Db::connect(url)
         .await
         .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?
         .with_audit_key(master.derive(app::domain::audit::KEY_PURPOSE));
     db.migrate().await?;
-    app::domain::audit::key_chain(&db).await?;
+    app::domain::audit::check_key(&db, opener == Opener::Server).await?;
     Ok(db)
 }
 
@@ -89,8 +102,12 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
     let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
         return Ok(());
     };
-    let path = Path::new(rest.split('?').next().unwrap_or_default());
-    if path.as_os_str().is_empty() || rest.starts_with(":memory:") || path.exists() {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = Path::new(path);
+    // Only where the URL asks SQLite to create the file: a mistyped path
+    // without `mode=rwc` must fail, not start an empty Keyward.
+    let creates = query.split('&').any(|kv| kv == "mode=rwc");
+    if !creates || path.as_os_str().is_empty() || rest.starts_with(":memory:") || path.exists() {
         return Ok(());
     }
     let mut options = std::fs::OpenOptions::new();
@@ -111,7 +128,15 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
 }
 
 pub async fn build(config: Config) -> Result<Running, ServerError> {
-    let db = open_database(&config).await?;
+    let db = open_database(&config, Opener::Server).await?;
+    if app::domain::audit::check_key(&db, true).await? == app::domain::audit::ChainState::NotYetKeyed {
+        db.close().await;
+        return Err(ServerError::Config(
+            "the audit log was written before Keyward keyed its chain: stop every instance, \
+             run `keyward audit rekey` once, then start again"
+                .into(),
+        ));
+    }
     warn_if_open(&config.data_dir);
     let master_key = load_master_key(&config)?;
     let listener = TcpListener::bind(config.http_addr)
@@ -265,6 +290,23 @@ fn warn_if_open(dir: &Path) {
             }
         }
     }
+}
+
+/// The server's master key for a command other than `serve` and `init`:
+/// it must exist (a new one would write what the server cannot read).
+pub fn existing_master_key(config: &Config) -> Result<MasterKey, ServerError> {
+    let path = config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"));
+    if !path.exists() {
+        return Err(ServerError::Config(format!(
+            "KEYWARD_MASTER_KEY_FILE (--master-key-file) {}: no master key there; \
+             use the server's key file (only `serve` and `init` create one)",
+            path.display()
+        )));
+    }
+    load_master_key(config)
 }
 
 /// Reads the configured master key file, or creates one (mode 0600) in the

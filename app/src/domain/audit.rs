@@ -161,6 +161,11 @@ fn first_break(rows: &[Row], hash: impl Fn(&[u8], &StoredEvent) -> [u8; 32]) -> 
 /// Walks the whole chain. Returns the number of events, or where it breaks.
 pub async fn verify(db: &Db) -> DomainResult<u64> {
     let key = db.audit_key()?;
+    if check_key(db, false).await? == ChainState::NotYetKeyed {
+        return Err(DomainError::Invalid(
+            "audit chain not keyed yet: run `keyward audit rekey` once".into(),
+        ));
+    }
     let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(db.read()).await?;
     if let Some(broken) = first_break(&rows, |prev, e| chain_hash(key, prev, e)) {
         return Err(DomainError::Invalid(format!("audit chain broken {broken}")));
@@ -176,46 +181,6 @@ pub async fn verify(db: &Db) -> DomainResult<u64> {
         ));
     }
     Ok(rows.len() as u64)
-}
-
-/// Keys a chain written before the chain was keyed: checks it the old way,
-/// re-hashes every event with the key, and records that it did, with
-/// whether the old chain was intact. Once per database; a no-op after.
-pub async fn key_chain(db: &Db) -> DomainResult<()> {
-    let key = db.audit_key()?;
-    let mut change = db.change().await?;
-    let (keyed,): (i64,) = sqlx::query_as("SELECT keyed FROM audit_head WHERE id = 1")
-        .fetch_one(change.conn())
-        .await?;
-    if keyed != 0 {
-        return Ok(());
-    }
-    let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(change.conn()).await?;
-    let broken = first_break(&rows, unkeyed_hash);
-    let mut prev = vec![0u8; 32];
-    for row in &rows {
-        let hash = chain_hash(key, &prev, &stored(row.clone())).to_vec();
-        sqlx::query("UPDATE audit_events SET hash = $1 WHERE seq = $2")
-            .bind(&hash)
-            .bind(row.0)
-            .execute(change.conn())
-            .await?;
-        prev = hash;
-    }
-    sqlx::query("UPDATE audit_head SET keyed = 1 WHERE id = 1")
-        .execute(change.conn())
-        .await?;
-    if let Some(at) = &broken {
-        tracing::error!(broken = %at, "the audit chain was already broken when it was keyed; the event says so");
-    }
-    let detail = serde_json::json!({
-        "events": rows.len(),
-        "previous_chain": broken.map_or_else(|| "intact".to_string(), |b| format!("broken {b}")),
-    });
-    change.set_prev_hash(prev);
-    change
-        .commit(AuditEvent::new("keyward", "audit.chain_keyed", "audit log").detail(detail))
-        .await
 }
 
 pub async fn recent(db: &super::db::Db, limit: i64) -> DomainResult<Vec<StoredEvent>> {
@@ -287,4 +252,106 @@ pub async fn search(
             source,
         })
         .collect())
+}
+
+/// Whether the chain is keyed; and, with `is_servers_key`, checks that the
+/// master key is the one the chain was written with (recording it the
+/// first time). A process with another key is refused before it writes.
+pub async fn check_key(db: &Db, is_servers_key: bool) -> DomainResult<ChainState> {
+    let check = db.audit_key()?.mac(&[b"key-check"]).to_vec();
+    let (keyed, stored): (i64, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT keyed, key_check FROM audit_head WHERE id = 1")
+            .fetch_one(db.read())
+            .await?;
+    match stored {
+        Some(stored) if stored != check => {
+            return Err(DomainError::Invalid(
+                "this master key is not the one the audit log was written with: \
+                 use the server's key file (KEYWARD_MASTER_KEY_FILE)"
+                    .into(),
+            ))
+        }
+        None if is_servers_key => {
+            sqlx::query("UPDATE audit_head SET key_check = $1 WHERE id = 1 AND key_check IS NULL")
+                .bind(&check)
+                .execute(db.write())
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(if keyed != 0 {
+        ChainState::Keyed
+    } else {
+        ChainState::NotYetKeyed
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainState {
+    Keyed,
+    /// Events from before the chain was keyed: `keyward audit rekey` once.
+    NotYetKeyed,
+}
+
+/// What `rekey` found and did.
+#[derive(Debug)]
+pub struct Rekeyed {
+    pub events: usize,
+    /// Where the old chain broke, if it did.
+    pub previous_break: Option<String>,
+}
+
+/// Keys a chain written before the chain was keyed: checks it the old way,
+/// re-hashes every event with the key, and records that it did, with
+/// whether the old chain was intact. Run once, by the operator
+/// (`keyward audit rekey`). It is never done by itself: whoever can write
+/// the database could otherwise put an edited chain back into the old form
+/// and have Keyward bless it. A chain that was keyed before is refused.
+pub async fn rekey(db: &Db) -> DomainResult<Rekeyed> {
+    let key = db.audit_key()?;
+    let mut change = db.change().await?;
+    let (keyed,): (i64,) = sqlx::query_as("SELECT keyed FROM audit_head WHERE id = 1")
+        .fetch_one(change.conn())
+        .await?;
+    if keyed != 0 {
+        return Err(DomainError::Conflict("the audit chain is keyed already".into()));
+    }
+    let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(change.conn()).await?;
+    if rows.iter().any(|r| r.3 == "audit.chain_keyed") {
+        return Err(DomainError::Conflict(
+            "the audit chain was keyed before and has been put back into the unkeyed form: \
+             the database was tampered with; restore it from a backup"
+                .into(),
+        ));
+    }
+    let broken = first_break(&rows, unkeyed_hash);
+    let mut prev = vec![0u8; 32];
+    for row in &rows {
+        let hash = chain_hash(key, &prev, &stored(row.clone())).to_vec();
+        sqlx::query("UPDATE audit_events SET hash = $1 WHERE seq = $2")
+            .bind(&hash)
+            .bind(row.0)
+            .execute(change.conn())
+            .await?;
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET keyed = 1 WHERE id = 1")
+        .execute(change.conn())
+        .await?;
+    let detail = serde_json::json!({
+        "events": rows.len(),
+        "previous_chain": broken.as_ref().map_or_else(|| "intact".to_string(), |b| format!("broken {b}")),
+    });
+    change.set_prev_hash(prev);
+    change
+        .commit(
+            AuditEvent::new("operator", "audit.chain_keyed", "audit log")
+                .detail(detail)
+                .source(Some(CLI_SOURCE.into())),
+        )
+        .await?;
+    Ok(Rekeyed {
+        events: rows.len(),
+        previous_break: broken,
+    })
 }

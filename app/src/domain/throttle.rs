@@ -54,10 +54,12 @@ pub struct LoginThrottle {
     key: SubKey,
 }
 
-/// An (username, address) pair that is locked out, and until when.
+/// An (username, address) pair that is locked out, or (no address) the
+/// username backing off for addresses it has not signed in from, and
+/// until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lockout {
-    pub client: String,
+    pub client: Option<String>,
     pub until: i64,
 }
 
@@ -93,11 +95,18 @@ impl LoginThrottle {
     /// of them is counted. `success` takes it back.
     pub async fn attempt(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
         let now = now_ms();
-        let window = self.window_ms();
         let pair = self.pair_subject(username, client);
         let user = self.user_subject(username);
-        let client = Self::client_subject(client);
-        let mut subjects = [pair.clone(), user.clone(), client.clone()];
+        let client_subject = Self::client_subject(client);
+        // A refusal is decided from a read first: hammering a locked-out
+        // username must not queue for the database's write lock.
+        if let Some(until) = self
+            .wait_until(&mut *db.read().acquire().await?, &pair, &user, &client_subject, now)
+            .await?
+        {
+            return Err(rate_limited(until, now));
+        }
+        let mut subjects = [pair.clone(), user.clone(), client_subject.clone()];
         // One lock order for every attempt, so two cannot deadlock.
         subjects.sort();
         let mut tx = db.write().begin().await?;
@@ -114,31 +123,13 @@ impl LoginThrottle {
             }
             sqlx::query("DELETE FROM login_failures WHERE subject = $1 AND at <= $2")
                 .bind(subject)
-                .bind(now - window)
+                .bind(now - self.window_ms())
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut wait_until: Option<i64> = None;
-        for (subject, limit) in [(&pair, self.policy.per_pair), (&client, self.policy.per_client)] {
-            // The limit-th newest failure inside the window, if there are
-            // that many: locked until it leaves the window.
-            if let Some(at) = nth_newest(&mut tx, subject, now - window, limit).await? {
-                wait_until = wait_until.max(Some(at + window));
-            }
-        }
-        let (count, newest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MAX(at) FROM login_failures WHERE subject = $1 AND at > $2")
-                .bind(&user)
-                .bind(now - window)
-                .fetch_one(&mut *tx)
-                .await?;
-        if let (Some(newest), Some(excess)) = (newest, (count as usize).checked_sub(self.policy.free_per_username)) {
-            let backoff = (1000i64 << excess.min(20)).min(self.policy.max_backoff.as_millis() as i64);
-            wait_until = wait_until.max(Some(newest + backoff));
-        }
-        if let Some(until) = wait_until.filter(|u| *u > now) {
+        if let Some(until) = self.wait_until(&mut tx, &pair, &user, &client_subject, now).await? {
             // Dropping the transaction rolls it back: nothing counted.
-            return Err(DomainError::RateLimited(((until - now + 999) / 1000).max(1) as u64));
+            return Err(rate_limited(until, now));
         }
         for subject in &subjects {
             sqlx::query("INSERT INTO login_failures (subject, at) VALUES ($1, $2)")
@@ -149,6 +140,51 @@ impl LoginThrottle {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Until when an attempt for `pair` must wait, if it must.
+    async fn wait_until(
+        &self,
+        conn: &mut AnyConnection,
+        pair: &str,
+        user: &str,
+        client: &str,
+        now: i64,
+    ) -> DomainResult<Option<i64>> {
+        let window = self.window_ms();
+        let mut wait_until: Option<i64> = None;
+        for (subject, limit) in [(pair, self.policy.per_pair), (client, self.policy.per_client)] {
+            // The limit-th newest failure inside the window, if there are
+            // that many: locked until it leaves the window.
+            if let Some(at) = nth_newest(conn, subject, now - window, limit).await? {
+                wait_until = wait_until.max(Some(at + window));
+            }
+        }
+        // The username's backoff spares an address this admin signed in
+        // from before: guessing elsewhere cannot keep them out of their own.
+        let known: Option<(i64,)> = sqlx::query_as("SELECT seen_at FROM login_known_addresses WHERE subject = $1")
+            .bind(pair)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if known.is_none() {
+            wait_until = wait_until.max(self.backoff_until(conn, user, now).await?);
+        }
+        Ok(wait_until.filter(|u| *u > now))
+    }
+
+    /// The end of the username's backoff, if it has failed often enough.
+    async fn backoff_until(&self, conn: &mut AnyConnection, user: &str, now: i64) -> DomainResult<Option<i64>> {
+        let (count, newest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MAX(at) FROM login_failures WHERE subject = $1 AND at > $2")
+                .bind(user)
+                .bind(now - self.window_ms())
+                .fetch_one(&mut *conn)
+                .await?;
+        let excess = (count as usize).checked_sub(self.policy.free_per_username);
+        Ok(newest.zip(excess).map(|(newest, excess)| {
+            let backoff = (1000i64 << excess.min(20)).min(self.policy.max_backoff.as_millis() as i64);
+            newest + backoff
+        }))
     }
 
     /// After a failed attempt: did it just lock this (username, address)
@@ -167,10 +203,19 @@ impl LoginThrottle {
             .map(|at| at + self.window_ms()))
     }
 
-    /// The attempt succeeded: the username and its pair start afresh, and
-    /// the client's count loses the attempt `attempt` recorded.
+    /// The attempt succeeded: the username and its pair start afresh, the
+    /// client's count loses the attempt `attempt` recorded, and the address
+    /// is known for this username (spared its backoff) for a while.
     pub async fn success(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
         let mut tx = db.write().begin().await?;
+        sqlx::query(
+            "INSERT INTO login_known_addresses (subject, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (subject) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(self.pair_subject(username, client))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         for subject in [self.user_subject(username), self.pair_subject(username, client)] {
             sqlx::query("DELETE FROM login_failures WHERE subject = $1")
                 .bind(subject)
@@ -188,61 +233,84 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// Which addresses are locked out of `username` now.
+    /// Which addresses are locked out of `username` now; a backoff of the
+    /// username itself shows as `client: None`.
     pub async fn lockouts(&self, db: &Db, username: &str) -> DomainResult<Vec<Lockout>> {
         let now = now_ms();
         let prefix = format!("p:{}:", self.user(username));
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT subject, COUNT(*), MAX(at) FROM login_failures \
-             WHERE substr(subject, 1, length($1)) = $1 AND at > $2 GROUP BY subject",
+        let mut conn = db.read().acquire().await?;
+        let subjects: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT subject FROM login_failures WHERE substr(subject, 1, length($1)) = $1 AND at > $2",
         )
         .bind(&prefix)
         .bind(now - self.window_ms())
-        .fetch_all(db.read())
+        .fetch_all(&mut *conn)
         .await?;
         let mut locked = Vec::new();
-        for (subject, count, _) in rows {
-            if (count as usize) < self.policy.per_pair {
-                continue;
-            }
-            if let Some(at) = nth_newest(
-                &mut *db.read().acquire().await?,
-                &subject,
-                now - self.window_ms(),
-                self.policy.per_pair,
-            )
-            .await?
-            {
+        for (subject,) in subjects {
+            if let Some(at) = nth_newest(&mut conn, &subject, now - self.window_ms(), self.policy.per_pair).await? {
                 locked.push(Lockout {
-                    client: subject[prefix.len()..].to_string(),
+                    client: Some(subject[prefix.len()..].to_string()),
                     until: at + self.window_ms(),
                 });
+            }
+        }
+        if let Some(until) = self.backoff_until(&mut conn, &self.user_subject(username), now).await? {
+            if until > now {
+                locked.push(Lockout { client: None, until });
             }
         }
         Ok(locked)
     }
 
-    /// Forgets every failure counted against `username` (its lockouts and
-    /// its backoff), inside the caller's change.
+    /// Forgets every failure counted against `username` (its lockouts, its
+    /// backoff, and the per-address counts of the addresses that failed
+    /// for it), inside the caller's change.
     pub async fn unlock(&self, conn: &mut AnyConnection, username: &str) -> DomainResult<u64> {
         let prefix = format!("p:{}:", self.user(username));
-        let n = sqlx::query("DELETE FROM login_failures WHERE substr(subject, 1, length($1)) = $1 OR subject = $2")
+        let pairs: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT subject FROM login_failures WHERE substr(subject, 1, length($1)) = $1")
+                .bind(&prefix)
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut n = 0;
+        for (pair,) in &pairs {
+            n += sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+                .bind(Self::client_subject(&pair[prefix.len()..]))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+        }
+        n += sqlx::query("DELETE FROM login_failures WHERE substr(subject, 1, length($1)) = $1 OR subject = $2")
             .bind(&prefix)
             .bind(self.user_subject(username))
-            .execute(conn)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
         Ok(n)
     }
 
-    /// Deletes failures that have left the window (housekeeping).
+    /// Deletes failures that have left the window, and addresses not
+    /// signed in from for KNOWN_FOR (housekeeping).
     pub async fn forget_old(&self, db: &Db) -> DomainResult<()> {
+        let now = now_ms();
         sqlx::query("DELETE FROM login_failures WHERE at <= $1")
-            .bind(now_ms() - self.window_ms())
+            .bind(now - self.window_ms())
+            .execute(db.write())
+            .await?;
+        sqlx::query("DELETE FROM login_known_addresses WHERE seen_at <= $1")
+            .bind(now - KNOWN_FOR_MS)
             .execute(db.write())
             .await?;
         Ok(())
     }
+}
+
+/// How long an address an admin signed in from stays spared the backoff.
+const KNOWN_FOR_MS: i64 = 30 * 24 * 3600 * 1000;
+
+fn rate_limited(until: i64, now: i64) -> DomainError {
+    DomainError::RateLimited(((until - now + 999) / 1000).max(1) as u64)
 }
 
 /// The time of the `n`-th newest failure of `subject` after `since`.
@@ -339,6 +407,18 @@ mod tests {
         assert!(t.attempt(&db, "carol", "1.0.0.3").await.is_ok());
         let longer = t.attempt(&db, "carol", "1.0.0.4").await;
         assert!(matches!(longer, Err(DomainError::RateLimited(2))), "{longer:?}");
+        // An address carol signed in from before is spared the backoff.
+        t.success(&db, "carol", "1.0.0.9").await.unwrap();
+        assert!(t.attempt(&db, "carol", "1.0.0.5").await.is_ok());
+        assert!(t.attempt(&db, "carol", "1.0.0.6").await.is_ok());
+        assert!(
+            t.attempt(&db, "carol", "1.0.0.7").await.is_err(),
+            "backing off elsewhere"
+        );
+        assert!(
+            t.attempt(&db, "carol", "1.0.0.9").await.is_ok(),
+            "not from her own address"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

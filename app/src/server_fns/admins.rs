@@ -41,7 +41,10 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
         let locked_out = (!lockouts.is_empty()).then(|| {
             lockouts
                 .iter()
-                .map(|l| format!("from {} until {}", l.client, display(l.until)))
+                .map(|l| match &l.client {
+                    Some(client) => format!("from {client} until {}", display(l.until)),
+                    None => format!("from new addresses, backing off until {}", display(l.until)),
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         });

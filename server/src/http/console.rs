@@ -80,10 +80,12 @@ pub async fn answers(session: Session, req: Request, next: Next) -> Response {
         return function_answer(&session, res).await;
     }
     let query = req.uri().query().unwrap_or_default();
-    if req.method() == Method::GET && query.contains("__err") {
+    // Names are compared decoded (`%5F%5Ferr` is `__err` to the page too).
+    let carries_error = url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "__err" || k == "__path");
+    if carries_error {
         let shown = form_error_in(query);
         let flashed = session.remove::<(String, String)>(FORM_ERROR).await.ok().flatten();
-        if shown.is_none() || shown != flashed {
+        if req.method() != Method::GET || shown.is_none() || shown != flashed {
             return Redirect::to(&without_form_error(req.uri().path(), query)).into_response();
         }
     }

@@ -30,9 +30,10 @@ pub async fn client_info(State(proxy): State<Option<Arc<ClientCertHeader>>>, mut
     if let (Some(proxy), Some(ip)) = (&proxy, peer_ip) {
         if proxy.proxies.contains(&ip) {
             let headers = req.headers();
-            if let Some(forwarded) = last_forwarded_for(headers) {
-                addr = forwarded;
-            }
+            // The proxy always appends the address it saw; without one
+            // readable, the request is from nobody we can name (not from
+            // the proxy itself, whose address many clients share).
+            addr = last_forwarded_for(headers).unwrap_or_else(|| "unknown (behind the proxy)".into());
             // The proxy terminated TLS; it passes the client's certificate.
             let cert = headers
                 .get(&proxy.name)
@@ -57,9 +58,12 @@ pub async fn client_info(State(proxy): State<Option<Arc<ClientCertHeader>>>, mut
 /// The address the trusted proxy appended: the last value of the last
 /// `X-Forwarded-For` line. A client may send lines (or values) of its own
 /// before it; only the proxy's own entry is believed.
+/// Read as bytes: a client may put non-ASCII into a line the proxy then
+/// appends to, and that must not make the whole header unreadable.
 fn last_forwarded_for(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
-    let last = value.rsplit(',').next()?.trim();
+    let value = headers.get_all("x-forwarded-for").iter().next_back()?.as_bytes();
+    let last = value.rsplit(|b| *b == b',').next()?;
+    let last = std::str::from_utf8(last).ok()?.trim();
     last.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
 }
 
@@ -212,5 +216,11 @@ mod tests {
         let mut two_lines = headers(&[("x-forwarded-for", "203.0.113.66")]);
         two_lines.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1, 198.51.100.7"));
         assert_eq!(last_forwarded_for(&two_lines).as_deref(), Some("198.51.100.7"));
+        let mut non_ascii = HeaderMap::new();
+        non_ascii.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.8").unwrap(),
+        );
+        assert_eq!(last_forwarded_for(&non_ascii).as_deref(), Some("198.51.100.8"));
     }
 }

@@ -123,6 +123,11 @@ async fn the_sign_in_page_shows_no_error_text_from_its_url() {
             .unwrap()
     };
     assert!(!page.contains("evil.example"), "the attacker's sentence is on the page");
+    // Nor with the parameter's name percent-encoded.
+    let encoded = smuggled_error(phish).replace("&__err=", "&%5F%5Ferr=");
+    let res = anonymous().get(app.url(&encoded)).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert!(!location(&res).contains("err"), "{}", location(&res));
 
     // A real failed sign-in without JavaScript still shows its message, once.
     let res = app.login_with(&app.client, ADMIN, "wrong password!!").await;
@@ -231,70 +236,14 @@ async fn an_edited_audit_chain_is_caught_even_when_rehashed() {
     let ok = app.keyward(&["audit", "verify"], None);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
-    let db = app.kw().db.clone();
-    let postgres = db.backend() == app::domain::db::Backend::Postgres;
-    let mut tx = db.write().begin().await.unwrap();
-    // Whoever can write the database can also set its triggers aside.
-    if postgres {
-        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    } else {
-        for t in ["audit_events_no_update", "audit_events_no_delete"] {
-            sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-    }
-    type Row = (i64, i64, String, String, String, String, String);
-    let rows: Vec<Row> =
-        sqlx::query_as("SELECT seq, at, actor, action, target, detail, source FROM audit_events ORDER BY seq")
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
-    assert!(rows.len() >= 2);
-    let mut prev = vec![0u8; 32];
-    for (seq, at, actor, action, target, detail, source) in rows {
-        let actor = if action == "admin.create" {
+    rewrite_unkeyed(&app.kw().db, |actor, action| {
+        if action == "admin.create" {
             "someone-else".to_string()
         } else {
             actor
-        };
-        let hash = unkeyed_hash(
-            &prev,
-            &[
-                seq.to_string(),
-                at.to_string(),
-                actor.clone(),
-                action,
-                target,
-                detail,
-                source,
-            ],
-        );
-        sqlx::query("UPDATE audit_events SET actor = $1, hash = $2 WHERE seq = $3")
-            .bind(&actor)
-            .bind(&hash)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        prev = hash;
-    }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&prev)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    if postgres {
-        sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER USER")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
+        }
+    })
+    .await;
 
     let out = app.keyward(&["audit", "verify"], None);
     assert!(
@@ -329,4 +278,151 @@ async fn generating_a_token_in_the_console_asks_for_the_password() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("kwadm_"), "{body}");
+}
+
+/// Rewrites the audit chain as someone with write access to the database
+/// (and no master key) would: `edit` may change each event's actor, and
+/// every hash and the head are recomputed the unkeyed way.
+async fn rewrite_unkeyed(db: &app::domain::db::Db, edit: impl Fn(String, &str) -> String) {
+    let postgres = db.backend() == app::domain::db::Backend::Postgres;
+    let mut tx = db.write().begin().await.unwrap();
+    // Whoever can write the database can also set its triggers aside.
+    if postgres {
+        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    } else {
+        for t in ["audit_events_no_update", "audit_events_no_delete"] {
+            sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+    }
+    type Row = (i64, i64, String, String, String, String, String);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT seq, at, actor, action, target, detail, source FROM audit_events ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert!(rows.len() >= 2);
+    let mut prev = vec![0u8; 32];
+    for (seq, at, actor, action, target, detail, source) in rows {
+        let actor = edit(actor, &action);
+        let fields = [
+            seq.to_string(),
+            at.to_string(),
+            actor.clone(),
+            action,
+            target,
+            detail,
+            source,
+        ];
+        let hash = unkeyed_hash(&prev, &fields);
+        sqlx::query("UPDATE audit_events SET actor = $1, hash = $2 WHERE seq = $3")
+            .bind(&actor)
+            .bind(&hash)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    if postgres {
+        sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// A chain from before it was keyed: the server will not start on it until
+/// the operator runs `audit rekey`, once; putting a keyed chain back into
+/// the old form (to have an edit blessed by a second rekey) is refused.
+#[tokio::test]
+async fn an_unkeyed_chain_is_keyed_once_by_the_operator() {
+    let mut app = TestApp::ready().await;
+    app.admin_with_token("ops");
+    let db = app.kw().db.clone();
+    rewrite_unkeyed(&db, |actor, _| actor).await;
+    sqlx::query("UPDATE audit_head SET keyed = 0")
+        .execute(db.write())
+        .await
+        .unwrap();
+    app.stop().await;
+
+    let refused = server::startup::build(config_for(&app.data_dir, &app.db_url)).await;
+    let err = refused.err().expect("the server refuses an unkeyed chain").to_string();
+    assert!(err.contains("keyward audit rekey"), "{err}");
+    let out = app.keyward(&["audit", "verify"], None);
+    assert!(!out.status.success());
+
+    let out = app.keyward(&["audit", "rekey"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the old chain was intact"));
+    let out = app.keyward(&["audit", "verify"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = app.keyward(&["audit", "rekey"], None);
+    assert!(!again.status.success(), "keyed twice");
+
+    // Back into the old form, with an edit, to have it blessed again.
+    let tool = app::domain::db::Db::connect(&app.db_url).await.unwrap();
+    rewrite_unkeyed(&tool, |actor, action| {
+        if action == "admin.create" {
+            "nobody".into()
+        } else {
+            actor
+        }
+    })
+    .await;
+    sqlx::query("UPDATE audit_head SET keyed = 0")
+        .execute(tool.write())
+        .await
+        .unwrap();
+    tool.close().await;
+    let out = app.keyward(&["audit", "rekey"], None);
+    assert!(!out.status.success(), "a tampered chain was keyed again");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("tampered"), "{said}");
+}
+
+/// Commands other than `serve` and `init` never make a master key: a new
+/// one would write an audit chain the server cannot verify. And another
+/// key than the server's is refused outright.
+#[tokio::test]
+async fn tools_never_make_a_master_key_nor_use_another() {
+    let app = TestApp::ready().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = run_keyward(
+        elsewhere.path(),
+        &app.db_url,
+        &["admin", "disable", "--username", ADMIN],
+        None,
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no master key"), "{said}");
+    assert!(!elsewhere.path().join("master.key").exists());
+
+    let other = elsewhere.path().join("other.key");
+    let (_, encoded) = app::domain::secrets::MasterKey::generate();
+    std::fs::write(&other, secrecy::ExposeSecret::expose_secret(&encoded)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["audit", "verify"])
+        .env("KEYWARD_DATA_DIR", elsewhere.path())
+        .env("DATABASE_URL", &app.db_url)
+        .env("KEYWARD_MASTER_KEY_FILE", &other)
+        .env("KEYWARD_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not the one the audit log was written with"), "{said}");
 }
