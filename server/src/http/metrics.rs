@@ -78,6 +78,19 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "",
         writer.failures.load(Relaxed) as f64,
     );
+    let (filter_bytes, filter_logouts) = state.keyward.views.revocation_filter();
+    out.head(
+        "keyward_revocation_filter_bytes",
+        "gauge",
+        "Memory of the logged-out-token filter in use (fixed; a second one while it is rebuilt).",
+    );
+    out.sample("keyward_revocation_filter_bytes", "", filter_bytes as f64);
+    out.head(
+        "keyward_revocation_filter_logouts",
+        "gauge",
+        "Logouts put into the filter in use since it was built.",
+    );
+    out.sample("keyward_revocation_filter_logouts", "", filter_logouts as f64);
     out.head("keyward_writer_queued", "gauge", "Writes waiting for a batch.");
     out.sample("keyward_writer_queued", "", state.keyward.writer.queued() as f64);
     if let Some(bytes) = resident_bytes() {
