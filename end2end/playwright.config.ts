@@ -23,6 +23,8 @@ export default defineConfig({
   // Each test starts its own Keyward; two at a time suits two cores.
   workers: 2,
   retries: 0,
+  // A stray test.only must not silently skip the rest of the suite in CI.
+  forbidOnly: !!process.env.CI,
   timeout: 60_000,
   expect: { timeout: 10_000 },
   reporter: [['list']],

@@ -62,10 +62,14 @@ export const SUPER = { username: 'root-admin', password: 'correct horse battery'
 
 /** With JavaScript on, wait until the page's own content (not just the
  * frame) has hydrated before interacting. */
+/// Waits until the page now in the address bar has hydrated its content:
+/// `data-ready` names the page's path and is cleared when a page goes, so
+/// after in-app navigation this waits for the new page, not the last one.
 export async function ready(page: Page, jsEnabled: boolean) {
   if (jsEnabled) {
     await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
-    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    const path = new URL(page.url()).pathname;
+    await expect(page.locator('body')).toHaveAttribute('data-ready', path);
   }
 }
 

@@ -39,6 +39,10 @@ test('a certificate from a pasted CSR, downloaded, mTLS on through its checks, t
   await page.getByLabel('Certificate signing request (PEM)').fill('not a CSR');
   await page.getByRole('button', { name: 'Create certificate' }).click();
   await expect(page.getByRole('alert')).toContainText('must be PEM');
+  await page.goto(keyward.url + 'settings/security');
+  await ready(page, javaScriptEnabled);
+  await expect(page.getByTestId('mtls-prerequisites')).toContainText('(0 active)');
+  await expect(page.getByText('broken')).toHaveCount(0);
 
   // A real CSR, pasted.
   const { csr, keyPath } = makeCsr('backend-e2e');

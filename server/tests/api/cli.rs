@@ -110,7 +110,7 @@ async fn audit_chain_verifies_and_records_changes_without_secrets() {
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["admin.create", "application.setup", "signing_key.create"]);
     for e in &events {
-        assert!(!e.detail.contains("password") || !e.detail.contains(PASSWORD));
+        assert!(!e.detail.contains(PASSWORD), "{}", e.detail);
         assert!(!e.detail.contains("kwapi_") && !e.detail.contains("erin's long password"));
     }
 }

@@ -426,3 +426,37 @@ async fn tools_never_make_a_master_key_nor_use_another() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("not the one the audit log was written with"), "{said}");
 }
+
+/// From a peer that is not a trusted proxy, `X-Forwarded-For` is the
+/// client's own say-so and is ignored: the audit's "from where" (and the
+/// sign-in limits) use the TCP peer.
+#[tokio::test]
+async fn a_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    for proxies in [None, Some("10.9.9.9")] {
+        let app = TestApp::spawn_with(|c| {
+            c.client_cert_header = proxies.map(|ip| server::config::ClientCertHeader {
+                name: "x-client-cert".parse().unwrap(),
+                proxies: vec![ip.parse().unwrap()],
+            })
+        })
+        .await;
+        app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+        let token = app.admin_with_token("ops");
+        app.settle().await;
+        let res = app
+            .client
+            .post(app.url("/api/v1/server-keys"))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", "203.0.113.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
+        let generated = events.iter().find(|e| e.action == "server_key.generate").unwrap();
+        assert_eq!(
+            generated.source, "127.0.0.1 (admin API)",
+            "trusted proxies: {proxies:?}"
+        );
+    }
+}

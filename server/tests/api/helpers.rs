@@ -12,8 +12,14 @@ pub const ADMIN: &str = "root-admin";
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Which database the suite runs on.
+/// Which database the suite runs on: `sqlite` (the default) or `postgres`;
+/// anything else is a mistake, not SQLite.
 pub fn backend() -> String {
-    std::env::var("KEYWARD_TEST_DATABASE").unwrap_or_else(|_| "sqlite".into())
+    match std::env::var("KEYWARD_TEST_DATABASE").as_deref() {
+        Err(_) | Ok("sqlite") => "sqlite".into(),
+        Ok("postgres") => "postgres".into(),
+        Ok(other) => panic!("KEYWARD_TEST_DATABASE={other:?}: use sqlite or postgres"),
+    }
 }
 
 /// A fresh, empty database for one test, dropped when the test ends.

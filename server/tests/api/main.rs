@@ -4,12 +4,15 @@
 mod helpers;
 
 mod abuse_limits;
+mod at_rest;
+mod authorization;
 mod certificates;
 mod cli;
 mod connections;
 mod console_admins;
 mod console_audit;
 mod console_auth;
+mod console_sessions;
 mod edge_hardening;
 mod hot_paths;
 mod http_surface;
@@ -18,3 +21,4 @@ mod rest_admin;
 mod rest_sessions;
 mod setup;
 mod token_hardening;
+mod two_instances;

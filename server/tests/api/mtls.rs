@@ -12,7 +12,7 @@ use reqwest::Method;
 
 /// An HTTPS client that trusts the listener's self-signed certificate and
 /// presents `identity` (PEM certificate chain + PEM key), if any.
-fn tls_client(app: &TestApp, identity: Option<(&str, &Path)>) -> Client {
+pub fn tls_client(app: &TestApp, identity: Option<(&str, &Path)>) -> Client {
     let server_cert = std::fs::read(app.data_dir.join("tls-cert.pem")).expect("self-signed certificate made");
     let mut builder = Client::builder()
         .use_rustls_tls()
@@ -26,7 +26,7 @@ fn tls_client(app: &TestApp, identity: Option<(&str, &Path)>) -> Client {
     builder.build().unwrap()
 }
 
-async fn mint(client: &Client, base: &str, server_key: &str) -> reqwest::Response {
+pub async fn mint(client: &Client, base: &str, server_key: &str) -> reqwest::Response {
     client
         .post(format!("{base}/api/v4/authentication/token"))
         .header("x-server-key", server_key)
@@ -41,17 +41,17 @@ async fn refused(res: reqwest::Response, why: &str) {
     assert!(msg.contains(why), "expected {why:?} in {msg:?}");
 }
 
-struct Mtls {
-    app: TestApp,
-    token: String,
-    server_key: String,
-    cert: Value,
-    key: std::path::PathBuf,
-    dir: tempfile::TempDir,
+pub struct Mtls {
+    pub app: TestApp,
+    pub token: String,
+    pub server_key: String,
+    pub cert: Value,
+    pub key: std::path::PathBuf,
+    pub dir: tempfile::TempDir,
 }
 
 /// Secure mode on, one certificate (P-256) issued, mTLS on.
-async fn mtls_on(tweak: impl FnOnce(&mut server::config::Config)) -> Mtls {
+pub async fn mtls_on(tweak: impl FnOnce(&mut server::config::Config)) -> Mtls {
     let app = TestApp::spawn_with(tweak).await;
     let res = app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
     assert_eq!(res.status(), 302);

@@ -115,7 +115,10 @@ async fn self_revocation_kills_every_token_at_once() {
 }
 
 #[tokio::test]
-async fn an_admin_may_not_revoke_another_and_unknown_names_are_404() {
+/// Through the API an admin naming anyone but themselves gets 403, for a
+/// username that does not exist too: a 404 would let any admin enumerate
+/// usernames.
+async fn an_admin_may_not_revoke_another_and_unknown_names_get_the_same_403() {
     let app = TestApp::ready().await;
     let a = app.admin_with_token("alice");
     let b = app.admin_with_token("bobby");
