@@ -35,3 +35,7 @@ CREATE TABLE login_known_addresses (
     subject TEXT    PRIMARY KEY,
     seen_at BIGINT NOT NULL
 );
+
+-- Expired logouts are deleted in batches every minute, found by index
+-- (the table holds every logout of the last 30 days).
+CREATE INDEX revocations_expires ON revocations (expires_at);

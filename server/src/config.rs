@@ -75,6 +75,9 @@ pub struct ConfigArgs {
     /// A keep-alive connection with no request for this long is closed.
     #[arg(long, env = "KEYWARD_IDLE_TIMEOUT", global = true, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
+    /// A request not answered this long after it began has its connection dropped.
+    #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
     /// Open connections per listener; beyond it a connection gets 503.
     #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
@@ -109,6 +112,7 @@ struct FileConfig {
     auth_token_ttl: Option<String>,
     header_read_timeout: Option<String>,
     idle_timeout: Option<String>,
+    request_timeout: Option<String>,
     max_connections: Option<usize>,
     revocation_memory: Option<String>,
 }
@@ -118,6 +122,7 @@ struct FileConfig {
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    pub request_timeout: Duration,
     pub max_per_listener: usize,
 }
 
@@ -126,6 +131,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
             max_per_listener: 10_000,
         }
     }
@@ -320,6 +326,12 @@ impl Config {
                 c.header_read_timeout,
             )?,
             idle_timeout: pick(args.idle_timeout, &file.idle_timeout, "idle_timeout", c.idle_timeout)?,
+            request_timeout: pick(
+                args.request_timeout,
+                &file.request_timeout,
+                "request_timeout",
+                c.request_timeout,
+            )?,
             max_per_listener: args
                 .max_connections
                 .or(file.max_connections)
@@ -486,6 +498,7 @@ mod tests {
             ConnectionLimits {
                 header_read_timeout: Duration::from_secs(5),
                 idle_timeout: Duration::from_secs(120),
+                request_timeout: Duration::from_secs(30),
                 max_per_listener: 64,
             }
         );

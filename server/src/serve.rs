@@ -6,11 +6,13 @@
 //!   start) is dropped: a client cannot hold a connection open by sending
 //!   half a request;
 //! - a keep-alive connection with no request for `idle_timeout` is closed;
+//! - a request not answered within `request_timeout` of its start (a body
+//!   trickled in a byte at a time, say) has its connection dropped;
 //! - at most `max_per_listener` connections are open per listener; beyond
 //!   that a connection is answered `503` with `Retry-After` and closed.
 //!
-//! Shutdown is graceful: stop accepting, let requests in flight finish,
-//! then return.
+//! Shutdown is graceful: stop accepting, let requests in flight finish
+//! (each still bound by `request_timeout`), then return.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -123,7 +125,7 @@ pub fn refuse<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: I, places:
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
 retry-after: 1\r\nconnection: close\r\ncontent-length: 38\r\n\r\nToo many connections; try again soon.\n";
 
-async fn answer_busy<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+pub async fn answer_busy<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
     let mut buf = [0u8; 2048];
     // Read what the client sent first, so closing does not reset the
     // connection and lose the answer.
@@ -208,8 +210,9 @@ where
             }
             _ = tokio::time::sleep_until(deadline) => {
                 if activity.expired(&limits) {
-                    // Half a request, or idle: dropping it closes it.
-                    tracing::debug!("closed a connection that sent no complete request in time");
+                    // Half a request, idle, or a request past its time:
+                    // dropping the connection closes it.
+                    tracing::debug!("closed a connection past its time limit");
                     break;
                 }
             }
@@ -228,8 +231,8 @@ enum Phase {
     /// Waiting for a request's headers, since the connection opened or the
     /// request's first byte arrived.
     Headers(Instant),
-    /// Requests are being answered.
-    Busy(usize),
+    /// Requests are being answered (how many, and since when).
+    Busy(usize, Instant),
     /// Nothing to do since this moment (keep-alive).
     Idle(Instant),
 }
@@ -266,7 +269,7 @@ impl Activity {
         match self.with(|p| *p) {
             Phase::Headers(since) => since + limits.header_read_timeout,
             Phase::Idle(since) => since + limits.idle_timeout,
-            Phase::Busy(_) => Instant::now() + limits.header_read_timeout.min(limits.idle_timeout),
+            Phase::Busy(_, since) => since + limits.request_timeout,
         }
     }
 
@@ -275,7 +278,7 @@ impl Activity {
         match self.with(|p| *p) {
             Phase::Headers(since) => now >= since + limits.header_read_timeout,
             Phase::Idle(since) => now >= since + limits.idle_timeout,
-            Phase::Busy(_) => false,
+            Phase::Busy(_, since) => now >= since + limits.request_timeout,
         }
     }
 }
@@ -287,8 +290,8 @@ impl Busy {
     fn begin(activity: Arc<Activity>) -> Busy {
         activity.with(|p| {
             *p = match *p {
-                Phase::Busy(n) => Phase::Busy(n + 1),
-                _ => Phase::Busy(1),
+                Phase::Busy(n, since) => Phase::Busy(n + 1, since),
+                _ => Phase::Busy(1, Instant::now()),
             }
         });
         Busy(activity)
@@ -299,7 +302,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.with(|p| {
             *p = match *p {
-                Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+                Phase::Busy(n, since) if n > 1 => Phase::Busy(n - 1, since),
                 _ => Phase::Idle(Instant::now()),
             }
         });

@@ -29,7 +29,13 @@ use app::domain::mtls::Transport;
 
 use crate::config::Config;
 use crate::error::ServerError;
-use crate::serve::{refuse, Accept, Conn, Places};
+use crate::serve::{answer_busy, Accept, Conn, Places};
+
+/// The place a TLS connection holds while its handshake runs.
+enum Place {
+    Open(tokio::sync::OwnedSemaphorePermit),
+    Refusing(tokio::sync::OwnedSemaphorePermit),
+}
 
 /// Who is on the other end of a connection, for both listeners.
 #[derive(Debug, Clone)]
@@ -188,8 +194,16 @@ impl TlsListener {
                     }
                 };
                 let tls = tls.clone();
-                let permit = places.open.clone().try_acquire_owned();
-                let places = places.clone();
+                // A place before the handshake (handshakes are capped too);
+                // with none, a refusal's place, or the connection is closed
+                // at once.
+                let place = match places.open.clone().try_acquire_owned() {
+                    Ok(permit) => Place::Open(permit),
+                    Err(_) => match places.refusing.clone().try_acquire_owned() {
+                        Ok(permit) => Place::Refusing(permit),
+                        Err(_) => continue,
+                    },
+                };
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
@@ -197,8 +211,12 @@ impl TlsListener {
                         Ok(Err(e)) => return tracing::debug!(error = %e, %addr, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%addr, "TLS handshake timed out"),
                     };
-                    let Ok(permit) = permit else {
-                        return refuse(stream, &places);
+                    let permit = match place {
+                        Place::Open(permit) => permit,
+                        Place::Refusing(permit) => {
+                            answer_busy(stream).await;
+                            return drop(permit);
+                        }
                     };
                     let cert = stream
                         .get_ref()

@@ -65,6 +65,13 @@ impl LogoutLimit {
         }
         for slot in slots {
             let _ = slot.fetch_update(Relaxed, Relaxed, |v| {
+                // A slot already counting the next minute (this call is
+                // late, across the boundary) is left as it is. (Minutes
+                // wrap at 2^16: only "just ahead" can mean later.)
+                let ahead = (v >> 16).wrapping_sub(minute) & 0xffff;
+                if v != 0 && (1..=2).contains(&ahead) {
+                    return None;
+                }
                 Some((minute << 16) | (count_in(v, minute) + 1).min(0xffff))
             });
         }
@@ -79,13 +86,23 @@ mod tests {
     #[test]
     fn a_user_gets_the_allowance_each_minute_and_others_their_own() {
         let limit = LogoutLimit::default();
-        let t = 1_700_000_000_000;
+        // The start of a minute.
+        let t = 1_699_999_980_000;
         for _ in 0..PER_MINUTE {
             assert!(limit.allow("busy", t));
         }
         assert!(!limit.allow("busy", t + 1000));
         assert!(limit.allow("calm", t + 1000));
         assert!(limit.allow("busy", t + 60_000), "a new minute");
+        // A late call from the minute before does not reset the new count.
+        for _ in 1..PER_MINUTE {
+            assert!(limit.allow("busy", t + 60_000));
+        }
+        assert!(
+            limit.allow("busy", t + 59_999),
+            "counted in its own (old) minute's slot state"
+        );
+        assert!(!limit.allow("busy", t + 60_001), "the new minute's count survived");
     }
 
     #[test]

@@ -247,19 +247,30 @@ pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) ->
 }
 
 /// Deletes redemption records and revocations of tokens that have expired
-/// anyway: a dead token needs no record to stay dead.
+/// anyway: a dead token needs no record to stay dead. In batches, so the
+/// writer is never held for long however many expire at once.
 pub async fn delete_expired_records(db: &Db) -> DomainResult<()> {
     let now = now_ms();
     // Kept a while past expiry: an instance whose clock runs behind must
     // still find the record.
     const SKEW_MARGIN_MS: i64 = 5 * 60 * 1000;
-    sqlx::query("DELETE FROM redeemed_auth_tokens WHERE expires_at <= $1")
-        .bind(now - SKEW_MARGIN_MS)
-        .execute(db.write())
-        .await?;
-    sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
-        .bind(now)
-        .execute(db.write())
-        .await?;
+    const BATCH: i64 = 10_000;
+    for sql in [
+        "DELETE FROM redeemed_auth_tokens WHERE nonce IN \
+         (SELECT nonce FROM redeemed_auth_tokens WHERE expires_at <= $1 LIMIT $2)",
+        "DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE expires_at <= $1 LIMIT $2)",
+    ] {
+        loop {
+            let done = sqlx::query(sql)
+                .bind(now - SKEW_MARGIN_MS)
+                .bind(BATCH)
+                .execute(db.write())
+                .await?
+                .rows_affected();
+            if done < BATCH as u64 {
+                break;
+            }
+        }
+    }
     Ok(())
 }

@@ -69,6 +69,9 @@ struct Revocations {
     last_seq: i64,
     /// Sequence numbers below `last_seq` not seen yet, and since when.
     gaps: Vec<(i64, i64)>,
+    /// While set (from, until): each poll also re-reads revocations made
+    /// since `from`, by time, until `until`.
+    catch_up: Option<(i64, i64)>,
     /// End user id -> (tokens issued at or before this time are dead, until
     /// when that matters: every token it could kill has expired by then).
     /// Few: each is an admin's audited action.
@@ -183,10 +186,12 @@ impl Views {
     }
 
     /// A logout, stored: remembered in the filter (and in the one being
-    /// rebuilt, if any).
+    /// rebuilt, if any). The rebuild's lock is held across both inserts,
+    /// so a swap cannot fall between them and lose this one.
     pub fn note_session_revoked(&self, sid: &str) {
+        let rebuilding = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
         self.sessions.read().unwrap_or_else(|p| p.into_inner()).insert(sid);
-        if let Some(next) = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(next) = rebuilding.as_ref() {
             next.insert(sid);
         }
     }
@@ -210,10 +215,12 @@ impl Views {
         let fresh = Arc::new(RevokedFilter::with_bytes(self.filter_bytes));
         *self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
         let built = fill(&fresh, db).await;
+        // Swapped under the same lock logouts are noted under.
+        let mut rebuilding = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
         if built.is_ok() {
             *self.sessions.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
-        *self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *rebuilding = None;
         built
     }
 
@@ -238,44 +245,70 @@ impl Views {
     /// New revocations, made on any instance: those past the highest
     /// sequence number seen, and those whose lower numbers were skipped
     /// (a slower transaction that committed later) until they show up or
-    /// LATE_COMMIT_WINDOW_MS has passed. Both reads use the primary key,
-    /// whatever the rate of logouts.
+    /// LATE_COMMIT_WINDOW_MS has passed; all by primary key and paged,
+    /// whatever the rate of logouts. Right after the first load, or when
+    /// too many numbers were skipped to watch one by one, a catch-up also
+    /// re-reads by time (indexed) for one window.
     async fn refresh_revocations(&self, db: &Db) -> DomainResult<()> {
-        let (loaded, last, gaps) = {
+        let now = now_ms();
+        let (loaded, last, gaps, catch_up) = {
             let r = self.revocations.read().unwrap_or_else(|p| p.into_inner());
-            (
-                r.loaded,
-                r.last_seq,
-                r.gaps.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
-            )
+            let gaps: Vec<i64> = r.gaps.iter().map(|(seq, _)| *seq).collect();
+            (r.loaded, r.last_seq, gaps, r.catch_up)
         };
         if !loaded {
-            // First load: everything, paged, into the filter.
+            // The highest number first: whatever commits from now on is
+            // read by the polls, and what commits late below it by the
+            // catch-up.
+            let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM revocations")
+                .fetch_one(db.read())
+                .await?;
             self.rebuild_revocations(db).await?;
             load_user_revocations(self, db).await?;
-            self.revocations.write().unwrap_or_else(|p| p.into_inner()).loaded = true;
+            let mut r = self.revocations.write().unwrap_or_else(|p| p.into_inner());
+            r.last_seq = max.unwrap_or(0);
+            r.catch_up = Some((now - LATE_COMMIT_WINDOW_MS, now + LATE_COMMIT_WINDOW_MS));
+            r.loaded = true;
             return Ok(());
         }
-        type RevocationRow = (i64, String, String, i64, i64);
-        let mut rows: Vec<RevocationRow> =
-            sqlx::query_as("SELECT seq, kind, subject, at, expires_at FROM revocations WHERE seq > $1 ORDER BY seq")
-                .bind(last)
-                .fetch_all(db.read())
-                .await?;
-        let new_max = rows.last().map_or(last, |r| r.0);
+        let mut rows: Vec<RevocationRow> = Vec::new();
+        let mut after = last;
+        loop {
+            let page: Vec<RevocationRow> = sqlx::query_as(
+                "SELECT seq, kind, subject, at, expires_at FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(after)
+            .bind(REBUILD_PAGE)
+            .fetch_all(db.read())
+            .await?;
+            let full = page.len() as i64 == REBUILD_PAGE;
+            after = page.last().map_or(after, |r| r.0);
+            rows.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let new_max = after;
         let fresh: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
-        if !gaps.is_empty() {
+        for chunk in gaps.chunks(GAPS_PER_QUERY) {
             let sql = format!(
                 "SELECT seq, kind, subject, at, expires_at FROM revocations WHERE seq IN ({})",
-                db.param_list(gaps.len())
+                db.param_list(chunk.len())
             );
             let mut q = sqlx::query_as::<_, RevocationRow>(&sql);
-            for seq in &gaps {
+            for seq in chunk {
                 q = q.bind(*seq);
             }
             rows.extend(q.fetch_all(db.read()).await?);
         }
-        let now = now_ms();
+        if let Some((from, _)) = catch_up {
+            let late: Vec<RevocationRow> =
+                sqlx::query_as("SELECT seq, kind, subject, at, expires_at FROM revocations WHERE at > $1")
+                    .bind(from)
+                    .fetch_all(db.read())
+                    .await?;
+            rows.extend(late);
+        }
         let mut filled = std::collections::HashSet::new();
         for (seq, kind, subject, at, expires_at) in rows {
             filled.insert(seq);
@@ -288,15 +321,19 @@ impl Views {
         let mut r = self.revocations.write().unwrap_or_else(|p| p.into_inner());
         r.gaps
             .retain(|(seq, since)| !filled.contains(seq) && now - *since < LATE_COMMIT_WINDOW_MS);
-        // Numbers skipped past the old maximum may still commit. (Bounded:
-        // a burst of aborted transactions must not grow this without end.)
+        // Numbers skipped past the old maximum may still commit.
         for seq in (last + 1)..new_max {
-            if r.gaps.len() >= MAX_GAPS {
-                break;
-            }
             if !fresh.contains(&seq) {
+                if r.gaps.len() >= MAX_GAPS {
+                    // Too many to watch one by one: re-read by time instead.
+                    r.catch_up = Some((now - LATE_COMMIT_WINDOW_MS, now + LATE_COMMIT_WINDOW_MS));
+                    break;
+                }
                 r.gaps.push((seq, now));
             }
+        }
+        if r.catch_up.is_some_and(|(_, until)| until <= now) {
+            r.catch_up = None;
         }
         r.last_seq = r.last_seq.max(new_max);
         // Every token a user-wide revocation could kill has expired.
@@ -305,8 +342,13 @@ impl Views {
     }
 }
 
-/// Skipped sequence numbers watched at once, at most.
-const MAX_GAPS: usize = 1024;
+type RevocationRow = (i64, String, String, i64, i64);
+
+/// Skipped sequence numbers watched one by one, at most (PostgreSQL's
+/// overlapping batches skip up to a few thousand now and then).
+const MAX_GAPS: usize = 65_536;
+/// Skipped numbers looked up per query (well under every parameter limit).
+const GAPS_PER_QUERY: usize = 500;
 
 /// Puts every unexpired logout in `filter`, a page at a time.
 async fn fill(filter: &RevokedFilter, db: &Db) -> DomainResult<()> {
@@ -341,11 +383,6 @@ async fn load_user_revocations(views: &Views, db: &Db) -> DomainResult<()> {
     for (uid, at, until) in rows {
         views.note_user_revoked(&uid, at, until);
     }
-    let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM revocations")
-        .fetch_one(db.read())
-        .await?;
-    let mut r = views.revocations.write().unwrap_or_else(|p| p.into_inner());
-    r.last_seq = r.last_seq.max(max.unwrap_or(0));
     Ok(())
 }
 
