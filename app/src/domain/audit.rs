@@ -240,18 +240,7 @@ pub async fn search(
     .bind(limit)
     .fetch_all(db.read())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(seq, at, actor, action, target, detail, source, _)| StoredEvent {
-            seq,
-            at,
-            actor,
-            action,
-            target,
-            detail,
-            source,
-        })
-        .collect())
+    Ok(rows.into_iter().map(stored).collect())
 }
 
 /// Whether the chain is keyed; and, with `is_servers_key`, checks that the

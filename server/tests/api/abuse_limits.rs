@@ -66,10 +66,7 @@ async fn wrong_passwords_from_one_address_do_not_lock_the_admin_out_elsewhere() 
 #[tokio::test]
 async fn a_super_admin_sees_a_locked_admin_and_unlocks_them() {
     let app = TestApp::ready().await;
-    app.keyward(
-        &["admin", "create", "--username", "ops", "--password-stdin"],
-        Some("a long enough password\n"),
-    );
+    app.create_admin("ops");
     let ops = browser_from(&app.base, "127.0.0.3");
     for _ in 0..6 {
         app.call(&ops, "login", &[("username", "ops"), ("password", "wrong password!!")])
@@ -120,10 +117,7 @@ async fn a_super_admin_sees_a_locked_admin_and_unlocks_them() {
 #[tokio::test]
 async fn an_admin_cannot_unlock() {
     let app = TestApp::ready().await;
-    app.keyward(
-        &["admin", "create", "--username", "ops", "--password-stdin"],
-        Some("a long enough password\n"),
-    );
+    app.create_admin("ops");
     let ops = browser(&app.base);
     app.login_with(&ops, "ops", "a long enough password").await;
     let (status, _) = app.call(&ops, "unlock_admin", &[("username", ADMIN)]).await;

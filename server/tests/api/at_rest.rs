@@ -126,27 +126,12 @@ async fn the_database_refuses_audit_edits_and_verify_catches_a_removed_event() {
     // Past the triggers (as the database's owner could), an event goes.
     let postgres = db.backend() == app::domain::db::Backend::Postgres;
     let mut tx = db.write().begin().await.unwrap();
-    if postgres {
-        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    } else {
-        sqlx::query("DROP TRIGGER audit_events_no_delete")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
+    set_audit_triggers_aside(&mut tx, postgres).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = 2")
         .execute(&mut *tx)
         .await
         .unwrap();
-    if postgres {
-        sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER USER")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
+    restore_audit_triggers(&mut tx, postgres).await;
     tx.commit().await.unwrap();
     let out = app.keyward(&["audit", "verify"], None);
     assert!(!out.status.success(), "a removed event passed");

@@ -102,10 +102,7 @@ async fn every_gated_server_function_refuses_other_sites_and_the_signed_out() {
 #[tokio::test]
 async fn super_admin_functions_refuse_an_admin() {
     let app = TestApp::ready().await;
-    app.keyward(
-        &["admin", "create", "--username", "ops", "--password-stdin"],
-        Some("a long enough password\n"),
-    );
+    app.create_admin("ops");
     let ops = browser(&app.base);
     let res = app.login_with(&ops, "ops", "a long enough password").await;
     assert_eq!(location(&res), "/settings/integrations");

@@ -6,33 +6,48 @@ use base64::Engine;
 
 use crate::helpers::*;
 
-/// A client may put its own `X-Forwarded-For` line before the proxy's:
-/// only the proxy's own entry (the last value of the last line) counts.
-#[tokio::test]
-async fn behind_a_proxy_the_client_address_is_the_proxys_entry() {
+/// The audited "from where" of a server-key generation sent with these
+/// `X-Forwarded-For` lines, with `trusted` as the trusted proxy (if any).
+async fn audited_source(trusted: Option<&str>, forwarded: &[&str]) -> String {
     let app = TestApp::spawn_with(|c| {
-        c.client_cert_header = Some(server::config::ClientCertHeader {
-            name: "x-client-cert".parse().unwrap(),
-            proxies: vec!["127.0.0.1".parse().unwrap()],
-        })
+        if let Some(ip) = trusted {
+            crate::mtls::behind_proxy(c, ip)
+        }
     })
     .await;
     app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
     let token = app.admin_with_token("ops");
     app.settle().await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/server-keys"))
-        .bearer_auth(&token)
-        .header("x-forwarded-for", "203.0.113.66")
-        .header("x-forwarded-for", "203.0.113.67, 198.51.100.7")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let mut req = app.client.post(app.url("/api/v1/server-keys")).bearer_auth(&token);
+    for line in forwarded {
+        req = req.header("x-forwarded-for", *line);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 200);
     let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
     let generated = events.iter().find(|e| e.action == "server_key.generate").unwrap();
-    assert_eq!(generated.source, "198.51.100.7 (admin API)");
+    generated.source.clone()
+}
+
+/// A client may put its own `X-Forwarded-For` line before the proxy's:
+/// only the proxy's own entry (the last value of the last line) counts.
+#[tokio::test]
+async fn behind_a_proxy_the_client_address_is_the_proxys_entry() {
+    let lines = ["203.0.113.66", "203.0.113.67, 198.51.100.7"];
+    assert_eq!(
+        audited_source(Some("127.0.0.1"), &lines).await,
+        "198.51.100.7 (admin API)"
+    );
+}
+
+/// From a peer that is not a trusted proxy, `X-Forwarded-For` is the
+/// client's own say-so and is ignored: the audit's "from where" (and the
+/// sign-in limits) use the TCP peer.
+#[tokio::test]
+async fn a_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    for trusted in [None, Some("10.9.9.9")] {
+        let source = audited_source(trusted, &["203.0.113.5"]).await;
+        assert_eq!(source, "127.0.0.1 (admin API)", "trusted proxy: {trusted:?}");
+    }
 }
 
 /// A user's mistake is a 4xx from a server function, never a 500.
@@ -260,10 +275,7 @@ async fn an_edited_audit_chain_is_caught_even_when_rehashed() {
 #[tokio::test]
 async fn generating_a_token_in_the_console_asks_for_the_password() {
     let app = TestApp::ready().await;
-    app.keyward(
-        &["admin", "create", "--username", "ops", "--password-stdin"],
-        Some("a long enough password\n"),
-    );
+    app.create_admin("ops");
     let ops = browser(&app.base);
     app.login_with(&ops, "ops", "a long enough password").await;
     let (status, body) = app.call(&ops, "generate_token", &[]).await;
@@ -287,19 +299,7 @@ async fn rewrite_unkeyed(db: &app::domain::db::Db, edit: impl Fn(String, &str) -
     let postgres = db.backend() == app::domain::db::Backend::Postgres;
     let mut tx = db.write().begin().await.unwrap();
     // Whoever can write the database can also set its triggers aside.
-    if postgres {
-        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    } else {
-        for t in ["audit_events_no_update", "audit_events_no_delete"] {
-            sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-    }
+    set_audit_triggers_aside(&mut tx, postgres).await;
     type Row = (i64, i64, String, String, String, String, String);
     let rows: Vec<Row> =
         sqlx::query_as("SELECT seq, at, actor, action, target, detail, source FROM audit_events ORDER BY seq")
@@ -334,12 +334,7 @@ async fn rewrite_unkeyed(db: &app::domain::db::Db, edit: impl Fn(String, &str) -
         .execute(&mut *tx)
         .await
         .unwrap();
-    if postgres {
-        sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER USER")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
+    restore_audit_triggers(&mut tx, postgres).await;
     tx.commit().await.unwrap();
 }
 
@@ -425,38 +420,4 @@ async fn tools_never_make_a_master_key_nor_use_another() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("not the one the audit log was written with"), "{said}");
-}
-
-/// From a peer that is not a trusted proxy, `X-Forwarded-For` is the
-/// client's own say-so and is ignored: the audit's "from where" (and the
-/// sign-in limits) use the TCP peer.
-#[tokio::test]
-async fn a_forwarded_for_from_an_untrusted_peer_is_ignored() {
-    for proxies in [None, Some("10.9.9.9")] {
-        let app = TestApp::spawn_with(|c| {
-            c.client_cert_header = proxies.map(|ip| server::config::ClientCertHeader {
-                name: "x-client-cert".parse().unwrap(),
-                proxies: vec![ip.parse().unwrap()],
-            })
-        })
-        .await;
-        app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
-        let token = app.admin_with_token("ops");
-        app.settle().await;
-        let res = app
-            .client
-            .post(app.url("/api/v1/server-keys"))
-            .bearer_auth(&token)
-            .header("x-forwarded-for", "203.0.113.5")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
-        let generated = events.iter().find(|e| e.action == "server_key.generate").unwrap();
-        assert_eq!(
-            generated.source, "127.0.0.1 (admin API)",
-            "trusted proxies: {proxies:?}"
-        );
-    }
 }

@@ -10,6 +10,36 @@ use server::startup::{self, Running};
 
 pub const ADMIN: &str = "root-admin";
 pub const PASSWORD: &str = "correct horse battery";
+/// The password of admins the tests create (`TestApp::create_admin`).
+pub const ADMIN_PASSWORD: &str = "a long enough password";
+
+/// Sets the audit log's append-only triggers aside inside `tx`, as the
+/// database's owner could (PostgreSQL: disabled until
+/// `restore_audit_triggers`; SQLite: dropped).
+pub async fn set_audit_triggers_aside(tx: &mut sqlx::AnyConnection, postgres: bool) {
+    if postgres {
+        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    } else {
+        for t in ["audit_events_no_update", "audit_events_no_delete"] {
+            sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub async fn restore_audit_triggers(tx: &mut sqlx::AnyConnection, postgres: bool) {
+    if postgres {
+        sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+}
 
 /// Which database the suite runs on.
 /// Which database the suite runs on: `sqlite` (the default) or `postgres`;
@@ -313,13 +343,18 @@ impl TestApp {
         self.kw().views.app().expect("set up").api_key
     }
 
-    /// Creates an admin through the CLI and gives them a token.
-    pub fn admin_with_token(&self, username: &str) -> String {
+    /// Creates an admin (password `ADMIN_PASSWORD`) through the CLI.
+    pub fn create_admin(&self, username: &str) {
         let out = self.keyward(
             &["admin", "create", "--username", username, "--password-stdin"],
-            Some("a long enough password\n"),
+            Some(&format!("{ADMIN_PASSWORD}\n")),
         );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Creates an admin through the CLI and gives them a token.
+    pub fn admin_with_token(&self, username: &str) -> String {
+        self.create_admin(username);
         self.issue_token(username)
     }
 

@@ -220,7 +220,7 @@ async fn an_expired_certificate_is_refused() {
 }
 
 /// Client certificates may come in `x-client-cert` from the proxy at `ip`.
-fn behind_proxy(c: &mut server::config::Config, ip: &str) {
+pub fn behind_proxy(c: &mut server::config::Config, ip: &str) {
     c.client_cert_header = Some(server::config::ClientCertHeader {
         name: "x-client-cert".parse().unwrap(),
         proxies: vec![ip.parse().unwrap()],
