@@ -116,6 +116,20 @@ mod tests {
         assert!((0..1000).all(|i| f.may_contain(&i.to_string())));
     }
 
+    /// With several hashes (the default size: nine), the positions must
+    /// spread: a step that collapses them (all the same bit, or adjacent
+    /// ones) would make the filter little better than one hash.
+    #[test]
+    fn several_hashes_keep_false_hits_rare() {
+        let f = RevokedFilter::with_bytes(16 * 1024 * 1024);
+        for i in 0..200_000 {
+            f.insert(&format!("sid-{i}"));
+        }
+        let false_hits = (0..200_000).filter(|i| f.may_contain(&format!("other-{i}"))).count();
+        // (1 - e^(-9 × 200,000 / 134,217,728))^9 ≈ 4e-17: none expected.
+        assert!(false_hits < 5, "{false_hits} false hits in 200,000");
+    }
+
     #[test]
     fn the_default_size_is_tuned_for_ten_million() {
         let f = RevokedFilter::with_bytes(16 * 1024 * 1024);

@@ -191,16 +191,20 @@ impl LoginThrottle {
     /// pair out? Then until when (for the audit log, once per lockout).
     pub async fn just_locked(&self, db: &Db, username: &str, client: &str) -> DomainResult<Option<i64>> {
         let now = now_ms();
-        let (count, newest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MAX(at) FROM login_failures WHERE subject = $1 AND at > $2")
-                .bind(self.pair_subject(username, client))
-                .bind(now - self.window_ms())
-                .fetch_one(db.read())
-                .await?;
-        Ok((count as usize == self.policy.per_pair)
-            .then_some(newest)
-            .flatten()
-            .map(|at| at + self.window_ms()))
+        let since = now - self.window_ms();
+        let pair = self.pair_subject(username, client);
+        let mut conn = db.read().acquire().await?;
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_failures WHERE subject = $1 AND at > $2")
+            .bind(&pair)
+            .bind(since)
+            .fetch_one(&mut *conn)
+            .await?;
+        if count as usize != self.policy.per_pair {
+            return Ok(None);
+        }
+        // Locked until the oldest of the counted failures leaves the window.
+        let oldest = nth_newest(&mut conn, &pair, since, self.policy.per_pair).await?;
+        Ok(oldest.map(|at| at + self.window_ms()))
     }
 
     /// The attempt succeeded: the username and its pair start afresh, the
@@ -446,6 +450,93 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, 3, "only the newest attempt's three rows stay");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// What the console shows and the audit log records: the lockout
+    /// starts once, at the limit, until the oldest counted failure leaves
+    /// the window; unlocking clears the pair, the username's backoff and
+    /// the per-address counts of the addresses that failed for it.
+    #[tokio::test]
+    async fn lockouts_are_reported_once_listed_and_cleared() {
+        let (db, dir) = migrated("throttle-lockouts").await;
+        let t = throttle(ThrottlePolicy {
+            free_per_username: 2,
+            ..policy()
+        });
+        let mut started = Vec::new();
+        for _ in 0..3 {
+            t.attempt(&db, "erin", "5.5.5.5").await.unwrap();
+            started.push(t.just_locked(&db, "erin", "5.5.5.5").await.unwrap());
+            // Spaced past the backoff, which would refuse the next at once.
+            sqlx::query("UPDATE login_failures SET at = at - 5000")
+                .execute(db.write())
+                .await
+                .unwrap();
+        }
+        assert_eq!(started[..2], [None, None]);
+        let (oldest,): (i64,) = sqlx::query_as("SELECT MIN(at) FROM login_failures")
+            .fetch_one(db.read())
+            .await
+            .unwrap();
+        // The third failure locked the pair, until the first leaves the
+        // window (reported before the last shift of 5 s).
+        let until = started[2].expect("locked at the third");
+        assert_eq!(until, oldest + 5000 + 60_000);
+        // Others are not reported as locked, and it is not reported again.
+        assert_eq!(t.just_locked(&db, "frank", "5.5.5.5").await.unwrap(), None);
+        let listed = t.lockouts(&db, "erin").await.unwrap();
+        assert!(
+            listed.contains(&Lockout {
+                client: Some("5.5.5.5".into()),
+                until: oldest + 60_000,
+            }),
+            "{listed:?}"
+        );
+        assert!(t.lockouts(&db, "frank").await.unwrap().is_empty());
+        // A fourth failure, from elsewhere: past the two free ones, erin
+        // now backs off (4 s) for every address she has not signed in from.
+        t.attempt(&db, "erin", "5.5.5.6").await.unwrap();
+        let listed = t.lockouts(&db, "erin").await.unwrap();
+        assert!(
+            listed.iter().any(|l| l.client.is_none() && l.until > now_ms() + 3000),
+            "{listed:?}"
+        );
+
+        let mut conn = db.write().acquire().await.unwrap();
+        let cleared = t.unlock(&mut conn, "erin").await.unwrap();
+        drop(conn);
+        assert_eq!(cleared, 12, "4 pair, 4 username and 4 address rows");
+        assert!(t.lockouts(&db, "erin").await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn usernames_back_off_apart_and_known_addresses_are_forgotten_after_30_days() {
+        let (db, dir) = migrated("throttle-apart").await;
+        let t = throttle(ThrottlePolicy {
+            free_per_username: 1,
+            ..policy()
+        });
+        assert!(t.attempt(&db, "gina", "6.0.0.1").await.is_ok());
+        assert!(t.attempt(&db, "gina", "6.0.0.2").await.is_err(), "gina backs off");
+        assert!(t.attempt(&db, "hank", "6.0.0.2").await.is_ok(), "hank does not");
+
+        t.success(&db, "hank", "6.0.0.9").await.unwrap();
+        sqlx::query("INSERT INTO login_known_addresses (subject, seen_at) VALUES ('old', $1), ('recent', $2)")
+            .bind(now_ms() - KNOWN_FOR_MS - 1000)
+            .bind(now_ms() - KNOWN_FOR_MS + 60_000)
+            .execute(db.write())
+            .await
+            .unwrap();
+        t.forget_old(&db).await.unwrap();
+        let mut left: Vec<(String,)> = sqlx::query_as("SELECT subject FROM login_known_addresses")
+            .fetch_all(db.read())
+            .await
+            .unwrap();
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().any(|(s,)| s == "recent") && !left.iter().any(|(s,)| s == "old"));
         let _ = std::fs::remove_dir_all(dir);
     }
 
