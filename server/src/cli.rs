@@ -10,6 +10,7 @@ use app::domain::admins::{self, Actor};
 use app::domain::application::{self, Setup};
 use app::domain::audit::{self, CLI_SOURCE};
 use app::domain::password::Hasher;
+use app::domain::secrets::MasterKey;
 use app::domain::throttle::{self, LoginThrottle, ThrottlePolicy};
 use app::domain::{admin_tokens, DomainError};
 use app::model::Role;
@@ -201,7 +202,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            startup::open_database(&config, Opener::Tool).await?.close().await;
+            startup::open_database(&config, Opener::Tool).await?.db.close().await;
             println!("migrations applied");
             Ok(())
         }
@@ -212,8 +213,9 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             admin_password_stdin,
         } => {
             let password = read_password(admin_password_stdin, "--admin-password-stdin")?;
-            let db = startup::open_database(&config, Opener::Server).await?;
-            let master = startup::load_master_key(&config)?;
+            let startup::Opened {
+                db, master_key: master, ..
+            } = startup::open_database(&config, Opener::Server).await?;
             let setup = Setup {
                 app_name,
                 region,
@@ -228,15 +230,16 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             Ok(())
         }
         Command::Admin { command } => {
-            let db = startup::open_database(&config, Opener::Tool).await?;
-            let result = admin(&db, &config, command).await;
+            let opened = startup::open_database(&config, Opener::Tool).await?;
+            let db = opened.db;
+            let result = admin(&db, &opened.master_key, &config, command).await;
             db.close().await;
             result
         }
         Command::Audit {
             command: AuditCommand::Rekey,
         } => {
-            let db = startup::open_database(&config, Opener::Tool).await?;
+            let db = startup::open_database(&config, Opener::Tool).await?.db;
             let result = audit::rekey(&db).await;
             db.close().await;
             let done = result?;
@@ -252,7 +255,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let db = startup::open_database(&config, Opener::Tool).await?;
+            let db = startup::open_database(&config, Opener::Tool).await?.db;
             let result = audit::verify(&db).await;
             db.close().await;
             let n = result?;
@@ -262,12 +265,16 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
     }
 }
 
-async fn admin(db: &app::domain::db::Db, config: &Config, command: AdminCommand) -> Result<(), ServerError> {
+async fn admin(
+    db: &app::domain::db::Db,
+    master: &MasterKey,
+    config: &Config,
+    command: AdminCommand,
+) -> Result<(), ServerError> {
     match command {
         AdminCommand::IssueToken { username } => {
-            let master = startup::load_master_key(config)?;
             let admin = admins::by_username(db, &username).await?.ok_or(DomainError::NotFound)?;
-            let issued = admin_tokens::issue(db, &master, &config.lifetimes, &operator(), &admin).await?;
+            let issued = admin_tokens::issue(db, master, &config.lifetimes, &operator(), &admin).await?;
             println!("{}", issued.token.expose_secret());
         }
         AdminCommand::RevokeToken { username } => {
@@ -286,7 +293,6 @@ async fn admin(db: &app::domain::db::Db, config: &Config, command: AdminCommand)
             println!("admin created");
         }
         AdminCommand::Unlock { username } => {
-            let master = startup::load_master_key(config)?;
             let throttle = LoginThrottle::new(ThrottlePolicy::default(), master.derive(throttle::KEY_PURPOSE));
             admins::unlock(db, &throttle, &operator(), Role::SuperAdmin, &username).await?;
             println!("admin unlocked");

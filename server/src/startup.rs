@@ -75,10 +75,18 @@ pub enum Opener {
     Tool,
 }
 
+/// The database, opened, with the master key it was opened with and the
+/// state of its audit chain.
+pub struct Opened {
+    pub db: Db,
+    pub master_key: MasterKey,
+    pub chain: app::domain::audit::ChainState,
+}
+
 /// Opens the database named by the configuration, brings its schema up to
 /// date, and checks the master key against the one the audit log was
 /// written with.
-pub async fn open_database(config: &Config, opener: Opener) -> Result<Db, ServerError> {
+pub async fn open_database(config: &Config, opener: Opener) -> Result<Opened, ServerError> {
     ensure_dir(&config.data_dir)?;
     let url = config.database_url.expose_secret();
     create_private_sqlite_file(url)?;
@@ -91,8 +99,12 @@ pub async fn open_database(config: &Config, opener: Opener) -> Result<Db, Server
         .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?
         .with_audit_key(master.derive(app::domain::audit::KEY_PURPOSE));
     db.migrate().await?;
-    app::domain::audit::check_key(&db, opener == Opener::Server).await?;
-    Ok(db)
+    let chain = app::domain::audit::check_key(&db, opener == Opener::Server).await?;
+    Ok(Opened {
+        db,
+        master_key: master,
+        chain,
+    })
 }
 
 /// SQLite creates a new database file with the process's umask (0644 as a
@@ -110,14 +122,7 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
     if !creates || path.as_os_str().is_empty() || rest.starts_with(":memory:") || path.exists() {
         return Ok(());
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
+    match create_private(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(ServerError::Config(format!(
@@ -128,8 +133,8 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
 }
 
 pub async fn build(config: Config) -> Result<Running, ServerError> {
-    let db = open_database(&config, Opener::Server).await?;
-    if app::domain::audit::check_key(&db, true).await? == app::domain::audit::ChainState::NotYetKeyed {
+    let Opened { db, master_key, chain } = open_database(&config, Opener::Server).await?;
+    if chain == app::domain::audit::ChainState::NotYetKeyed {
         db.close().await;
         return Err(ServerError::Config(
             "the audit log was written before Keyward keyed its chain: stop every instance, \
@@ -138,7 +143,6 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         ));
     }
     warn_if_open(&config.data_dir);
-    let master_key = load_master_key(&config)?;
     let listener = TcpListener::bind(config.http_addr)
         .await
         .map_err(|e| ServerError::Config(format!("KEYWARD_HTTP_ADDR (--http-addr) {}: {e}", config.http_addr)))?;
@@ -332,8 +336,8 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, ServerError> {
     }
 }
 
-pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
-    use std::io::Write;
+/// A new file only its owner may read (0600); fails if it exists.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -341,9 +345,12 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), ServerErr
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(ServerError::io(format!("creating {}", path.display())))?;
+    options.open(path)
+}
+
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
+    use std::io::Write;
+    let mut file = create_private(path).map_err(ServerError::io(format!("creating {}", path.display())))?;
     file.write_all(contents.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(ServerError::io(format!("writing {}", path.display())))

@@ -152,13 +152,22 @@ fn RetrieveStep(action: ServerAction<RetrieveToken>) -> impl IntoView {
             <h2>"Retrieve your admin token"</h2>
             <p class="muted">"Enter your password again to see your current token."</p>
             <ActionForm action attr:class="form">
-                <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
-                <div>
-                    <button type="submit" class="button primary">"Show token"</button>
-                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
-                </div>
+                <PasswordAgain submit="Show token"/>
             </ActionForm>
         </section>
+    }
+}
+
+/// The password asked again before a token is shown or made, and the
+/// step's buttons (inside the step's own form).
+#[component]
+fn PasswordAgain(submit: &'static str) -> impl IntoView {
+    view! {
+        <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
+        <div>
+            <button type="submit" class="button primary">{submit}</button>
+            " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+        </div>
     }
 }
 
@@ -172,11 +181,7 @@ fn GenerateStep(action: ServerAction<GenerateToken>, switch_over: String) -> imp
                 " and then stops: switch your automation to the new token within that time."
             </p>
             <ActionForm action attr:class="form">
-                <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
-                <div>
-                    <button type="submit" class="button primary">"Generate new token"</button>
-                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
-                </div>
+                <PasswordAgain submit="Generate new token"/>
             </ActionForm>
         </section>
     }
