@@ -3,14 +3,14 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
-use app::domain::signing::SigningKeys;
-use app::domain::tokens::{self, AccessClaims};
+use app::domain::credentials::signing::SigningKeys;
+use app::domain::credentials::tokens::{self, AccessClaims};
 
 fn tokens(c: &mut Criterion) {
     let keys = SigningKeys::from_root(&[42u8; 32]);
     let claims = AccessClaims {
-        sid: tokens::new_session_id(),
-        uid: tokens::new_session_id(),
+        sid: app::domain::ids::random_id(),
+        uid: app::domain::ids::random_id(),
         user_id: "alice".into(),
         device_id: "phone-1".into(),
         iat: 1_700_000_000_000,

@@ -5,11 +5,10 @@
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::domain::admins::{self, Actor, Admin, Credential};
+use crate::domain::admins::{Admin, ConsoleSession};
 use crate::domain::clock::now_ms;
-use crate::domain::Keyward;
+use crate::domain::{Keyward, Principal};
 use crate::error::AppError;
-use crate::model::Role;
 
 const SESSION_KEY: &str = "keyward.admin";
 
@@ -30,26 +29,6 @@ struct SignedIn {
 
 /// How often activity is written back to the session store.
 const TOUCH_EVERY_MS: i64 = 60_000;
-
-/// A signed-in admin who passed every check for this request.
-#[derive(Debug, Clone)]
-pub struct CurrentAdmin {
-    pub admin: Admin,
-    pub client: String,
-}
-
-impl CurrentAdmin {
-    pub fn actor(&self) -> Actor {
-        Actor {
-            name: self.admin.username.clone(),
-            source: Some(self.client.clone()),
-            credential: Credential::Console {
-                admin_id: self.admin.id.clone(),
-                epoch: self.admin.session_epoch,
-            },
-        }
-    }
-}
 
 pub fn keyward() -> Result<Keyward, AppError> {
     leptos::prelude::use_context::<Keyward>().ok_or_else(|| {
@@ -95,8 +74,9 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(session_error)
 }
 
-/// Signed in, session still current, admin still enabled.
-pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
+/// The signed-in admin, as the principal every operation is given:
+/// signed in, session still current, admin still enabled.
+pub async fn require_admin() -> Result<Principal, AppError> {
     let kw = keyward()?;
     let session = session().await?;
     check_admin(&kw, &session, client_addr().await).await
@@ -104,42 +84,37 @@ pub async fn require_admin() -> Result<CurrentAdmin, AppError> {
 
 /// The gate itself, for server functions and for the few plain axum
 /// routes of the console (downloads).
-pub async fn check_admin(kw: &Keyward, session: &Session, client: String) -> Result<CurrentAdmin, AppError> {
+pub async fn check_admin(kw: &Keyward, session: &Session, client: String) -> Result<Principal, AppError> {
     let Some(mut signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
         // A fresh install has nobody to sign in: send people to setup.
-        if crate::domain::application::get(&kw.db).await?.is_none() {
+        if !kw.is_set_up().await? {
             return Err(AppError::SetupRequired);
         }
         return Err(AppError::Unauthorized);
     };
-    let absolute_ms = kw.lifetimes.console_absolute.as_millis() as i64;
-    let admin = admins::by_id(&kw.db, &signed_in.admin_id).await?;
-    let valid = match &admin {
-        Some(a) => !a.disabled && a.session_epoch == signed_in.epoch && now_ms() - signed_in.login_at_ms < absolute_ms,
-        None => false,
-    };
-    match admin {
-        Some(admin) if valid => {
+    let resumed = kw
+        .resume_console(
+            ConsoleSession {
+                admin_id: &signed_in.admin_id,
+                epoch: signed_in.epoch,
+                login_at_ms: signed_in.login_at_ms,
+            },
+            &client,
+        )
+        .await?;
+    match resumed {
+        Some(principal) => {
             let now = now_ms();
             if now - signed_in.seen_at_ms > TOUCH_EVERY_MS {
                 // Modifying the session makes the layer save it with a new idle expiry.
                 signed_in.seen_at_ms = now;
                 session.insert(SESSION_KEY, signed_in).await.map_err(session_error)?;
             }
-            Ok(CurrentAdmin { admin, client })
+            Ok(principal)
         }
-        _ => {
+        None => {
             sign_out(session).await?;
             Err(AppError::Unauthorized)
         }
-    }
-}
-
-pub async fn require_super_admin() -> Result<CurrentAdmin, AppError> {
-    let current = require_admin().await?;
-    if current.admin.role == Role::SuperAdmin {
-        Ok(current)
-    } else {
-        Err(AppError::Forbidden)
     }
 }

@@ -59,3 +59,28 @@ impl FromServerFnError for AppError {
         }
     }
 }
+
+/// The domain's errors as the console says them.
+#[cfg(feature = "ssr")]
+impl From<crate::domain::DomainError> for AppError {
+    fn from(e: crate::domain::DomainError) -> Self {
+        use crate::domain::{DomainError, Entity};
+        match e {
+            DomainError::NotFound(Entity::Admin) => AppError::Invalid("There is no admin with that username.".into()),
+            DomainError::NotFound(Entity::Certificate) => AppError::Invalid("There is no such certificate.".into()),
+            DomainError::NotFound(Entity::EndUser) => AppError::Invalid("There is no user with that user id.".into()),
+            DomainError::Invalid { message, .. } => AppError::Invalid(message),
+            DomainError::Conflict(m) => AppError::Conflict(m),
+            DomainError::BadCredentials => AppError::WrongPassword("Incorrect username or password.".into()),
+            DomainError::Forbidden => AppError::Forbidden,
+            DomainError::Unauthorized(_) => AppError::Unauthorized,
+            DomainError::RateLimited(s) => AppError::RateLimited(s),
+            DomainError::SetupRequired => AppError::SetupRequired,
+            DomainError::Internal(detail) => {
+                // The detail goes to the log, never to the browser.
+                tracing::error!(error = %detail, "internal error in a server function");
+                AppError::Internal
+            }
+        }
+    }
+}

@@ -21,11 +21,15 @@ impl Role {
             Role::SuperAdmin => "Super Admin",
         }
     }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "super_admin" | "super-admin" => Some(Role::SuperAdmin),
-            _ => None,
+}
+
+/// The domain's role as the browser receives it.
+#[cfg(feature = "ssr")]
+impl From<crate::domain::Role> for Role {
+    fn from(r: crate::domain::Role) -> Role {
+        match r {
+            crate::domain::Role::Admin => Role::Admin,
+            crate::domain::Role::SuperAdmin => Role::SuperAdmin,
         }
     }
 }

@@ -35,7 +35,7 @@ pub async fn stash<T: Serialize>(slot: &str, value: &T) -> Result<(), AppError> 
     tracing::debug!(slot, "reveal: stashed");
     let kw = crate::auth::keyward()?;
     let plain = serde_json::to_vec(value).map_err(|_| AppError::Internal)?;
-    let sealed = kw.master_key.seal(&plain, &session_key(slot))?;
+    let sealed = kw.seal_for_session(&plain, &session_key(slot))?;
     let session = crate::auth::session().await?;
     session
         .insert(&session_key(slot), sealed)
@@ -53,6 +53,6 @@ pub async fn take<T: DeserializeOwned>(slot: &str) -> Result<Option<T>, AppError
         .map_err(|_| AppError::Internal)?;
     tracing::debug!(slot, found = sealed.is_some(), "reveal: take");
     let Some(sealed) = sealed else { return Ok(None) };
-    let plain = kw.master_key.open(&sealed, &session_key(slot))?;
+    let plain = kw.open_from_session(&sealed, &session_key(slot))?;
     serde_json::from_slice(&plain).map(Some).map_err(|_| AppError::Internal)
 }

@@ -6,14 +6,9 @@ use secrecy::{ExposeSecret, SecretString};
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use app::domain::admins::{self, Actor};
-use app::domain::application::{self, Setup};
+use app::domain::application::{Setup, SetupProof};
 use app::domain::audit::{self, CLI_SOURCE};
-use app::domain::password::Hasher;
-use app::domain::secrets::MasterKey;
-use app::domain::throttle::{self, LoginThrottle, ThrottlePolicy};
-use app::domain::{admin_tokens, DomainError};
-use app::model::Role;
+use app::domain::{Keyward, Principal, Role};
 
 use crate::config::{Config, ConfigArgs};
 use crate::error::ServerError;
@@ -171,14 +166,6 @@ fn one_line(message: &str) -> String {
     first.join(" ").trim_start_matches("error: ").to_string()
 }
 
-fn operator() -> Actor {
-    Actor {
-        name: "operator".into(),
-        source: Some(CLI_SOURCE.into()),
-        credential: admins::Credential::Operator,
-    }
-}
-
 fn read_password(flag_given: bool, flag: &str) -> Result<SecretString, ServerError> {
     if !flag_given {
         return Err(ServerError::Usage(format!(
@@ -213,9 +200,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             admin_password_stdin,
         } => {
             let password = read_password(admin_password_stdin, "--admin-password-stdin")?;
-            let startup::Opened {
-                db, master_key: master, ..
-            } = startup::open_database(&config, Opener::Server).await?;
+            let kw = startup::open_domain(&config, Opener::Server).await?;
             let setup = Setup {
                 app_name,
                 region,
@@ -223,17 +208,16 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
                 admin_password: password,
                 source: Some(CLI_SOURCE.into()),
             };
-            let result = application::setup(&db, &master, &Hasher::default(), setup).await;
-            db.close().await;
+            let result = kw.setup(SetupProof::Operator, setup).await;
+            kw.stop().await;
             result?;
             println!("application created");
             Ok(())
         }
         Command::Admin { command } => {
-            let opened = startup::open_database(&config, Opener::Tool).await?;
-            let db = opened.db;
-            let result = admin(&db, &opened.master_key, &config, command).await;
-            db.close().await;
+            let kw = startup::open_domain(&config, Opener::Tool).await?;
+            let result = admin(&kw, command).await;
+            kw.stop().await;
             result
         }
         Command::Audit {
@@ -265,22 +249,17 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
     }
 }
 
-async fn admin(
-    db: &app::domain::db::Db,
-    master: &MasterKey,
-    config: &Config,
-    command: AdminCommand,
-) -> Result<(), ServerError> {
+/// The operator's admin commands: each one operation of the domain, as
+/// the operator (a super admin's reach, audited as from the CLI).
+async fn admin(kw: &Keyward, command: AdminCommand) -> Result<(), ServerError> {
+    let operator = Principal::operator();
     match command {
         AdminCommand::IssueToken { username } => {
-            let admin = admins::by_username(db, &username).await?.ok_or(DomainError::NotFound)?;
-            let issued = admin_tokens::issue(db, master, &config.lifetimes, &operator(), &admin).await?;
+            let issued = kw.issue_admin_token(&operator, &username).await?;
             println!("{}", issued.token.expose_secret());
         }
         AdminCommand::RevokeToken { username } => {
-            // The operator acts with a super admin's reach.
-            let reach = admins::Admin::operator();
-            admin_tokens::revoke(db, &operator(), &reach, &username).await?;
+            kw.revoke_admin_token(&operator, &username).await?;
             println!("tokens revoked; the admin's console sessions have ended");
         }
         AdminCommand::Create {
@@ -289,20 +268,20 @@ async fn admin(
             password_stdin,
         } => {
             let password = read_password(password_stdin, "--password-stdin")?;
-            admins::create(db, &Hasher::default(), &operator(), &username, password, role.into()).await?;
+            kw.create_admin(&operator, &username, password, Some(role.into()))
+                .await?;
             println!("admin created");
         }
         AdminCommand::Unlock { username } => {
-            let throttle = LoginThrottle::new(ThrottlePolicy::default(), master.derive(throttle::KEY_PURPOSE));
-            admins::unlock(db, &throttle, &operator(), Role::SuperAdmin, &username).await?;
+            kw.unlock_admin(&operator, &username).await?;
             println!("admin unlocked");
         }
         AdminCommand::Disable { username } => {
-            admins::set_disabled(db, &operator(), &username, true).await?;
+            kw.set_admin_disabled(&operator, &username, true).await?;
             println!("admin disabled");
         }
         AdminCommand::Enable { username } => {
-            admins::set_disabled(db, &operator(), &username, false).await?;
+            kw.set_admin_disabled(&operator, &username, false).await?;
             println!("admin enabled");
         }
         AdminCommand::ResetPassword {
@@ -310,7 +289,7 @@ async fn admin(
             password_stdin,
         } => {
             let password = read_password(password_stdin, "--password-stdin")?;
-            admins::reset_password(db, &Hasher::default(), &operator(), &username, password).await?;
+            kw.reset_admin_password(&operator, &username, password).await?;
             println!("password reset");
         }
     }

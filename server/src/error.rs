@@ -29,7 +29,7 @@ impl ServerError {
 impl From<DomainError> for ServerError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::NotFound => ServerError::Domain("no such admin".into()),
+            DomainError::NotFound(entity) => ServerError::Domain(format!("no such {}", entity.as_str())),
             other => ServerError::Domain(other.to_string()),
         }
     }

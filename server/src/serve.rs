@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use app::domain::mtls::Transport;
+use app::domain::pki::mtls::Transport;
 
 use crate::config::ConnectionLimits;
 use crate::tls::Peer;

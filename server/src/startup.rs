@@ -6,16 +6,14 @@
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use app::domain::db::Db;
+use app::domain::admins::throttle::ThrottlePolicy;
 use app::domain::secrets::MasterKey;
-use app::domain::session_store::SqlSessionStore;
-use app::domain::throttle::ThrottlePolicy;
-use app::domain::{application, Keyward};
+use app::domain::storage::db::Db;
+use app::domain::{Keyward, Mode, Settings};
 
 use crate::config::Config;
 use crate::error::ServerError;
@@ -54,13 +52,7 @@ impl Running {
             .tls_server
             .await
             .map_err(|e| ServerError::Domain(format!("HTTPS server task: {e}")))?;
-        // Writes queued by the last requests, then their bookkeeping,
-        // reach the database before it closes.
-        self.keyward.writer.close().await;
-        if let Err(e) = self.keyward.usage.flush(&self.keyward.db).await {
-            tracing::warn!(error = %e, "could not write the last usage bookkeeping");
-        }
-        self.keyward.db.close().await;
+        self.keyward.stop().await;
         served.map_err(ServerError::io("HTTP server"))?;
         served_tls.map_err(ServerError::io("HTTPS server"))
     }
@@ -132,6 +124,30 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
     }
 }
 
+/// The domain's settings from the configuration.
+fn settings(config: &Config, public_url: String) -> Settings {
+    Settings {
+        lifetimes: config.lifetimes,
+        public_url,
+        throttle: ThrottlePolicy::default(),
+        revocation_memory: config.revocation_memory,
+    }
+}
+
+/// The domain for a one-shot command (`init`, `admin …`): the database
+/// opened as `opener`, no background work. Stop it when done.
+pub async fn open_domain(config: &Config, opener: Opener) -> Result<Keyward, ServerError> {
+    let Opened { db, master_key, .. } = open_database(config, opener).await?;
+    let public_url = config.public_url_for(config.http_addr);
+    match Keyward::start(db.clone(), master_key, settings(config, public_url), Mode::Tool).await {
+        Ok(kw) => Ok(kw),
+        Err(e) => {
+            db.close().await;
+            Err(e.into())
+        }
+    }
+}
+
 pub async fn build(config: Config) -> Result<Running, ServerError> {
     let Opened { db, master_key, chain } = open_database(&config, Opener::Server).await?;
     if chain == app::domain::audit::ChainState::NotYetKeyed {
@@ -158,28 +174,13 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         TlsListener::new(tls_tcp, tls_config, tls_places.clone()).map_err(ServerError::io("HTTPS listener"))?;
     let https_addr = tls_listener.local_addr();
 
-    let keyward = Keyward::start(
-        db.clone(),
-        master_key,
-        config.lifetimes,
-        public_url.clone(),
-        ThrottlePolicy::default(),
-        config.revocation_memory,
-    )
-    .await?;
-    let setup_token = match application::get(&db).await? {
-        None => Some(keyward.open_setup()),
-        Some(_) => None,
-    };
+    let keyward = Keyward::start(db, master_key, settings(&config, public_url.clone()), Mode::Server).await?;
+    let setup_token = keyward.open_setup_if_needed().await?;
 
-    let store = SqlSessionStore::new(db.clone());
     let (shutdown, _) = watch::channel(false);
-    spawn_cleanup(store.clone(), keyward.clone(), shutdown.subscribe());
-    spawn_view_refresh(keyward.clone(), shutdown.subscribe());
-
     let router = http::router(http::Parts {
         keyward: keyward.clone(),
-        store,
+        store: keyward.console_session_store(),
         site_root: config.site_root.clone(),
         client_cert_header: config.client_cert_header.clone(),
     });
@@ -197,71 +198,6 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         server,
         tls_server,
     })
-}
-
-/// The logout filter is built afresh this often, so logouts of expired
-/// tokens leave it and it never fills up.
-const REBUILD_FILTER_EVERY_MINUTES: u64 = 60;
-
-/// Deletes what has expired: console sessions, token records.
-fn spawn_cleanup(store: SqlSessionStore, keyward: Keyward, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let mut minutes: u64 = 0;
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = store.delete_expired().await {
-                        tracing::warn!(error = %e, "could not delete expired console sessions");
-                    }
-                    if let Err(e) = app::domain::sessions::delete_expired_records(&keyward.db).await {
-                        tracing::warn!(error = %e, "could not delete expired token records");
-                    }
-                    if let Err(e) = keyward.throttle.forget_old(&keyward.db).await {
-                        tracing::warn!(error = %e, "could not delete old sign-in failures");
-                    }
-                    minutes += 1;
-                    if minutes.is_multiple_of(REBUILD_FILTER_EVERY_MINUTES) {
-                        if let Err(e) = keyward.views.rebuild_revocations(&keyward.db).await {
-                            tracing::warn!(error = %e, "could not rebuild the logout filter");
-                        }
-                    }
-                }
-                _ = stop.changed() => break,
-            }
-        }
-    });
-}
-
-/// Keeps the in-memory views fresh (changes made by other instances show
-/// within a second), checkpoints SQLite's log beside the writer, and
-/// writes usage bookkeeping in batches.
-fn spawn_view_refresh(keyward: Keyward, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n: u64 = 0;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
-            n += 1;
-            if let Err(e) = keyward.poll().await {
-                tracing::warn!(error = %e, "could not refresh the in-memory views");
-            }
-            if n.is_multiple_of(2) {
-                if let Err(e) = keyward.db.checkpoint().await {
-                    tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
-                }
-            }
-            if n.is_multiple_of(20) {
-                if let Err(e) = keyward.usage.flush(&keyward.db).await {
-                    tracing::warn!(error = %e, "could not write usage bookkeeping");
-                }
-            }
-        }
-    });
 }
 
 /// The data directory holds the master key and (by default) the database:

@@ -5,7 +5,7 @@
 //! The handshake only proves that a client holds the key of the
 //! certificate it sent. Whether that certificate is good enough (issued by
 //! the application's CA, unexpired, unrevoked) is decided per request by
-//! `app::domain::mtls`, so revocation takes effect on the next request and
+//! `app::domain::pki::mtls`, so revocation takes effect on the next request and
 //! a refusal is a 403 naming what is missing, not a broken handshake.
 
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use app::domain::mtls::Transport;
+use app::domain::pki::mtls::Transport;
 
 use crate::config::Config;
 use crate::error::ServerError;

@@ -3,14 +3,20 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::admins::{self, NewAdmin};
-use super::audit::AuditEvent;
-use super::clock::now_ms;
-use super::db::Db;
-use super::password::{self, Hasher};
-use super::secrets::{self, prefix, MasterKey};
-use super::{DomainError, DomainResult};
-use crate::model::{Role, REGIONS};
+use crate::domain::admins::password::{self, Hasher};
+use crate::domain::admins::{self, NewAdmin};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::principal::Principal;
+use crate::domain::principal::Role;
+use crate::domain::secrets::{self, prefix, MasterKey};
+use crate::domain::storage::db::Db;
+use crate::domain::{DomainError, DomainResult, Keyward};
+
+/// The regions an application may be in: its code and its name. Clients
+/// of the public API point at a regional host; on Keyward the
+/// application's region is served by the deployment's own URL.
+pub const REGIONS: [(&str, &str); 3] = [("eu", "Europe"), ("sg", "Singapore"), ("us", "United States")];
 
 #[derive(Debug, Clone)]
 pub struct Application {
@@ -22,7 +28,7 @@ pub struct Application {
     pub mtls: bool,
 }
 
-pub async fn get(db: &Db) -> DomainResult<Option<Application>> {
+pub(crate) async fn get(db: &Db) -> DomainResult<Option<Application>> {
     fetch(db.read()).await
 }
 
@@ -42,7 +48,7 @@ async fn fetch<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> D
     }))
 }
 
-pub async fn require(db: &Db) -> DomainResult<Application> {
+pub(crate) async fn require(db: &Db) -> DomainResult<Application> {
     get(db).await?.ok_or(DomainError::SetupRequired)
 }
 
@@ -58,13 +64,15 @@ pub fn validate_app_name(name: &str) -> DomainResult<String> {
     let name = name.trim();
     let n = name.chars().count();
     if n == 0 || n > 100 {
-        return Err(DomainError::Invalid(
-            "The application name must be 1 to 100 characters.".into(),
+        return Err(DomainError::invalid_field(
+            "app_name",
+            "The application name must be 1 to 100 characters.",
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(DomainError::Invalid(
-            "The application name cannot contain control characters.".into(),
+        return Err(DomainError::invalid_field(
+            "app_name",
+            "The application name cannot contain control characters.",
         ));
     }
     Ok(name.to_string())
@@ -75,13 +83,16 @@ pub fn validate_region(region: &str) -> DomainResult<String> {
     if REGIONS.iter().any(|(code, _)| *code == region) {
         Ok(region)
     } else {
-        Err(DomainError::Invalid("The region must be one of eu, sg or us.".into()))
+        Err(DomainError::invalid_field(
+            "region",
+            "The region must be one of eu, sg or us.",
+        ))
     }
 }
 
 /// Creates the application, its API key and the first super admin in one
 /// audited transaction. Fails with a conflict once an application exists.
-pub async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> DomainResult<()> {
+async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> DomainResult<()> {
     let name = validate_app_name(&setup.app_name)?;
     let region = validate_region(&setup.region)?;
     let username = admins::validate_username(&setup.admin_username)?;
@@ -109,7 +120,7 @@ pub async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -
         }
         _ => e.into(),
     })?;
-    super::ca::create(change.conn(), master, &name).await?;
+    crate::domain::pki::ca::create(change.conn(), master, &name).await?;
     admins::insert(
         change.conn(),
         &NewAdmin {
@@ -131,9 +142,9 @@ pub async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -
 /// Turns secure mode and mTLS on or off, with the same rules everywhere:
 /// mTLS needs secure mode and an active certificate; secure mode cannot be
 /// turned off under mTLS.
-pub async fn set_modes(
+async fn set_modes(
     db: &Db,
-    actor: &super::admins::Actor,
+    actor: &crate::domain::principal::Principal,
     secure: Option<bool>,
     mtls: Option<bool>,
 ) -> DomainResult<Application> {
@@ -149,7 +160,7 @@ pub async fn set_modes(
             "mTLS can be turned on only while secure mode is on: turn secure mode on first.".into()
         }));
     }
-    if mtls_after && !app.mtls && super::certificates::active_count(change.conn()).await? == 0 {
+    if mtls_after && !app.mtls && crate::domain::pki::certificates::active_count(change.conn()).await? == 0 {
         return Err(DomainError::Conflict(
             "mTLS can be turned on only while at least one active certificate exists: create one first.".into(),
         ));
@@ -166,7 +177,7 @@ pub async fn set_modes(
         .commit(
             AuditEvent::new(&actor.name, "settings.update", "application")
                 .detail(serde_json::json!({ "secure_mode": secure_after, "mtls": mtls_after }))
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await?;
     Ok(Application {
@@ -174,4 +185,97 @@ pub async fn set_modes(
         mtls: mtls_after,
         ..app
     })
+}
+
+/// How a first-run setup shows it may run.
+#[derive(Clone, Copy)]
+pub enum SetupProof<'a> {
+    /// The one-time token `keyward serve` printed (the console's setup page).
+    Token(&'a str),
+    /// The host operator (`keyward init`).
+    Operator,
+}
+
+/// Why a presented API key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeyRefusal {
+    NotSetUp,
+    Missing,
+    Invalid,
+}
+
+impl Keyward {
+    /// Is there an application yet? (Before, only setup can run.)
+    pub async fn is_set_up(&self) -> DomainResult<bool> {
+        Ok(get(&self.db).await?.is_some())
+    }
+
+    /// Creates the application and its first super admin; works once.
+    pub async fn setup(&self, proof: SetupProof<'_>, form: Setup) -> DomainResult<()> {
+        if self.is_set_up().await? {
+            return Err(DomainError::Conflict(
+                "Keyward is already set up. Sign in instead.".into(),
+            ));
+        }
+        if let SetupProof::Token(token) = proof {
+            if !self.setup_token_matches(token.trim()) {
+                return Err(DomainError::invalid_field(
+                    "token",
+                    "This setup link is not valid. Use the link that `keyward serve` printed at start.",
+                ));
+            }
+        }
+        setup(&self.db, &self.master_key, &self.hasher, form).await?;
+        self.close_setup();
+        self.refresh().await
+    }
+
+    /// The application's settings as an admin sees them.
+    pub async fn application(&self, _who: &Principal) -> DomainResult<Application> {
+        require(&self.db).await
+    }
+
+    /// Turns secure mode and mTLS on or off (`None` leaves one as it is).
+    pub async fn set_modes(
+        &self,
+        who: &Principal,
+        secure_mode: Option<bool>,
+        mtls: Option<bool>,
+    ) -> DomainResult<Application> {
+        let app = set_modes(&self.db, who, secure_mode, mtls).await?;
+        self.refresh().await?;
+        Ok(app)
+    }
+
+    /// Is `given` this application's API key? From memory, in constant time.
+    pub fn check_api_key(&self, given: Option<&str>) -> Result<(), ApiKeyRefusal> {
+        let app = self.views.app().ok_or(ApiKeyRefusal::NotSetUp)?;
+        let given = given.ok_or(ApiKeyRefusal::Missing)?;
+        if crate::domain::secrets::ct_eq(given.as_bytes(), app.api_key.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ApiKeyRefusal::Invalid)
+        }
+    }
+
+    /// What Settings > Integrations shows: the application, its server
+    /// keys, and how many sessions opened without an auth token in the
+    /// last day.
+    pub async fn integrations(&self, who: &Principal) -> DomainResult<Integrations> {
+        let app = self.application(who).await?;
+        let server_keys = crate::domain::credentials::server_keys::list(&self.db).await?;
+        let unsecured_sessions_last_day =
+            crate::domain::storage::usage::unsecured_sessions_last_day(&self.db, now_ms()).await?;
+        Ok(Integrations {
+            app,
+            server_keys,
+            unsecured_sessions_last_day,
+        })
+    }
+}
+
+pub struct Integrations {
+    pub app: Application,
+    pub server_keys: Vec<crate::domain::credentials::server_keys::ServerKeyInfo>,
+    pub unsecured_sessions_last_day: i64,
 }

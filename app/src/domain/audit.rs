@@ -7,10 +7,10 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::clock::now_ms;
-use super::db::Db;
-use super::secrets::{sha256, SubKey};
-use super::{DomainError, DomainResult};
+use crate::domain::clock::now_ms;
+use crate::domain::secrets::{sha256, SubKey};
+use crate::domain::storage::db::Db;
+use crate::domain::{DomainError, DomainResult};
 
 /// The purpose the chain's key is derived for.
 pub const KEY_PURPOSE: &str = "audit-chain";
@@ -77,7 +77,7 @@ fn unkeyed_hash(prev: &[u8], e: &StoredEvent) -> [u8; 32] {
     sha256(&buf)
 }
 
-pub(super) async fn append(
+pub(crate) async fn append(
     conn: &mut AnyConnection,
     key: &SubKey,
     seq: i64,
@@ -162,13 +162,13 @@ fn first_break(rows: &[Row], hash: impl Fn(&[u8], &StoredEvent) -> [u8; 32]) -> 
 pub async fn verify(db: &Db) -> DomainResult<u64> {
     let key = db.audit_key()?;
     if check_key(db, false).await? == ChainState::NotYetKeyed {
-        return Err(DomainError::Invalid(
-            "audit chain not keyed yet: run `keyward audit rekey` once".into(),
+        return Err(DomainError::invalid(
+            "audit chain not keyed yet: run `keyward audit rekey` once",
         ));
     }
     let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(db.read()).await?;
     if let Some(broken) = first_break(&rows, |prev, e| chain_hash(key, prev, e)) {
-        return Err(DomainError::Invalid(format!("audit chain broken {broken}")));
+        return Err(DomainError::invalid(format!("audit chain broken {broken}")));
     }
     let expected_seq = rows.len() as i64 + 1;
     let prev = rows.last().map_or_else(|| vec![0u8; 32], |r| r.7.clone());
@@ -176,14 +176,14 @@ pub async fn verify(db: &Db) -> DomainResult<u64> {
         .fetch_one(db.read())
         .await?;
     if head_seq != expected_seq - 1 || head_hash != prev {
-        return Err(DomainError::Invalid(
-            "audit chain broken: the newest events were removed".into(),
+        return Err(DomainError::invalid(
+            "audit chain broken: the newest events were removed",
         ));
     }
     Ok(rows.len() as u64)
 }
 
-pub async fn recent(db: &super::db::Db, limit: i64) -> DomainResult<Vec<StoredEvent>> {
+pub async fn recent(db: &crate::domain::storage::db::Db, limit: i64) -> DomainResult<Vec<StoredEvent>> {
     search(db, &Filter::default(), None, limit).await
 }
 
@@ -210,7 +210,12 @@ pub struct Page {
 }
 
 /// Up to `limit` events matching `filter`, older than event `before` if given.
-pub async fn page(db: &super::db::Db, filter: &Filter, before: Option<i64>, limit: i64) -> DomainResult<Page> {
+async fn page(
+    db: &crate::domain::storage::db::Db,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> DomainResult<Page> {
     // One more than asked tells whether an older page exists.
     let mut events = search(db, filter, before, limit + 1).await?;
     let more = events.len() as i64 > limit;
@@ -221,7 +226,7 @@ pub async fn page(db: &super::db::Db, filter: &Filter, before: Option<i64>, limi
 
 /// The newest events matching `filter`, older than event `before` if given.
 pub async fn search(
-    db: &super::db::Db,
+    db: &crate::domain::storage::db::Db,
     filter: &Filter,
     before: Option<i64>,
     limit: i64,
@@ -254,10 +259,9 @@ pub async fn check_key(db: &Db, is_servers_key: bool) -> DomainResult<ChainState
             .await?;
     match stored {
         Some(stored) if stored != check => {
-            return Err(DomainError::Invalid(
+            return Err(DomainError::invalid(
                 "this master key is not the one the audit log was written with: \
-                 use the server's key file (KEYWARD_MASTER_KEY_FILE)"
-                    .into(),
+                 use the server's key file (KEYWARD_MASTER_KEY_FILE)",
             ))
         }
         None if is_servers_key => {
@@ -343,4 +347,51 @@ pub async fn rekey(db: &Db) -> DomainResult<Rekeyed> {
         events: rows.len(),
         previous_break: broken,
     })
+}
+
+/// The longest filter field: longer cannot match anything stored.
+pub const MAX_FILTER_CHARS: usize = 200;
+/// The most events one page may hold.
+pub const MAX_PAGE: i64 = 500;
+
+impl crate::domain::Keyward {
+    /// A page of the audit log, newest first, narrowed by `filter` (fields
+    /// trimmed), older than event `before` if given; `limit` events
+    /// ([`PAGE_SIZE`] when not given; 1 to [`MAX_PAGE`]). Every admin may
+    /// read it: it names who changed which asset and from where, never a
+    /// secret (SPEC §3).
+    pub async fn audit_page(
+        &self,
+        _who: &crate::domain::Principal,
+        filter: Filter,
+        before: Option<i64>,
+        limit: Option<i64>,
+    ) -> DomainResult<(Filter, Page)> {
+        let limit = limit.unwrap_or(PAGE_SIZE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(DomainError::invalid_field(
+                "limit",
+                format!("limit must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        let filter = Filter {
+            actor: filter.actor.trim().to_string(),
+            action: filter.action.trim().to_string(),
+            target: filter.target.trim().to_string(),
+        };
+        for (field, name, value) in [
+            ("actor", "Actor", &filter.actor),
+            ("action", "Action", &filter.action),
+            ("target", "Target", &filter.target),
+        ] {
+            if value.chars().count() > MAX_FILTER_CHARS {
+                return Err(DomainError::invalid_field(
+                    field,
+                    format!("{name} must be at most {MAX_FILTER_CHARS} characters."),
+                ));
+            }
+        }
+        let found = page(&self.db, &filter, before, limit).await?;
+        Ok((filter, found))
+    }
 }

@@ -1,12 +1,37 @@
 //! The domain's one error type. Internal carries the detail for the log;
-//! the layers above decide what (little) the client sees.
+//! each layer above maps the rest to its own wire format (the console's
+//! `AppError`, the REST envelope, the CLI's line) and decides what
+//! (little) the client sees.
+
+/// What a lookup did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Admin,
+    Certificate,
+    /// An end user of the application (by their `userId`).
+    EndUser,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Admin => "admin",
+            Entity::Certificate => "certificate",
+            Entity::EndUser => "user",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Invalid(String),
+    #[error("no such {}", .0.as_str())]
+    NotFound(Entity),
+    /// Bad input; `field` names the input at fault where there is one.
+    #[error("{message}")]
+    Invalid {
+        field: Option<&'static str>,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("invalid credentials")]
@@ -24,6 +49,22 @@ pub enum DomainError {
     Internal(String),
 }
 
+impl DomainError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+}
+
 pub type DomainResult<T> = Result<T, DomainError>;
 
 impl From<sqlx::Error> for DomainError {
@@ -35,26 +76,5 @@ impl From<sqlx::Error> for DomainError {
 impl From<sqlx::migrate::MigrateError> for DomainError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         DomainError::Internal(format!("migration: {e}"))
-    }
-}
-
-impl From<DomainError> for crate::error::AppError {
-    fn from(e: DomainError) -> Self {
-        use crate::error::AppError;
-        match e {
-            DomainError::NotFound => AppError::Invalid("Not found.".into()),
-            DomainError::Invalid(m) => AppError::Invalid(m),
-            DomainError::Conflict(m) => AppError::Conflict(m),
-            DomainError::BadCredentials => AppError::WrongPassword("Incorrect username or password.".into()),
-            DomainError::Forbidden => AppError::Forbidden,
-            DomainError::Unauthorized(_) => AppError::Unauthorized,
-            DomainError::RateLimited(s) => AppError::RateLimited(s),
-            DomainError::SetupRequired => AppError::SetupRequired,
-            DomainError::Internal(detail) => {
-                // The detail goes to the log, never to the browser.
-                tracing::error!(error = %detail, "internal error in a server function");
-                AppError::Internal
-            }
-        }
     }
 }

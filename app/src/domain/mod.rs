@@ -1,34 +1,37 @@
 //! Keyward's domain: keys, tokens, admins, audit and storage. Server only.
-//! Both the console's server functions and the REST API call into here;
-//! nothing above this layer writes SQL or touches key material.
+//!
+//! The console's server functions, the REST API and the CLI all come in
+//! through one door: the methods of [`Keyward`], each given the
+//! [`Principal`] acting. An operation checks its own authorization, does
+//! its work in one transaction with its audit event, and refreshes the
+//! in-memory views itself. Nothing above this layer writes SQL, touches
+//! key material or decides whether a credential is good.
+//!
+//! The rooms (see ARCHITECTURE.md):
+//! - [`credentials`]: the application's API key and modes, server keys,
+//!   admin tokens, end-user sessions and the tokens they carry;
+//! - [`pki`]: the application's CA, CSRs, client certificates, the mTLS gate;
+//! - [`admins`]: console accounts, passwords, the sign-in throttle,
+//!   console sessions;
+//! - [`storage`]: the database, the batching writer, the in-memory views
+//!   and caches;
+//! - [`audit`]: the hash-chained log every change is written with.
 
-pub mod admin_tokens;
 pub mod admins;
 pub mod application;
 pub mod audit;
-pub mod ca;
-pub mod certificates;
+mod background;
 pub mod clock;
-pub mod csr;
-pub mod db;
+pub mod credentials;
 pub mod error;
-pub mod known_users;
-pub mod logout_limit;
+pub mod ids;
+mod keyward;
 pub mod metrics;
-pub mod mtls;
-pub mod password;
-pub mod revoked_filter;
+pub mod pki;
+pub mod principal;
 pub mod secrets;
-pub mod server_keys;
-pub mod session_store;
-pub mod sessions;
-pub mod signing;
-pub mod state;
-pub mod throttle;
-pub mod tokens;
-pub mod usage;
-pub mod views;
-pub mod writer;
+pub mod storage;
 
-pub use error::{DomainError, DomainResult};
-pub use state::{Keyward, Lifetimes};
+pub use error::{DomainError, DomainResult, Entity};
+pub use keyward::{Keyward, Lifetimes, Mode, Settings};
+pub use principal::{Principal, Role};

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult};
 
 /// Prefixes make leaked secrets recognisable to scanners.
 pub mod prefix {

@@ -5,14 +5,15 @@ use crate::model::{Integrations, NewServerKey};
 
 #[server(prefix = "/console/fn", endpoint = "integrations")]
 pub async fn load_integrations() -> Result<Integrations, AppError> {
-    use crate::domain::clock::{display, now_ms};
-    use crate::domain::server_keys::{self, KeyStatus};
-    use crate::domain::{application, usage};
-    use crate::model::{Endpoint, ServerKeyRow, REGIONS};
+    use crate::domain::application::REGIONS;
+    use crate::domain::clock::display;
+    use crate::domain::credentials::server_keys::KeyStatus;
+    use crate::model::{Endpoint, ServerKeyRow};
 
     let kw = crate::auth::keyward()?;
-    crate::auth::require_admin().await?;
-    let app = application::require(&kw.db).await?;
+    let who = crate::auth::require_admin().await?;
+    let found = kw.integrations(&who).await?;
+    let app = found.app;
     // Clients of the public API point at a regional host; on Keyward the
     // application's region is served by this deployment's own URL.
     let endpoints = REGIONS
@@ -22,7 +23,7 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
             Endpoint {
                 region: code.to_string(),
                 url: if this {
-                    kw.public_url.clone()
+                    kw.public_url().to_string()
                 } else {
                     format!("https://apix.{code}.amity.co/")
                 },
@@ -30,8 +31,8 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
             }
         })
         .collect();
-    let server_keys = server_keys::list(&kw.db)
-        .await?
+    let server_keys = found
+        .server_keys
         .into_iter()
         .map(|k| ServerKeyRow {
             prefix: format!("{}…", k.prefix),
@@ -50,7 +51,7 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
         region: app.region,
         endpoints,
         secure_mode: app.secure_mode,
-        unsecured_sessions_last_day: usage::unsecured_sessions_last_day(&kw.db, now_ms()).await?,
+        unsecured_sessions_last_day: found.unsecured_sessions_last_day,
         server_keys,
         revealed_key: crate::reveal::take("server_key").await?,
     })
@@ -59,9 +60,8 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
 #[server(prefix = "/console/fn", endpoint = "set_secure_mode")]
 pub async fn set_secure_mode(enabled: bool) -> Result<(), AppError> {
     let kw = crate::auth::keyward()?;
-    let current = crate::auth::require_admin().await?;
-    crate::domain::application::set_modes(&kw.db, &current.actor(), Some(enabled), None).await?;
-    kw.refresh().await?;
+    let who = crate::auth::require_admin().await?;
+    kw.set_modes(&who, Some(enabled), None).await?;
     leptos_axum::redirect("/settings/integrations");
     Ok(())
 }
@@ -75,17 +75,15 @@ pub async fn generate_server_key(overlap_hours: i64) -> Result<NewServerKey, App
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
-    let current = crate::auth::require_admin().await?;
-    let overlap_secs = overlap_hours.saturating_mul(3600);
-    let key = crate::domain::server_keys::generate(&kw.db, &current.actor(), overlap_secs).await?;
-    kw.refresh().await?;
+    let who = crate::auth::require_admin().await?;
+    let key = kw.generate_server_key(&who, overlap_hours.saturating_mul(3600)).await?;
     let shown = NewServerKey {
         key: key.key.expose_secret().to_string(),
         prefix: key.prefix,
-        old_keys_stop: if overlap_secs == 0 {
+        old_keys_stop: if key.previous_retire_at <= key.created_at {
             "now".into()
         } else {
-            display(key.created_at + overlap_secs * 1000)
+            display(key.previous_retire_at)
         },
     };
     crate::reveal::stash("server_key", &shown).await?;

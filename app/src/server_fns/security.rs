@@ -3,42 +3,37 @@ use leptos::prelude::*;
 use crate::error::AppError;
 use crate::model::SecurityData;
 
-/// Certificates expiring within this many days are called out.
-#[cfg(feature = "ssr")]
-const EXPIRY_WARNING_DAYS: i64 = 30;
-
 #[server(prefix = "/console/fn", endpoint = "security")]
 pub async fn load_security() -> Result<SecurityData, AppError> {
-    use crate::domain::application;
-    use crate::domain::certificates::{self, CertStatus, MAX_ACTIVE};
     use crate::domain::clock::{countdown, display, now_ms};
+    use crate::domain::pki::certificates::{CertStatus, MAX_ACTIVE};
     use crate::model::CertificateRow;
 
     let kw = crate::auth::keyward()?;
-    crate::auth::require_admin().await?;
-    let app = application::require(&kw.db).await?;
+    let who = crate::auth::require_admin().await?;
+    let overview = kw.security_overview(&who).await?;
     let now = now_ms();
-    let list = certificates::list(&kw.db).await?;
-    let mut warnings = Vec::new();
-    for c in list.iter().filter(|c| c.status == CertStatus::Active) {
-        if c.not_after - now < EXPIRY_WARNING_DAYS * 86_400_000 {
-            warnings.push(format!(
+    let mut warnings: Vec<String> = overview
+        .expiring
+        .iter()
+        .map(|c| {
+            format!(
                 "Certificate \u{201c}{}\u{201d} expires {} ({}). Create a replacement and move your backend to it before then.",
                 c.name,
                 countdown(c.not_after, now),
                 display(c.not_after)
-            ));
-        }
-    }
-    let active = list.iter().filter(|c| c.status == CertStatus::Active).count() as i64;
-    if app.mtls && active == 0 {
+            )
+        })
+        .collect();
+    if overview.mtls_locked_out() {
         warnings.push(
             "mTLS is on but no certificate is active: no backend can mint auth tokens or use the admin API until you \
              create a certificate or turn mTLS off."
                 .into(),
         );
     }
-    let certificates = list
+    let certificates = overview
+        .certificates
         .into_iter()
         .map(|c| CertificateRow {
             countdown: countdown(c.not_after, now),
@@ -54,11 +49,11 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
         .collect();
     Ok(SecurityData {
         certificates,
-        secure_mode: app.secure_mode,
-        mtls: app.mtls,
-        active_certificates: active,
+        secure_mode: overview.secure_mode,
+        mtls: overview.mtls,
+        active_certificates: overview.active,
         max_active: MAX_ACTIVE,
-        max_validity_days: (kw.lifetimes.cert_max_validity.as_secs() / 86_400).max(1) as i64,
+        max_validity_days: (overview.max_validity.as_secs() / 86_400).max(1) as i64,
         warnings,
     })
 }
@@ -66,27 +61,13 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
 /// Issues a certificate from a pasted CSR.
 #[server(prefix = "/console/fn", endpoint = "create_certificate")]
 pub async fn create_certificate(name: String, csr: String, validity_days: i64) -> Result<String, AppError> {
-    use crate::domain::certificates::{self, NewCertificate};
+    use crate::domain::pki::certificates::Validity;
 
     let kw = crate::auth::keyward()?;
-    let current = crate::auth::require_admin().await?;
-    if validity_days < 1 {
-        return Err(AppError::Invalid("The validity must be at least 1 day.".into()));
-    }
-    let max = kw.lifetimes.cert_max_validity.as_secs() as i64;
-    let (info, _) = certificates::create(
-        &kw.db,
-        &kw.master_key,
-        &current.actor(),
-        NewCertificate {
-            name: &name,
-            csr_pem: &csr,
-            validity_secs: validity_days.saturating_mul(86_400),
-        },
-        max,
-    )
-    .await?;
-    kw.refresh().await?;
+    let who = crate::auth::require_admin().await?;
+    let (info, _) = kw
+        .issue_certificate(&who, &name, &csr, Validity::Days(validity_days))
+        .await?;
     leptos_axum::redirect(&format!("/settings/security?issued={}#certificates", info.id));
     Ok(info.id)
 }
@@ -94,9 +75,8 @@ pub async fn create_certificate(name: String, csr: String, validity_days: i64) -
 #[server(prefix = "/console/fn", endpoint = "revoke_certificate")]
 pub async fn revoke_certificate(id: String) -> Result<(), AppError> {
     let kw = crate::auth::keyward()?;
-    let current = crate::auth::require_admin().await?;
-    crate::domain::certificates::revoke(&kw.db, &current.actor(), &id).await?;
-    kw.refresh().await?;
+    let who = crate::auth::require_admin().await?;
+    kw.revoke_certificate(&who, &id).await?;
     leptos_axum::redirect("/settings/security#certificates");
     Ok(())
 }
@@ -104,9 +84,8 @@ pub async fn revoke_certificate(id: String) -> Result<(), AppError> {
 #[server(prefix = "/console/fn", endpoint = "set_mtls")]
 pub async fn set_mtls(enabled: bool) -> Result<(), AppError> {
     let kw = crate::auth::keyward()?;
-    let current = crate::auth::require_admin().await?;
-    crate::domain::application::set_modes(&kw.db, &current.actor(), None, Some(enabled)).await?;
-    kw.refresh().await?;
+    let who = crate::auth::require_admin().await?;
+    kw.set_modes(&who, None, Some(enabled)).await?;
     leptos_axum::redirect("/settings/security#mtls");
     Ok(())
 }

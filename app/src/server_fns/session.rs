@@ -7,22 +7,12 @@ use crate::model::ConsoleFrame;
 /// the same answer after the same work; repeated failures are throttled.
 #[server(prefix = "/console/fn", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
-    use crate::domain::{admins, DomainError};
+    use crate::domain::DomainError;
     use secrecy::SecretString;
 
     let kw = crate::auth::keyward()?;
-    crate::domain::application::require(&kw.db).await?;
     let client = crate::auth::client_addr().await;
-    let result = admins::authenticate(
-        &kw.db,
-        &kw.hasher,
-        &kw.throttle,
-        &username,
-        SecretString::from(password),
-        &client,
-    )
-    .await;
-    let admin = match result {
+    let admin = match kw.sign_in(&username, SecretString::from(password), &client).await {
         Ok(admin) => admin,
         Err(DomainError::BadCredentials) => {
             // Not the username: people type their password into that field.
@@ -31,7 +21,6 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         }
         Err(e) => return Err(e.into()),
     };
-    crate::domain::admin_tokens::ensure_after_login(&kw, &admin, &client).await?;
     let session = crate::auth::session().await?;
     crate::auth::sign_in(&session, &admin).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
@@ -51,14 +40,17 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/console/fn", endpoint = "frame")]
 pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
     let kw = crate::auth::keyward()?;
-    let app = crate::domain::application::require(&kw.db).await?;
-    let current = crate::auth::require_admin().await?;
-    let notices = token_notices(&kw, &current.admin).await?;
+    let who = crate::auth::require_admin().await?;
+    let app = kw.application(&who).await?;
+    let notices = match kw.own_token_status(&who).await? {
+        Some(status) => token_notices(&status),
+        None => Vec::new(),
+    };
     Ok(ConsoleFrame {
         app_name: app.name,
         region: app.region,
-        username: current.admin.username,
-        role: current.admin.role,
+        username: who.name,
+        role: who.role.into(),
         notices,
     })
 }
@@ -66,18 +58,11 @@ pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
 /// What an admin should know about their own token: the switch-over of
 /// the previous one, and an expiry 30, 7 or 1 days ahead.
 #[cfg(feature = "ssr")]
-async fn token_notices(
-    kw: &crate::domain::Keyward,
-    admin: &crate::domain::admins::Admin,
-) -> Result<Vec<String>, AppError> {
-    use crate::domain::admin_tokens::{self, TokenState};
+fn token_notices(status: &crate::domain::credentials::admin_tokens::TokenStatus) -> Vec<String> {
     use crate::domain::clock::{display, now_ms};
+    use crate::domain::credentials::admin_tokens::TokenState;
 
     const DAY_MS: i64 = 86_400_000;
-    if admin.role != crate::model::Role::Admin {
-        return Ok(Vec::new());
-    }
-    let status = admin_tokens::status(&kw.db, &admin.id).await?;
     let mut notices = Vec::new();
     if let Some(until) = status.switching_until {
         notices.push(format!(
@@ -102,5 +87,5 @@ async fn token_notices(
         TokenState::Expired { .. } => notices.push("Your admin token has expired. Generate a new one.".into()),
         TokenState::None | TokenState::Revoked => {}
     }
-    Ok(notices)
+    notices
 }

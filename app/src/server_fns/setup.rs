@@ -6,7 +6,7 @@ use crate::error::AppError;
 #[server(prefix = "/console/fn", endpoint = "setup_open")]
 pub async fn setup_open() -> Result<bool, AppError> {
     let kw = crate::auth::keyward()?;
-    Ok(crate::domain::application::get(&kw.db).await?.is_none())
+    Ok(!kw.is_set_up().await?)
 }
 
 /// Creates the application and the first super admin. Guarded by the
@@ -20,21 +20,13 @@ pub async fn run_setup(
     password: String,
     password_confirm: String,
 ) -> Result<(), AppError> {
-    use crate::domain::application::{self, Setup};
+    use crate::domain::application::{Setup, SetupProof};
     use secrecy::SecretString;
 
-    let kw = crate::auth::keyward()?;
-    if application::get(&kw.db).await?.is_some() {
-        return Err(AppError::Conflict("Keyward is already set up. Sign in instead.".into()));
-    }
-    if !kw.setup_token_matches(token.trim()) {
-        return Err(AppError::Invalid(
-            "This setup link is not valid. Use the link that `keyward serve` printed at start.".into(),
-        ));
-    }
     if password != password_confirm {
         return Err(AppError::Invalid("The two passwords do not match.".into()));
     }
+    let kw = crate::auth::keyward()?;
     let setup = Setup {
         app_name,
         region,
@@ -42,9 +34,7 @@ pub async fn run_setup(
         admin_password: SecretString::from(password),
         source: Some(crate::auth::client_addr().await),
     };
-    application::setup(&kw.db, &kw.master_key, &kw.hasher, setup).await?;
-    kw.close_setup();
-    kw.refresh().await?;
+    kw.setup(SetupProof::Token(&token), setup).await?;
     leptos_axum::redirect("/login?setup=done");
     Ok(())
 }

@@ -14,7 +14,7 @@ use axum::{Extension, Router};
 use tower_sessions::Session;
 
 use app::auth::{check_admin, ClientAddr};
-use app::domain::{certificates, DomainError};
+use app::domain::{DomainError, Entity};
 use app::error::AppError;
 use app::model::pem_file_name;
 
@@ -32,13 +32,13 @@ async fn download_certificate(
     Path(id): Path<String>,
 ) -> Response {
     let kw = &state.keyward;
-    match check_admin(kw, &session, client).await {
-        Ok(_) => {}
+    let who = match check_admin(kw, &session, client).await {
+        Ok(who) => who,
         Err(AppError::Unauthorized) => return Redirect::to("/login?reason=signed-out").into_response(),
         Err(AppError::SetupRequired) => return Redirect::to("/setup").into_response(),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-    match certificates::get_with_chain(&kw.db, &id).await {
+    };
+    match kw.certificate(&who, &id).await {
         Ok((info, pem)) => (
             [
                 (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
@@ -50,7 +50,9 @@ async fn download_certificate(
             pem,
         )
             .into_response(),
-        Err(DomainError::NotFound) => (StatusCode::NOT_FOUND, "No such certificate.").into_response(),
+        Err(DomainError::NotFound(Entity::Certificate)) => {
+            (StatusCode::NOT_FOUND, "No such certificate.").into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not read a certificate for download");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

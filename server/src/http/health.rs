@@ -19,7 +19,7 @@ async fn healthz() -> &'static str {
 
 /// Ready when the database answers.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.keyward.db.ping().await {
+    match state.keyward.ready().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database not reachable");

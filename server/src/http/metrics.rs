@@ -47,7 +47,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         &http.duration.snapshot(),
     );
 
-    let writer = state.keyward.writer.metrics();
+    let gauges = state.keyward.gauges();
+    let writer = gauges.writer;
     out.histogram(
         "keyward_writer_commit_seconds",
         "Time to write and commit one batch of the batching writer: what each write in it waited on the database.",
@@ -78,7 +79,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "",
         writer.failures.load(Relaxed) as f64,
     );
-    let (filter_bytes, filter_logouts) = state.keyward.views.revocation_filter();
+    let (filter_bytes, filter_logouts) = (gauges.revocation_filter_bytes, gauges.revocation_filter_logouts);
     out.head(
         "keyward_revocation_filter_bytes",
         "gauge",
@@ -92,7 +93,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     out.sample("keyward_revocation_filter_logouts", "", filter_logouts as f64);
     out.head("keyward_writer_queued", "gauge", "Writes waiting for a batch.");
-    out.sample("keyward_writer_queued", "", state.keyward.writer.queued() as f64);
+    out.sample("keyward_writer_queued", "", gauges.writer_queued as f64);
     if let Some(bytes) = resident_bytes() {
         out.head(
             "process_resident_memory_bytes",

@@ -20,8 +20,8 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use app::domain::admins::console_sessions::SqlSessionStore;
 use app::domain::metrics::HttpMetrics;
-use app::domain::session_store::SqlSessionStore;
 use app::domain::Keyward;
 use app::{shell, App};
 
@@ -65,8 +65,8 @@ pub fn router(parts: Parts) -> Router {
         keyward: parts.keyward.clone(),
         http_metrics: Arc::new(HttpMetrics::default()),
     };
-    let secure_cookie = parts.keyward.public_url.starts_with("https://");
-    let idle = time::Duration::try_from(parts.keyward.lifetimes.console_idle).unwrap_or(time::Duration::minutes(30));
+    let secure_cookie = parts.keyward.public_url().starts_with("https://");
+    let idle = time::Duration::try_from(parts.keyward.console_idle()).unwrap_or(time::Duration::minutes(30));
     let sessions = SessionManagerLayer::new(parts.store)
         // `__Host-` binds the cookie to this host and path, HTTPS only.
         .with_name(if secure_cookie { "__Host-keyward" } else { "keyward" })

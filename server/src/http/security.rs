@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use app::auth::ClientAddr;
-use app::domain::mtls::Transport;
+use app::domain::pki::mtls::Transport;
 
 use crate::config::ClientCertHeader;
 use crate::tls::Peer;

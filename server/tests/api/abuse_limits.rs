@@ -100,7 +100,7 @@ async fn a_super_admin_sees_a_locked_admin_and_unlocks_them() {
     let res = app.login_with(&ops, "ops", "a long enough password").await;
     assert_eq!(location(&res), "/settings/integrations", "unlocked at once");
 
-    let events = app::domain::audit::recent(&app.kw().db, 20).await.unwrap();
+    let events = app::domain::audit::recent(app.kw().db(), 20).await.unwrap();
     let lockout = events
         .iter()
         .find(|e| e.action == "admin.lockout")
@@ -200,8 +200,12 @@ async fn logouts_stay_refused_across_a_rebuild_and_a_restart() {
         dead.push(token);
     }
     let kw = app.kw().clone();
-    kw.views.rebuild_revocations(&kw.db).await.unwrap();
-    assert_eq!(kw.views.revocation_filter().1, 5, "the rebuilt filter holds the five");
+    kw.rebuild_logout_filter().await.unwrap();
+    assert_eq!(
+        kw.gauges().revocation_filter_logouts,
+        5,
+        "the rebuilt filter holds the five"
+    );
     for token in &dead {
         let res = app
             .bearer(reqwest::Method::GET, "/api/v3/sessions/current", token)

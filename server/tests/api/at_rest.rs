@@ -8,8 +8,8 @@ use crate::helpers::*;
 /// Every value of every column of every table, hex-encoded (lower case),
 /// so text and bytes are searched alike.
 async fn every_value_as_hex(app: &TestApp) -> Vec<(String, String)> {
-    let db = app.kw().db.read();
-    let postgres = app.kw().db.backend() == app::domain::db::Backend::Postgres;
+    let db = app.kw().db().read();
+    let postgres = app.kw().db().backend() == app::domain::storage::db::Backend::Postgres;
     let columns: Vec<(String, String, String)> = if postgres {
         sqlx::query_as(
             "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
@@ -110,7 +110,7 @@ async fn no_secret_is_stored_in_clear() {
 async fn the_database_refuses_audit_edits_and_verify_catches_a_removed_event() {
     let app = TestApp::ready().await;
     app.admin_with_token("ops");
-    let db = app.kw().db.clone();
+    let db = app.kw().db().clone();
     for sql in [
         "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1",
         "UPDATE audit_events SET hash = hash WHERE seq = 1",
@@ -124,7 +124,7 @@ async fn the_database_refuses_audit_edits_and_verify_catches_a_removed_event() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
     // Past the triggers (as the database's owner could), an event goes.
-    let postgres = db.backend() == app::domain::db::Backend::Postgres;
+    let postgres = db.backend() == app::domain::storage::db::Backend::Postgres;
     let mut tx = db.write().begin().await.unwrap();
     set_audit_triggers_aside(&mut tx, postgres).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = 2")

@@ -54,7 +54,7 @@ const SUPER_ONLY: &[Call] = &[
 /// What an action would change: admins, tokens, keys, certificates,
 /// settings (the audit log is left out: refusals are audited on purpose).
 async fn state(app: &TestApp) -> Vec<String> {
-    let db = app.kw().db.read();
+    let db = app.kw().db().read();
     let mut out = Vec::new();
     let admins: Vec<(String, i64, i64)> =
         sqlx::query_as("SELECT username, disabled, session_epoch FROM admin_users ORDER BY username")

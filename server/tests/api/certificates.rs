@@ -354,7 +354,7 @@ async fn console_issues_downloads_and_revokes_without_javascript() {
     let shown = app.client.get(&back).send().await.unwrap().text().await.unwrap();
     assert!(shown.contains("CSR"), "the reason is on the page");
     let (named_bad,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE name = 'bad'")
-        .fetch_one(app.kw().db.read())
+        .fetch_one(app.kw().db().read())
         .await
         .unwrap();
     assert_eq!(named_bad, 0, "nothing was issued");

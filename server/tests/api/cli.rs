@@ -104,7 +104,7 @@ async fn audit_chain_verifies_and_records_changes_without_secrets() {
     let out = app.keyward(&["audit", "verify"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 3 events"));
-    let events = app::domain::audit::recent(&app.running.as_ref().unwrap().keyward.db, 10)
+    let events = app::domain::audit::recent(app.running.as_ref().unwrap().keyward.db(), 10)
         .await
         .unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();

@@ -131,7 +131,7 @@ async fn a_request_whose_body_never_ends_is_dropped() {
     // A valid API key, so the handler waits to read the whole body.
     let head = format!(
         "POST /api/v3/sessions HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
-        app.api_key()
+        app.api_key().await
     );
     let mut plain = TcpStream::connect(app.running.as_ref().unwrap().http_addr)
         .await

@@ -32,7 +32,7 @@ async fn an_admin_gets_a_token_at_sign_in_and_retrieves_it_with_the_password() {
     let me = app.bearer(Method::GET, "/api/v1/admins/me", token).await;
     assert_eq!(me.status(), 200);
     // Showing a secret again is audited (the wrong password showed nothing).
-    let events = app::domain::audit::recent(&app.kw().db, 10).await.unwrap();
+    let events = app::domain::audit::recent(app.kw().db(), 10).await.unwrap();
     let shown: Vec<_> = events.iter().filter(|e| e.action == "admin_token.retrieve").collect();
     assert_eq!(shown.len(), 1);
     assert_eq!((shown[0].actor.as_str(), shown[0].target.as_str()), ("ops", "ops"));
@@ -181,7 +181,7 @@ async fn only_super_admins_manage_admins_and_revoke_others() {
 async fn the_admin_list_pages_and_searches_a_thousand_admins() {
     let app = TestApp::ready().await;
     // Seeded straight into the database: a thousand argon2 hashes would only slow the test.
-    let db = &app.kw().db;
+    let db = &app.kw().db();
     let mut tx = db.write().begin().await.unwrap();
     for i in 0..1000 {
         sqlx::query(

@@ -23,7 +23,7 @@ async fn audited_source(trusted: Option<&str>, forwarded: &[&str]) -> String {
         req = req.header("x-forwarded-for", *line);
     }
     assert_eq!(req.send().await.unwrap().status(), 200);
-    let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
+    let events = app::domain::audit::recent(app.kw().db(), 5).await.unwrap();
     let generated = events.iter().find(|e| e.action == "server_key.generate").unwrap();
     generated.source.clone()
 }
@@ -190,7 +190,7 @@ async fn the_data_directory_and_database_are_private() {
     let app = TestApp::spawn_with(|c| {
         c.data_dir = data.clone();
         if sqlite {
-            c.database_url = format!("sqlite://{}?mode=rwc", data.join("keyward.db").display()).into();
+            c.database_url = format!("sqlite://{}?mode=rwc", data.join("keyward.db()").display()).into();
         }
     })
     .await;
@@ -199,7 +199,7 @@ async fn the_data_directory_and_database_are_private() {
     assert_eq!(mode(&data.join("master.key")), 0o600);
     if sqlite {
         app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
-        for file in ["keyward.db", "keyward.db-wal", "keyward.db-shm"] {
+        for file in ["keyward.db()", "keyward.db()-wal", "keyward.db()-shm"] {
             let path = data.join(file);
             if path.exists() {
                 assert_eq!(mode(&path), 0o600, "{file}");
@@ -221,7 +221,7 @@ async fn the_throttle_keeps_no_typed_username() {
     )
     .await;
     let rows: Vec<(String,)> = sqlx::query_as("SELECT subject FROM login_failures")
-        .fetch_all(app.kw().db.read())
+        .fetch_all(app.kw().db().read())
         .await
         .unwrap();
     assert!(!rows.is_empty(), "the failure was counted");
@@ -251,7 +251,7 @@ async fn an_edited_audit_chain_is_caught_even_when_rehashed() {
     let ok = app.keyward(&["audit", "verify"], None);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
-    rewrite_unkeyed(&app.kw().db, |actor, action| {
+    rewrite_unkeyed(app.kw().db(), |actor, action| {
         if action == "admin.create" {
             "someone-else".to_string()
         } else {
@@ -295,8 +295,8 @@ async fn generating_a_token_in_the_console_asks_for_the_password() {
 /// Rewrites the audit chain as someone with write access to the database
 /// (and no master key) would: `edit` may change each event's actor, and
 /// every hash and the head are recomputed the unkeyed way.
-async fn rewrite_unkeyed(db: &app::domain::db::Db, edit: impl Fn(String, &str) -> String) {
-    let postgres = db.backend() == app::domain::db::Backend::Postgres;
+async fn rewrite_unkeyed(db: &app::domain::storage::db::Db, edit: impl Fn(String, &str) -> String) {
+    let postgres = db.backend() == app::domain::storage::db::Backend::Postgres;
     let mut tx = db.write().begin().await.unwrap();
     // Whoever can write the database can also set its triggers aside.
     set_audit_triggers_aside(&mut tx, postgres).await;
@@ -345,7 +345,7 @@ async fn rewrite_unkeyed(db: &app::domain::db::Db, edit: impl Fn(String, &str) -
 async fn an_unkeyed_chain_is_keyed_once_by_the_operator() {
     let mut app = TestApp::ready().await;
     app.admin_with_token("ops");
-    let db = app.kw().db.clone();
+    let db = app.kw().db().clone();
     rewrite_unkeyed(&db, |actor, _| actor).await;
     sqlx::query("UPDATE audit_head SET keyed = 0")
         .execute(db.write())
@@ -368,7 +368,7 @@ async fn an_unkeyed_chain_is_keyed_once_by_the_operator() {
     assert!(!again.status.success(), "keyed twice");
 
     // Back into the old form, with an edit, to have it blessed again.
-    let tool = app::domain::db::Db::connect(&app.db_url).await.unwrap();
+    let tool = app::domain::storage::db::Db::connect(&app.db_url).await.unwrap();
     rewrite_unkeyed(&tool, |actor, action| {
         if action == "admin.create" {
             "nobody".into()

@@ -65,7 +65,7 @@ fn pg_admin_url() -> String {
 impl TestDb {
     pub async fn new(dir: &Path) -> TestDb {
         if backend() != "postgres" {
-            let url = format!("sqlite://{}?mode=rwc", dir.join("keyward.db").display());
+            let url = format!("sqlite://{}?mode=rwc", dir.join("keyward.db()").display());
             return TestDb { url, pg_name: None };
         }
         use sqlx::Connection;
@@ -339,8 +339,9 @@ impl TestApp {
         &self.running.as_ref().expect("server running").keyward
     }
 
-    pub fn api_key(&self) -> String {
-        self.kw().views.app().expect("set up").api_key
+    pub async fn api_key(&self) -> String {
+        let operator = app::domain::Principal::operator();
+        self.kw().application(&operator).await.expect("set up").api_key
     }
 
     /// Creates an admin (password `ADMIN_PASSWORD`) through the CLI.
@@ -417,7 +418,7 @@ impl TestApp {
     pub async fn session(&self, body: serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url("/api/v3/sessions"))
-            .header("x-api-key", self.api_key())
+            .header("x-api-key", self.api_key().await)
             .json(&body)
             .send()
             .await

@@ -14,8 +14,8 @@ fn session_body(user_id: &str) -> Value {
 }
 
 /// Opens a session from a task of its own, so that many run at once.
-fn spawn_session(app: &TestApp, body: Value) -> tokio::task::JoinHandle<reqwest::Response> {
-    let (client, url, api_key) = (app.client.clone(), app.url("/api/v3/sessions"), app.api_key());
+fn spawn_session(app: &TestApp, api_key: &str, body: Value) -> tokio::task::JoinHandle<reqwest::Response> {
+    let (client, url, api_key) = (app.client.clone(), app.url("/api/v3/sessions"), api_key.to_string());
     tokio::spawn(async move {
         client
             .post(url)
@@ -30,7 +30,7 @@ fn spawn_session(app: &TestApp, body: Value) -> tokio::task::JoinHandle<reqwest:
 #[tokio::test]
 async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
     let mut app = TestApp::ready().await;
-    let api_key = app.api_key();
+    let api_key = app.api_key().await;
     let url = app.url("/api/v3/sessions");
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Each request: its HTTP status if it was answered at all (a request
@@ -71,7 +71,7 @@ async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
     }
     assert!(answered.len() >= done_at_stop.min(10), "answered before the stop");
 
-    let db = app::domain::db::Db::connect(&app.db_url).await.unwrap();
+    let db = app::domain::storage::db::Db::connect(&app.db_url).await.unwrap();
     let stored: std::collections::HashSet<String> =
         sqlx::query_as::<_, (String,)>("SELECT user_id FROM end_users WHERE user_id LIKE 'burst-%'")
             .fetch_all(db.read())
@@ -102,11 +102,12 @@ async fn the_batching_writer_loses_nothing_on_graceful_shutdown() {
 async fn the_same_new_users_created_at_once_are_stored_once() {
     let app = TestApp::ready().await;
     let names = ["ann", "bob", "cid", "dee", "eve"];
+    let api_key = app.api_key().await;
     let requests: Vec<_> = (0..200)
         .map(|i| {
             // Each request names a user; neighbours name them in opposite orders.
             let user_id = if i % 2 == 0 { names[i % 5] } else { names[4 - i % 5] };
-            (user_id, spawn_session(&app, session_body(user_id)))
+            (user_id, spawn_session(&app, &api_key, session_body(user_id)))
         })
         .collect();
     let mut ids: std::collections::HashMap<&str, std::collections::HashSet<String>> = Default::default();
@@ -122,7 +123,7 @@ async fn the_same_new_users_created_at_once_are_stored_once() {
         assert_eq!(seen.len(), 1, "{user_id} was answered as different users: {seen:?}");
     }
 
-    let db = app::domain::db::Db::connect(&app.db_url).await.unwrap();
+    let db = app::domain::storage::db::Db::connect(&app.db_url).await.unwrap();
     let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM end_users")
         .fetch_one(db.read())
         .await
@@ -138,8 +139,15 @@ async fn an_auth_token_redeemed_by_many_requests_at_once_opens_one_session() {
     app.settle().await;
     let key = app.server_key(&admin, 0).await;
     let token = app.mint(&key, "frank").await.text().await.unwrap();
+    let api_key = app.api_key().await;
     let attempts: Vec<_> = (0..24)
-        .map(|_| spawn_session(&app, json!({ "userId": "frank", "deviceId": "d", "authToken": token })))
+        .map(|_| {
+            spawn_session(
+                &app,
+                &api_key,
+                json!({ "userId": "frank", "deviceId": "d", "authToken": token }),
+            )
+        })
         .collect();
     let mut statuses = Vec::new();
     for a in attempts {
@@ -152,7 +160,7 @@ async fn an_auth_token_redeemed_by_many_requests_at_once_opens_one_session() {
 #[tokio::test]
 async fn a_rename_on_another_instance_reaches_this_one_within_a_second() {
     let app = TestApp::ready().await;
-    let api_key = app.api_key();
+    let api_key = app.api_key().await;
     let first = app
         .session(json!({ "userId": "carol", "deviceId": "d", "displayName": "Carol" }))
         .await;

@@ -96,7 +96,7 @@ async fn scrape(app: &TestApp) -> std::collections::HashMap<String, f64> {
     let kind = res.headers()["content-type"].to_str().unwrap().to_string();
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     let body = res.text().await.unwrap();
-    assert!(!body.contains(&app.api_key()), "no secret in the metrics");
+    assert!(!body.contains(&app.api_key().await), "no secret in the metrics");
     body.lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {

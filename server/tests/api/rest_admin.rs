@@ -67,13 +67,8 @@ async fn an_expired_token_says_so_and_unknown_ones_are_invalid() {
     app.admin_with_token("ops");
     // Issued by the server itself, so with its short configured lifetime.
     let kw = app.kw();
-    let admin = app::domain::admins::by_username(&kw.db, "ops").await.unwrap().unwrap();
-    let actor = app::domain::admins::Actor {
-        name: "test".into(),
-        source: None,
-        credential: app::domain::admins::Credential::Operator,
-    };
-    let issued = app::domain::admin_tokens::issue(&kw.db, &kw.master_key, &kw.lifetimes, &actor, &admin)
+    let issued = kw
+        .issue_admin_token(&app::domain::Principal::operator(), "ops")
         .await
         .unwrap();
     let token = secrecy::ExposeSecret::expose_secret(&issued.token).to_string();
@@ -134,7 +129,7 @@ async fn an_admin_may_not_revoke_another_and_unknown_names_get_the_same_403() {
     envelope(res, 403, 400300).await;
     let res = app.bearer(Method::DELETE, "/api/v1/admin-token", &a).await;
     envelope(res, 400, 400000).await;
-    let events = app::domain::audit::recent(&app.kw().db, 5).await.unwrap();
+    let events = app::domain::audit::recent(app.kw().db(), 5).await.unwrap();
     let refused = events
         .iter()
         .find(|e| e.action == "admin_token.revoke_refused" && e.target == "bobby")
@@ -180,7 +175,7 @@ async fn concurrent_rotations_leave_exactly_one_current_token() {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM admin_tokens t JOIN admin_users a ON a.id = t.admin_id WHERE a.username = 'ops' AND t.state = 'current'",
     )
-    .fetch_one(app.kw().db.read())
+    .fetch_one(app.kw().db().read())
     .await
     .unwrap();
     assert_eq!(n, 1);
@@ -216,7 +211,7 @@ async fn settings_through_the_api_follow_the_console_rules() {
     let token = app.admin_with_token("ops");
     app.settle().await;
     let body: Value = app.bearer_json("/api/v1/settings", &token).await;
-    assert_eq!(body["apiKey"], app.api_key());
+    assert_eq!(body["apiKey"], app.api_key().await);
     assert_eq!(body["region"], "eu");
     assert_eq!(body["secureMode"], false);
     assert_eq!(body["mtls"], false);
@@ -240,7 +235,7 @@ async fn settings_through_the_api_follow_the_console_rules() {
     envelope(res, 400, 400000).await;
     let res = app.client.get(app.url("/api/v1/settings")).send().await.unwrap();
     envelope(res, 401, 400100).await;
-    let events = app::domain::audit::recent(&app.kw().db, 50).await.unwrap();
+    let events = app::domain::audit::recent(app.kw().db(), 50).await.unwrap();
     for e in events {
         assert!(
             !e.detail.contains("kwadm_") && !e.detail.contains("kwsk_") && !e.target.contains("kwadm_"),

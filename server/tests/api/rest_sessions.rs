@@ -11,7 +11,7 @@ async fn unsecure_sessions_create_then_update_users_at_every_version() {
         let res = app
             .client
             .post(app.url(&format!("/api/{version}/sessions")))
-            .header("X-API-KEY", app.api_key())
+            .header("X-API-KEY", app.api_key().await)
             .json(&json!({ "userId": "alice", "deviceId": "phone-1", "displayName": format!("Alice {version}") }))
             .send()
             .await
@@ -117,7 +117,7 @@ async fn malformed_requests_get_the_envelope() {
     let res = app
         .client
         .post(&url)
-        .header("x-api-key", app.api_key())
+        .header("x-api-key", app.api_key().await)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -127,7 +127,7 @@ async fn malformed_requests_get_the_envelope() {
     let res = app
         .client
         .post(&url)
-        .header("x-api-key", app.api_key())
+        .header("x-api-key", app.api_key().await)
         .body("userId=x")
         .send()
         .await
@@ -154,7 +154,7 @@ async fn malformed_requests_get_the_envelope() {
     let res = app
         .client
         .post(&url)
-        .header("x-api-key", app.api_key())
+        .header("x-api-key", app.api_key().await)
         .json(&huge)
         .send()
         .await
@@ -304,7 +304,7 @@ async fn a_redeemed_auth_token_stays_used_across_a_restart() {
             .status(),
         200
     );
-    let api_key = app.api_key();
+    let api_key = app.api_key().await;
     app.stop().await;
     let running = server::startup::build(config_for(&app.data_dir, &app.db_url))
         .await
@@ -362,7 +362,7 @@ async fn server_key_rotation_with_and_without_overlap() {
     envelope(app.mint(&third, "ADMIN_root").await, 400, 400000).await;
     // Only a digest is stored.
     let stored: Vec<(Vec<u8>, String)> = sqlx::query_as("SELECT digest, prefix FROM server_keys")
-        .fetch_all(app.kw().db.read())
+        .fetch_all(app.kw().db().read())
         .await
         .unwrap();
     assert_eq!(stored.len(), 3);
@@ -458,16 +458,16 @@ async fn access_token_use_is_recorded_in_the_background() {
     let token = body["accessToken"].as_str().unwrap();
     let last_seen = || async {
         let (seen,): (Option<i64>,) = sqlx::query_as("SELECT last_seen_at FROM end_users WHERE user_id = 'hana'")
-            .fetch_one(app.kw().db.read())
+            .fetch_one(app.kw().db().read())
             .await
             .unwrap();
         seen
     };
-    app.kw().usage.flush(&app.kw().db).await.unwrap();
+    app.kw().flush_usage().await.unwrap();
     let first = last_seen().await.expect("the session itself counts as use");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let res = app.bearer(Method::GET, "/api/v3/sessions/current", token).await;
     assert_eq!(res.status(), 200);
-    app.kw().usage.flush(&app.kw().db).await.unwrap();
+    app.kw().flush_usage().await.unwrap();
     assert!(last_seen().await.unwrap() > first);
 }

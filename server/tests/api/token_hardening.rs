@@ -110,7 +110,7 @@ async fn disabling_an_admin_revokes_their_tokens_for_good() {
     app.settle().await;
     assert_eq!(envelope(me(&app, &token).await, 401, 400100).await, "Invalid token");
 
-    let events = app::domain::audit::recent(&app.kw().db, 10).await.unwrap();
+    let events = app::domain::audit::recent(app.kw().db(), 10).await.unwrap();
     let disable = events.iter().find(|e| e.action == "admin.disable").expect("audited");
     let detail: Value = serde_json::from_str(&disable.detail).unwrap();
     assert_eq!(detail["tokens_revoked"], 1, "{detail}");

@@ -7,10 +7,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use app::domain::admin_tokens;
 use app::domain::clock::iso;
-use app::domain::server_keys::KeyStatus;
-use app::domain::{admins, application, audit, server_keys, sessions, DomainError};
+use app::domain::credentials::server_keys::KeyStatus;
+use app::domain::{application, audit};
 
 use super::extract::{json_or_default, AdminToken, ApiJson, ApiQuery};
 use super::ApiError;
@@ -18,29 +17,21 @@ use crate::http::AppState;
 
 /// Answered from the in-memory view: no database on this path.
 pub async fn me(token: AdminToken) -> Json<Value> {
+    let holder = &token.0;
     // The presented token may be the superseded one, still in its switch-over.
-    let status = if token.0.current { "active" } else { "switching" };
+    let status = if holder.current { "active" } else { "switching" };
     Json(json!({
-        "username": token.0.username,
-        "role": token.0.role.as_str(),
-        "tokenExpiresAt": iso(token.0.expires_at),
+        "username": holder.principal.name,
+        "role": holder.principal.role.as_str(),
+        "tokenExpiresAt": iso(holder.expires_at),
         "tokenStatus": status,
     }))
-}
-
-async fn admin_of(state: &AppState, token: &AdminToken) -> Result<admins::Admin, ApiError> {
-    admins::by_id(&state.keyward.db, &token.0.admin_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("Invalid token".into()))
 }
 
 /// `POST /api/v1/admin-token`: a new token; the presented one keeps
 /// working for the switch-over.
 pub async fn rotate_token(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
-    let kw = &state.keyward;
-    let admin = admin_of(&state, &token).await?;
-    let issued = admin_tokens::issue(&kw.db, &kw.master_key, &kw.lifetimes, &token.actor(), &admin).await?;
-    kw.refresh().await?;
+    let issued = state.keyward.generate_admin_token(token.principal(), None).await?;
     Ok(Json(json!({
         "adminToken": issued.token.expose_secret(),
         "issuedAt": iso(issued.issued_at),
@@ -59,16 +50,14 @@ pub async fn revoke_token(
     token: AdminToken,
     ApiQuery(q): ApiQuery<ByUsername>,
 ) -> Result<Json<Value>, ApiError> {
-    let kw = &state.keyward;
-    let admin = admin_of(&state, &token).await?;
-    admin_tokens::revoke(&kw.db, &token.actor(), &admin, &q.username)
+    state
+        .keyward
+        .revoke_admin_token(token.principal(), &q.username)
         .await
         .map_err(|e| match e {
-            DomainError::Forbidden => ApiError::Forbidden("You may revoke only your own token".into()),
-            DomainError::NotFound => ApiError::NotFound("No admin with that username".into()),
+            app::domain::DomainError::Forbidden => ApiError::Forbidden("You may revoke only your own token".into()),
             other => other.into(),
         })?;
-    kw.refresh().await?;
     Ok(Json(json!({ "success": true })))
 }
 
@@ -78,12 +67,7 @@ pub async fn revoke_user_sessions(
     token: AdminToken,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    sessions::revoke_user_sessions(&state.keyward, &token.actor(), &user_id)
-        .await
-        .map_err(|e| match e {
-            DomainError::NotFound => ApiError::NotFound("No user with that userId".into()),
-            other => other.into(),
-        })?;
+    state.keyward.revoke_user_sessions(token.principal(), &user_id).await?;
     Ok(Json(json!({ "success": true })))
 }
 
@@ -96,8 +80,8 @@ fn settings_json(app: &application::Application) -> Json<Value> {
     }))
 }
 
-pub async fn settings(State(state): State<AppState>, _token: AdminToken) -> Result<Json<Value>, ApiError> {
-    Ok(settings_json(&application::require(&state.keyward.db).await?))
+pub async fn settings(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
+    Ok(settings_json(&state.keyward.application(token.principal()).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,9 +96,10 @@ pub async fn update_settings(
     token: AdminToken,
     ApiJson(patch): ApiJson<SettingsPatch>,
 ) -> Result<Json<Value>, ApiError> {
-    let kw = &state.keyward;
-    let app = application::set_modes(&kw.db, &token.actor(), patch.secure_mode, patch.mtls).await?;
-    kw.refresh().await?;
+    let app = state
+        .keyward
+        .set_modes(token.principal(), patch.secure_mode, patch.mtls)
+        .await?;
     Ok(settings_json(&app))
 }
 
@@ -130,10 +115,8 @@ pub async fn generate_server_key(
     token: AdminToken,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let kw = &state.keyward;
     let overlap = json_or_default::<NewKey>(&body)?.overlap_seconds.unwrap_or(0);
-    let key = server_keys::generate(&kw.db, &token.actor(), overlap).await?;
-    kw.refresh().await?;
+    let key = state.keyward.generate_server_key(token.principal(), overlap).await?;
     Ok(Json(json!({
         "serverKey": key.key.expose_secret(),
         "prefix": key.prefix,
@@ -143,8 +126,8 @@ pub async fn generate_server_key(
 
 /// `GET /api/v1/server-keys`: the keys as the console lists them (prefix,
 /// created, last used, status); a key itself is never shown again.
-pub async fn list_server_keys(State(state): State<AppState>, _token: AdminToken) -> Result<Json<Value>, ApiError> {
-    let keys = server_keys::list(&state.keyward.db).await?;
+pub async fn list_server_keys(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
+    let keys = state.keyward.server_keys(token.principal()).await?;
     let keys: Vec<Value> = keys
         .iter()
         .map(|k| {
@@ -184,19 +167,18 @@ pub struct AuditQuery {
 /// fetches the older page.
 pub async fn audit_events(
     State(state): State<AppState>,
-    _token: AdminToken,
+    token: AdminToken,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(audit::PAGE_SIZE);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
-    }
     let filter = audit::Filter {
         actor: q.actor,
         action: q.action,
         target: q.target,
     };
-    let found = audit::page(&state.keyward.db, &filter, q.before, limit).await?;
+    let (_, found) = state
+        .keyward
+        .audit_page(token.principal(), filter, q.before, q.limit)
+        .await?;
     let events: Vec<Value> = found
         .events
         .into_iter()

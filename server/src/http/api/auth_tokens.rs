@@ -6,9 +6,6 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
-use app::domain::clock::now_ms;
-use app::domain::{sessions, tokens};
-
 use super::extract::{ApiJson, ApiQuery, ServerKey};
 use super::ApiError;
 use crate::http::AppState;
@@ -20,10 +17,7 @@ pub struct ForUser {
 }
 
 fn mint(state: &AppState, user_id: &str) -> Result<String, ApiError> {
-    sessions::validate_user_id(user_id)?;
-    let kw = &state.keyward;
-    let exp = now_ms() + kw.lifetimes.auth_token_ttl.as_millis() as i64;
-    Ok(tokens::mint_auth(&kw.signing, user_id, exp))
+    Ok(state.keyward.mint_auth_token(user_id)?)
 }
 
 /// `GET /api/v3/authentication/token?userId=U`: the token as a JSON string.

@@ -8,9 +8,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use app::domain::ca;
-use app::domain::certificates::{self, CertificateInfo, NewCertificate};
 use app::domain::clock::iso;
+use app::domain::pki::certificates::{CertificateInfo, Validity};
 use app::domain::DomainError;
 
 use super::extract::{AdminToken, ApiJson};
@@ -35,8 +34,8 @@ fn certificate_json(c: &CertificateInfo) -> Value {
 }
 
 /// `GET /api/v1/certificates`
-pub async fn list(State(state): State<AppState>, _token: AdminToken) -> Result<Json<Value>, ApiError> {
-    let rows = certificates::list(&state.keyward.db).await?;
+pub async fn list(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
+    let rows = state.keyward.certificates(token.principal()).await?;
     Ok(Json(
         json!({ "certificates": rows.iter().map(certificate_json).collect::<Vec<_>>() }),
     ))
@@ -46,12 +45,10 @@ pub async fn list(State(state): State<AppState>, _token: AdminToken) -> Result<J
 /// CA chain), to download again what `POST` returned once.
 pub async fn get(
     State(state): State<AppState>,
-    _token: AdminToken,
+    token: AdminToken,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (info, chain) = certificates::get_with_chain(&state.keyward.db, &id)
-        .await
-        .map_err(not_found)?;
+    let (info, chain) = state.keyward.certificate(token.principal(), &id).await?;
     Ok(Json(with_pem(&info, chain)))
 }
 
@@ -60,13 +57,6 @@ fn with_pem(info: &CertificateInfo, chain: String) -> Value {
     let mut out = certificate_json(info);
     out["pem"] = Value::String(chain);
     out
-}
-
-fn not_found(e: DomainError) -> ApiError {
-    match e {
-        DomainError::NotFound => ApiError::NotFound("No certificate with that id".into()),
-        other => other.into(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,31 +76,20 @@ pub async fn create(
     token: AdminToken,
     ApiJson(body): ApiJson<NewCertificateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let kw = &state.keyward;
-    let max = kw.lifetimes.cert_max_validity.as_secs() as i64;
-    let validity_secs = match (body.validity_days, body.validity_seconds) {
+    let validity = match (body.validity_days, body.validity_seconds) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
                 "Give validityDays or validitySeconds, not both".into(),
             ))
         }
-        (Some(days), None) => days.checked_mul(86_400).unwrap_or(i64::MAX),
-        (None, Some(secs)) => secs,
-        (None, None) => max,
+        (Some(days), None) => Validity::Days(days),
+        (None, Some(secs)) => Validity::Seconds(secs),
+        (None, None) => Validity::Default,
     };
-    let (info, chain) = certificates::create(
-        &kw.db,
-        &kw.master_key,
-        &token.actor(),
-        NewCertificate {
-            name: &body.name,
-            csr_pem: &body.csr,
-            validity_secs,
-        },
-        max,
-    )
-    .await?;
-    kw.refresh().await?;
+    let (info, chain) = state
+        .keyward
+        .issue_certificate(token.principal(), &body.name, &body.csr, validity)
+        .await?;
     Ok(Json(with_pem(&info, chain)))
 }
 
@@ -120,11 +99,7 @@ pub async fn revoke(
     token: AdminToken,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let kw = &state.keyward;
-    certificates::revoke(&kw.db, &token.actor(), &id)
-        .await
-        .map_err(not_found)?;
-    kw.refresh().await?;
+    state.keyward.revoke_certificate(token.principal(), &id).await?;
     Ok(Json(json!({ "success": true })))
 }
 
@@ -134,16 +109,16 @@ fn pem_response(body: String) -> Response {
 
 /// `GET /api/v1/ca.pem`: public, so clients and proxies can trust it.
 pub async fn ca_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let pem = ca::cert_pem(&state.keyward.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Keyward has not been set up yet".into()))?;
-    Ok(pem_response(pem))
+    match state.keyward.ca_pem().await {
+        Ok(pem) => Ok(pem_response(pem)),
+        Err(DomainError::SetupRequired) => Err(ApiError::NotFound("Keyward has not been set up yet".into())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `GET /api/v1/crl.pem`: the revoked certificates, freshly signed.
 pub async fn crl_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let kw = &state.keyward;
-    match certificates::crl_pem(&kw.db, &kw.master_key).await {
+    match state.keyward.crl_pem().await {
         Ok(pem) => Ok(pem_response(pem)),
         // No CA yet: the same answer as ca.pem's.
         Err(DomainError::SetupRequired) => Err(ApiError::NotFound("Keyward has not been set up yet".into())),

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use app::domain::DomainError;
+use app::domain::{DomainError, Entity};
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -51,8 +51,10 @@ impl IntoResponse for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::NotFound => ApiError::NotFound("Not found".into()),
-            DomainError::Invalid(m) => ApiError::BadRequest(m),
+            DomainError::NotFound(Entity::Admin) => ApiError::NotFound("No admin with that username".into()),
+            DomainError::NotFound(Entity::Certificate) => ApiError::NotFound("No certificate with that id".into()),
+            DomainError::NotFound(Entity::EndUser) => ApiError::NotFound("No user with that userId".into()),
+            DomainError::Invalid { message, .. } => ApiError::BadRequest(message),
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::BadCredentials => ApiError::Unauthorized("Unauthorized".into()),
             DomainError::Forbidden => ApiError::Forbidden("Forbidden".into()),

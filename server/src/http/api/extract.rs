@@ -9,15 +9,12 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use app::auth::ClientAddr;
-use app::domain::admin_tokens::{self, Refusal};
-use app::domain::admins::{Actor, Credential};
-use app::domain::clock::now_ms;
-use app::domain::mtls::{self, Transport};
-use app::domain::secrets::{ct_eq, sha256};
-use app::domain::sessions;
-use app::domain::tokens::AccessClaims;
-use app::domain::views::AdminTokenView;
-use app::model::Role;
+use app::domain::application::ApiKeyRefusal;
+use app::domain::credentials::admin_tokens::{AdminTokenRefusal, TokenHolder};
+use app::domain::credentials::server_keys::ServerKeyRefusal;
+use app::domain::credentials::tokens::AccessClaims;
+use app::domain::pki::mtls::{self, Transport};
+use app::domain::Principal;
 
 use super::ApiError;
 use crate::http::AppState;
@@ -94,34 +91,21 @@ impl FromRequestParts<AppState> for ApiKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let app = state
-            .keyward
-            .views
-            .app()
-            .ok_or_else(|| ApiError::Forbidden("Keyward has not been set up yet".into()))?;
-        let given =
-            header(parts, "x-api-key").ok_or_else(|| ApiError::Unauthorized("X-API-Key header is required".into()))?;
-        if ct_eq(given.as_bytes(), app.api_key.as_bytes()) {
-            Ok(ApiKey)
-        } else {
-            Err(ApiError::Unauthorized("Invalid API key".into()))
+        match state.keyward.check_api_key(header(parts, "x-api-key")) {
+            Ok(()) => Ok(ApiKey),
+            Err(ApiKeyRefusal::NotSetUp) => Err(ApiError::Forbidden("Keyward has not been set up yet".into())),
+            Err(ApiKeyRefusal::Missing) => Err(ApiError::Unauthorized("X-API-Key header is required".into())),
+            Err(ApiKeyRefusal::Invalid) => Err(ApiError::Unauthorized("Invalid API key".into())),
         }
     }
 }
 
-/// While mTLS is on, the credential endpoints (auth-token minting and every
-/// admin-token endpoint) answer only requests that arrived with a good
-/// client certificate. Checked before the credential, so a caller without
-/// a certificate learns nothing about the credential it sent.
-fn require_mtls(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
-    let views = &state.keyward.views;
-    if !views.mtls_on() {
-        return Ok(());
-    }
-    let transport = parts.extensions.get::<Transport>().unwrap_or(&Transport::PlainHttp);
-    mtls::check(views, transport, now_ms())
-        .map(|_| ())
-        .map_err(|refusal| ApiError::Forbidden(refusal.message().into()))
+fn transport(parts: &Parts) -> &Transport {
+    parts.extensions.get::<Transport>().unwrap_or(&Transport::PlainHttp)
+}
+
+fn mtls_refused(refusal: mtls::Refusal) -> ApiError {
+    ApiError::Forbidden(refusal.message().into())
 }
 
 /// A request that carried a live server key.
@@ -131,17 +115,14 @@ impl FromRequestParts<AppState> for ServerKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        require_mtls(parts, state)?;
-        let given = header(parts, "x-server-key")
-            .ok_or_else(|| ApiError::Unauthorized("X-Server-Key header is required".into()))?;
-        let kw = &state.keyward;
-        let now = now_ms();
-        match kw.views.server_key(&sha256(given.as_bytes())) {
-            Some(key) if key.retires_at.is_none_or(|t| t > now) => {
-                kw.usage.server_key_used(&key.id, now);
-                Ok(ServerKey)
-            }
-            _ => Err(ApiError::Unauthorized("Invalid server key".into())),
+        match state
+            .keyward
+            .check_server_key(transport(parts), header(parts, "x-server-key"))
+        {
+            Ok(()) => Ok(ServerKey),
+            Err(ServerKeyRefusal::Mtls(r)) => Err(mtls_refused(r)),
+            Err(ServerKeyRefusal::Missing) => Err(ApiError::Unauthorized("X-Server-Key header is required".into())),
+            Err(ServerKeyRefusal::Invalid) => Err(ApiError::Unauthorized("Invalid server key".into())),
         }
     }
 }
@@ -155,25 +136,17 @@ impl FromRequestParts<AppState> for AccessToken {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)
             .ok_or_else(|| ApiError::Unauthorized("Authorization: Bearer <accessToken> is required".into()))?;
-        Ok(AccessToken(sessions::verify_access(&state.keyward, token).await?))
+        Ok(AccessToken(state.keyward.verify_access_token(token).await?))
     }
 }
 
-/// A request that carried a live admin token (of an enabled admin), and
-/// the address it came from (for the audit log).
-pub struct AdminToken(pub AdminTokenView, String);
+/// A request that carried a live admin token (of an enabled admin): its
+/// holder, as the principal the admin API's operations are given.
+pub struct AdminToken(pub TokenHolder);
 
 impl AdminToken {
-    /// Audited as "from where" (SPEC §3): the client's address, marked as
-    /// the admin API's so it reads apart from the console's.
-    pub fn actor(&self) -> Actor {
-        Actor {
-            name: self.0.username.clone(),
-            source: Some(format!("{} (admin API)", self.1)),
-            credential: Credential::AdminToken {
-                token_id: self.0.token_id.clone(),
-            },
-        }
+    pub fn principal(&self) -> &Principal {
+        &self.0.principal
     }
 }
 
@@ -181,20 +154,18 @@ impl FromRequestParts<AppState> for AdminToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        require_mtls(parts, state)?;
-        let token = bearer(parts).ok_or_else(|| ApiError::Unauthorized("Invalid token".into()))?;
-        let kw = &state.keyward;
-        match admin_tokens::verify(&kw.views, token) {
-            Ok(view) if view.role == Role::Admin => {
-                kw.usage.admin_token_used(&view.token_id, now_ms());
-                let client = parts
-                    .extensions
-                    .get::<ClientAddr>()
-                    .map_or_else(|| "unknown".to_string(), |ClientAddr(a)| a.clone());
-                Ok(AdminToken(view, client))
-            }
-            Ok(_) | Err(Refusal::Invalid) => Err(ApiError::Unauthorized("Invalid token".into())),
-            Err(Refusal::Expired) => Err(ApiError::Unauthorized("token expired".into())),
+        let client = parts
+            .extensions
+            .get::<ClientAddr>()
+            .map_or_else(|| "unknown".to_string(), |ClientAddr(a)| a.clone());
+        match state
+            .keyward
+            .check_admin_token(transport(parts), bearer(parts), &client)
+        {
+            Ok(holder) => Ok(AdminToken(holder)),
+            Err(AdminTokenRefusal::Mtls(r)) => Err(mtls_refused(r)),
+            Err(AdminTokenRefusal::Invalid) => Err(ApiError::Unauthorized("Invalid token".into())),
+            Err(AdminTokenRefusal::Expired) => Err(ApiError::Unauthorized("token expired".into())),
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use app::domain::clock::iso;
-use app::domain::sessions::{self, SessionRequest};
+use app::domain::credentials::sessions::SessionRequest;
 
 use super::extract::{AccessToken, ApiJson, ApiKey};
 use super::ApiError;
@@ -61,7 +61,7 @@ pub async fn create(
         device_info: body.device_info,
         auth_token: body.auth_token,
     };
-    let issued = sessions::create(&state.keyward, req).await?;
+    let issued = state.keyward.open_session(req).await?;
     let u = &issued.user;
     let body = SessionResponse {
         access_token: &issued.access_token,
@@ -80,7 +80,7 @@ pub async fn create(
 
 /// `DELETE /api/v4/sessions`: this access token is dead.
 pub async fn logout(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Json<Value>, ApiError> {
-    sessions::revoke_session(&state.keyward, &claims).await?;
+    state.keyward.log_out(&claims).await?;
     Ok(Json(json!({ "success": true })))
 }
 

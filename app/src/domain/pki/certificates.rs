@@ -2,14 +2,14 @@
 //! two active at once, each downloadable and revocable, revoked ones in
 //! the CRL. Every change is one audited transaction.
 
-use super::admins::Actor;
-use super::audit::AuditEvent;
-use super::ca::Ca;
-use super::clock::now_ms;
-use super::csr;
-use super::db::Db;
-use super::secrets::MasterKey;
-use super::{DomainError, DomainResult};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::pki::ca::Ca;
+use crate::domain::pki::csr;
+use crate::domain::principal::Principal;
+use crate::domain::secrets::MasterKey;
+use crate::domain::storage::db::Db;
+use crate::domain::{DomainError, DomainResult, Keyward};
 
 pub const MAX_ACTIVE: i64 = 2;
 pub const NAME_MAX_CHARS: usize = 30;
@@ -58,13 +58,15 @@ pub fn validate_name(raw: &str) -> DomainResult<String> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > NAME_MAX_CHARS {
-        return Err(DomainError::Invalid(format!(
-            "The certificate name must be 1 to {NAME_MAX_CHARS} characters (it has {n})."
-        )));
+        return Err(DomainError::invalid_field(
+            "name",
+            format!("The certificate name must be 1 to {NAME_MAX_CHARS} characters (it has {n})."),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(DomainError::Invalid(
-            "The certificate name cannot contain control characters.".into(),
+        return Err(DomainError::invalid_field(
+            "name",
+            "The certificate name cannot contain control characters.",
         ));
     }
     Ok(name.to_string())
@@ -131,19 +133,22 @@ fn from_row(row: Row, now: i64) -> CertificateInfo {
 
 /// Issues a certificate from a CSR. Returns it with its PEM and the CA's
 /// after it (the chain a client installs).
-pub async fn create(
+async fn create(
     db: &Db,
     master: &MasterKey,
-    actor: &Actor,
+    actor: &Principal,
     new: NewCertificate<'_>,
     max_validity_secs: i64,
 ) -> DomainResult<(CertificateInfo, String)> {
     let name = validate_name(new.name)?;
     if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&new.validity_secs) {
-        return Err(DomainError::Invalid(format!(
-            "The validity must be between 1 second and {} (the configured maximum).",
-            super::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
-        )));
+        return Err(DomainError::invalid_field(
+            "validity",
+            format!(
+                "The validity must be between 1 second and {} (the configured maximum).",
+                crate::domain::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
+            ),
+        ));
     }
     let checked = csr::check(new.csr_pem)?;
     let now = now_ms();
@@ -169,7 +174,7 @@ pub async fn create(
     }
     let authority = Ca::load(change.conn(), master).await?;
     let issued = authority.issue(&checked, now + new.validity_secs * 1000)?;
-    let id = super::tokens::new_session_id();
+    let id = crate::domain::ids::random_id();
     sqlx::query(
         "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
          created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -209,15 +214,15 @@ pub async fn create(
                     "subject": info.subject,
                     "serial": info.serial_hex,
                     "fingerprint": info.fingerprint,
-                    "not_after": super::clock::iso(info.not_after),
+                    "not_after": crate::domain::clock::iso(info.not_after),
                 }))
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await?;
     Ok((info, chain(&issued.pem, authority.cert_pem())))
 }
 
-pub async fn list(db: &Db) -> DomainResult<Vec<CertificateInfo>> {
+async fn list(db: &Db) -> DomainResult<Vec<CertificateInfo>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM certificates ORDER BY created_at DESC LIMIT 100"
     ))
@@ -233,31 +238,37 @@ fn chain(leaf: &str, ca: &str) -> String {
 }
 
 /// A certificate and its PEM with the CA chain after it.
-pub async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, String)> {
+async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, String)> {
     let info: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
         .bind(id)
         .fetch_optional(db.read())
         .await?;
-    let info = from_row(info.ok_or(DomainError::NotFound)?, now_ms());
+    let info = from_row(
+        info.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?,
+        now_ms(),
+    );
     let (leaf, ca_pem): (String, String) =
         sqlx::query_as("SELECT c.pem, ca.cert_pem FROM certificates c, ca WHERE c.id = $1 AND ca.id = 1")
             .bind(id)
             .fetch_optional(db.read())
             .await?
-            .ok_or(DomainError::NotFound)?;
+            .ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?;
     Ok((info, chain(&leaf, &ca_pem)))
 }
 
 /// Revokes a certificate: from the next request on it no longer passes
 /// mTLS, and it is listed in the CRL.
-pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<CertificateInfo> {
+async fn revoke(db: &Db, actor: &Principal, id: &str) -> DomainResult<CertificateInfo> {
     let now = now_ms();
     let mut change = db.change_as(actor).await?;
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
         .bind(id)
         .fetch_optional(change.conn())
         .await?;
-    let info = from_row(row.ok_or(DomainError::NotFound)?, now);
+    let info = from_row(
+        row.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?,
+        now,
+    );
     if info.revoked_at.is_some() {
         return Err(DomainError::Conflict(format!(
             "The certificate \"{}\" is already revoked.",
@@ -276,7 +287,7 @@ pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<Certificat
                 .detail(
                     serde_json::json!({ "id": info.id, "serial": info.serial_hex, "fingerprint": info.fingerprint }),
                 )
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await?;
     Ok(CertificateInfo {
@@ -287,7 +298,7 @@ pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<Certificat
 }
 
 /// How many certificates are active now.
-pub async fn active_count<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<i64> {
+pub(crate) async fn active_count<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<i64> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1")
         .bind(now_ms())
         .fetch_one(executor)
@@ -296,7 +307,7 @@ pub async fn active_count<'e>(executor: impl sqlx::Executor<'e, Database = sqlx:
 }
 
 /// The current CRL, signed now.
-pub async fn crl_pem(db: &Db, master: &MasterKey) -> DomainResult<String> {
+async fn crl_pem(db: &Db, master: &MasterKey) -> DomainResult<String> {
     let revoked: Vec<(String, i64)> =
         sqlx::query_as("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at")
             .fetch_all(db.read())
@@ -304,4 +315,127 @@ pub async fn crl_pem(db: &Db, master: &MasterKey) -> DomainResult<String> {
     let mut conn = db.read().acquire().await?;
     let authority = Ca::load(&mut conn, master).await?;
     authority.crl_pem(&revoked)
+}
+
+/// How long a new certificate is valid, as the caller asked.
+#[derive(Debug, Clone, Copy)]
+pub enum Validity {
+    /// The configured maximum.
+    Default,
+    /// Whole days (the console's field).
+    Days(i64),
+    /// Seconds, for short-lived certificates (the admin API).
+    Seconds(i64),
+}
+
+/// Certificates expiring within this many days are called out.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// What Settings > Security shows.
+pub struct SecurityOverview {
+    pub secure_mode: bool,
+    pub mtls: bool,
+    pub certificates: Vec<CertificateInfo>,
+    pub active: i64,
+    /// Active certificates that expire within [`EXPIRY_WARNING_DAYS`].
+    pub expiring: Vec<CertificateInfo>,
+    /// The longest validity an admin may give a certificate.
+    pub max_validity: std::time::Duration,
+}
+
+impl SecurityOverview {
+    /// mTLS on with no active certificate: no backend can mint auth
+    /// tokens or use the admin API.
+    pub fn mtls_locked_out(&self) -> bool {
+        self.mtls && self.active == 0
+    }
+}
+
+impl Keyward {
+    /// Issues a certificate from a CSR; returns it with its PEM and the
+    /// CA's after it (the chain a client installs).
+    pub async fn issue_certificate(
+        &self,
+        who: &Principal,
+        name: &str,
+        csr_pem: &str,
+        validity: Validity,
+    ) -> DomainResult<(CertificateInfo, String)> {
+        let max = self.lifetimes.cert_max_validity.as_secs() as i64;
+        let validity_secs = match validity {
+            Validity::Default => max,
+            Validity::Days(days) if days < 1 => {
+                return Err(DomainError::invalid_field(
+                    "validity",
+                    "The validity must be at least 1 day.",
+                ))
+            }
+            Validity::Days(days) => days.saturating_mul(86_400),
+            Validity::Seconds(secs) => secs,
+        };
+        let issued = create(
+            &self.db,
+            &self.master_key,
+            who,
+            NewCertificate {
+                name,
+                csr_pem,
+                validity_secs,
+            },
+            max,
+        )
+        .await?;
+        self.refresh().await?;
+        Ok(issued)
+    }
+
+    /// Revokes a certificate: from the next request on it no longer passes
+    /// mTLS, and it is listed in the CRL.
+    pub async fn revoke_certificate(&self, who: &Principal, id: &str) -> DomainResult<CertificateInfo> {
+        let info = revoke(&self.db, who, id).await?;
+        self.refresh().await?;
+        Ok(info)
+    }
+
+    /// The newest certificates, newest first.
+    pub async fn certificates(&self, _who: &Principal) -> DomainResult<Vec<CertificateInfo>> {
+        list(&self.db).await
+    }
+
+    /// One certificate with its PEM and the CA chain, to download again.
+    pub async fn certificate(&self, _who: &Principal, id: &str) -> DomainResult<(CertificateInfo, String)> {
+        get_with_chain(&self.db, id).await
+    }
+
+    pub async fn security_overview(&self, who: &Principal) -> DomainResult<SecurityOverview> {
+        let app = self.application(who).await?;
+        let certificates = list(&self.db).await?;
+        let now = now_ms();
+        let live = || certificates.iter().filter(|c| c.status == CertStatus::Active);
+        let expiring = live()
+            .filter(|c| c.not_after - now < EXPIRY_WARNING_DAYS * 86_400_000)
+            .cloned()
+            .collect();
+        let active = live().count() as i64;
+        Ok(SecurityOverview {
+            secure_mode: app.secure_mode,
+            mtls: app.mtls,
+            active,
+            expiring,
+            certificates,
+            max_validity: self.lifetimes.cert_max_validity,
+        })
+    }
+
+    /// The CA certificate (public), once the application exists.
+    pub async fn ca_pem(&self) -> DomainResult<String> {
+        crate::domain::pki::ca::cert_pem(&self.db)
+            .await?
+            .ok_or(DomainError::SetupRequired)
+    }
+
+    /// The current CRL, signed now (public).
+    pub async fn crl_pem(&self) -> DomainResult<String> {
+        crl_pem(&self.db, &self.master_key).await
+    }
 }

@@ -12,11 +12,11 @@ use sqlx::AnyConnection;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::clock::now_ms;
-use super::csr::CheckedCsr;
-use super::db::Db;
-use super::secrets::{sha256, MasterKey};
-use super::{DomainError, DomainResult};
+use crate::domain::clock::now_ms;
+use crate::domain::pki::csr::CheckedCsr;
+use crate::domain::secrets::{sha256, MasterKey};
+use crate::domain::storage::db::Db;
+use crate::domain::{DomainError, DomainResult};
 
 /// Binds the sealed key to its purpose (see `MasterKey::seal`).
 const SEAL_CONTEXT: &str = "ca-key:1";
@@ -71,11 +71,16 @@ pub async fn create(conn: &mut AnyConnection, master: &MasterKey, app_name: &str
 }
 
 /// Gives an application set up before certificates existed its CA.
-pub async fn ensure(db: &Db, master: &MasterKey) -> DomainResult<()> {
+pub(crate) async fn ensure(db: &Db, master: &MasterKey) -> DomainResult<()> {
     if cert_pem(db).await?.is_some() {
         return Ok(());
     }
-    let Some(app) = super::application::get(db).await? else {
+    // The application's name, read here: the PKI does not reach into the
+    // application's module (which reaches into it, to create the CA).
+    let app: Option<(String,)> = sqlx::query_as("SELECT name FROM application WHERE id = 1")
+        .fetch_optional(db.read())
+        .await?;
+    let Some((app_name,)) = app else {
         return Ok(());
     };
     let mut change = db.change().await?;
@@ -85,14 +90,14 @@ pub async fn ensure(db: &Db, master: &MasterKey) -> DomainResult<()> {
     if exists.is_some() {
         return Ok(()); // another instance was first; dropping rolls back
     }
-    create(change.conn(), master, &app.name).await?;
+    create(change.conn(), master, &app_name).await?;
     change
-        .commit(super::audit::AuditEvent::new("system", "ca.create", app.name))
+        .commit(crate::domain::audit::AuditEvent::new("system", "ca.create", app_name))
         .await
 }
 
 /// The CA certificate (public), once the application exists.
-pub async fn cert_pem(db: &Db) -> DomainResult<Option<String>> {
+pub(crate) async fn cert_pem(db: &Db) -> DomainResult<Option<String>> {
     let row: Option<(String,)> = sqlx::query_as("SELECT cert_pem FROM ca WHERE id = 1")
         .fetch_optional(db.read())
         .await?;
@@ -146,7 +151,7 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         let public_key = SubjectPublicKeyInfo::from_der(&csr.spki)
-            .map_err(|e| DomainError::Invalid(format!("The CSR's public key cannot be certified: {e}")))?;
+            .map_err(|e| DomainError::invalid(format!("The CSR's public key cannot be certified: {e}")))?;
         let cert = params
             .signed_by(&public_key, &self.issuer)
             .map_err(internal("issuing a certificate"))?;

@@ -7,11 +7,11 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
 
-use super::audit::AuditEvent;
-use super::clock::now_ms;
-use super::db::Db;
-use super::secrets::MasterKey;
-use super::{DomainError, DomainResult};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::secrets::MasterKey;
+use crate::domain::storage::db::Db;
+use crate::domain::{DomainError, DomainResult};
 
 type HmacSha256 = Hmac<Sha256>;
 

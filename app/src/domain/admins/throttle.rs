@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 
-use super::clock::now_ms;
-use super::db::{Backend, Db};
-use super::secrets::SubKey;
-use super::{DomainError, DomainResult};
+use crate::domain::clock::now_ms;
+use crate::domain::secrets::SubKey;
+use crate::domain::storage::db::{Backend, Db};
+use crate::domain::{DomainError, DomainResult};
 
 /// The purpose the digest key is derived for.
 pub const KEY_PURPOSE: &str = "login-throttle";
@@ -333,7 +333,7 @@ async fn nth_newest(conn: &mut AnyConnection, subject: &str, since: i64, n: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::db::test_support::temp_sqlite;
+    use crate::domain::storage::db::test_support::temp_sqlite;
 
     async fn migrated(tag: &str) -> (Db, std::path::PathBuf) {
         let (db, dir) = temp_sqlite(tag).await;

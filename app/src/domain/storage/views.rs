@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::clock::now_ms;
-use super::db::Db;
-use super::revoked_filter::RevokedFilter;
-use super::DomainResult;
-use crate::model::Role;
+use crate::domain::clock::now_ms;
+use crate::domain::principal::Role;
+use crate::domain::storage::db::Db;
+use crate::domain::storage::revoked_filter::RevokedFilter;
+use crate::domain::DomainResult;
 
 #[derive(Debug, Clone)]
 pub struct AppView {
@@ -397,7 +397,7 @@ pub async fn session_revoked(db: &Db, sid: &str) -> DomainResult<bool> {
 }
 
 async fn load_snapshot(db: &Db, version: i64) -> DomainResult<Snapshot> {
-    let app = super::application::get(db).await?.map(|a| AppView {
+    let app = crate::domain::application::get(db).await?.map(|a| AppView {
         api_key: a.api_key,
         secure_mode: a.secure_mode,
         mtls: a.mtls,

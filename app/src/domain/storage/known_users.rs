@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
-use super::clock::now_ms;
-use super::db::Db;
-use super::sessions::EndUser;
-use super::DomainResult;
+use crate::domain::clock::now_ms;
+use crate::domain::credentials::end_users::EndUser;
+use crate::domain::storage::db::Db;
+use crate::domain::DomainResult;
 
 /// Beyond this many, the cache starts over (bounds memory; misses refill it).
 const MAX_USERS: usize = 50_000;

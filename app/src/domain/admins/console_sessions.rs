@@ -9,9 +9,9 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
 use tower_sessions::SessionStore;
 
-use super::clock::now_ms;
-use super::db::Db;
-use super::secrets::sha256;
+use crate::domain::clock::now_ms;
+use crate::domain::secrets::sha256;
+use crate::domain::storage::db::Db;
 
 #[derive(Debug, Clone)]
 pub struct SqlSessionStore {

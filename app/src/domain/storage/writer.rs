@@ -16,10 +16,10 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::db::{Backend, Db};
-use super::metrics::WriterMetrics;
-use super::sessions::{EndUser, UserRow, USER_COLUMNS};
-use super::{DomainError, DomainResult};
+use crate::domain::credentials::end_users::{EndUser, UserRow, USER_COLUMNS};
+use crate::domain::metrics::WriterMetrics;
+use crate::domain::storage::db::{Backend, Db};
+use crate::domain::{DomainError, DomainResult};
 
 /// At most this many writes share a transaction.
 const MAX_BATCH: usize = 512;
@@ -79,7 +79,7 @@ impl Writer {
     pub async fn new_user(&self, user_id: &str, display_name: &str, now: i64) -> DomainResult<EndUser> {
         let (reply, answer) = oneshot::channel();
         let msg = Msg::NewUser(NewUser {
-            id: super::tokens::new_ordered_id(),
+            id: crate::domain::ids::ordered_id(),
             user_id: user_id.to_string(),
             display_name: display_name.to_string(),
             now,

@@ -9,7 +9,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 
-use super::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult};
 
 /// The largest CSR we read; real ones are a few KiB at most.
 pub const MAX_PEM_LEN: usize = 16 * 1024;
@@ -47,7 +47,7 @@ pub struct CheckedCsr {
 }
 
 fn invalid(message: impl Into<String>) -> DomainError {
-    DomainError::Invalid(message.into())
+    DomainError::invalid_field("csr", message)
 }
 
 /// Decodes the one `CERTIFICATE REQUEST` block of `pem`.
@@ -191,7 +191,7 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_csr() {
         let msg = |r: DomainResult<CheckedCsr>| match r {
-            Err(DomainError::Invalid(m)) => m,
+            Err(DomainError::Invalid { message, .. }) => message,
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert!(msg(check("hello")).contains("must be PEM"));

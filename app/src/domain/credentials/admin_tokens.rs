@@ -6,14 +6,16 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::admins::{self, Actor, Admin, Credential};
-use super::audit::AuditEvent;
-use super::clock::now_ms;
-use super::db::Db;
-use super::secrets::{self, sha256, MasterKey};
-use super::views::{AdminTokenView, Views};
-use super::{DomainError, DomainResult, Lifetimes};
-use crate::model::Role;
+use crate::domain::admins::{self, Admin};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::pki::mtls::Transport;
+use crate::domain::principal::Role;
+use crate::domain::principal::{Credential, Principal};
+use crate::domain::secrets::{self, sha256, MasterKey};
+use crate::domain::storage::db::Db;
+use crate::domain::storage::views::{AdminTokenView, Views};
+use crate::domain::{DomainError, DomainResult, Entity, Keyward, Lifetimes};
 
 pub const PREFIX: &str = "kwadm_";
 
@@ -48,26 +50,24 @@ pub struct TokenStatus {
 
 /// Issues a new current token for `admin`; the previous one (if any) keeps
 /// working until the switch-over ends (or its own expiry, if sooner).
-pub async fn issue(
+async fn issue(
     db: &Db,
     master: &MasterKey,
     lifetimes: &Lifetimes,
-    actor: &Actor,
+    actor: &Principal,
     admin: &Admin,
 ) -> DomainResult<IssuedToken> {
     if admin.role == Role::SuperAdmin {
-        return Err(DomainError::Invalid(
-            "Admin tokens are not available for Super Admin.".into(),
-        ));
+        return Err(DomainError::invalid("Admin tokens are not available for Super Admin."));
     }
     if admin.disabled {
-        return Err(DomainError::Invalid("This admin is disabled.".into()));
+        return Err(DomainError::invalid("This admin is disabled."));
     }
     let now = now_ms();
     let grace_end = now + lifetimes.admin_token_grace.as_millis() as i64;
     let expires_at = now + lifetimes.admin_token_ttl.as_millis() as i64;
     let token = secrets::generate(PREFIX);
-    let id = super::tokens::new_session_id();
+    let id = crate::domain::ids::random_id();
     let sealed = master.seal(token.expose_secret().as_bytes(), &seal_context(&id))?;
 
     let mut change = db.change_as(actor).await?;
@@ -91,7 +91,7 @@ pub async fn issue(
         .fetch_optional(change.conn())
         .await?;
     if enabled.is_none_or(|(disabled,)| disabled != 0) {
-        return Err(DomainError::Invalid("This admin is disabled.".into()));
+        return Err(DomainError::invalid("This admin is disabled."));
     }
     let superseded = sqlx::query(
         "UPDATE admin_tokens SET state = 'superseded', valid_until = $1 \
@@ -118,7 +118,7 @@ pub async fn issue(
         .commit(
             AuditEvent::new(&actor.name, "admin_token.generate", &admin.username)
                 .detail(serde_json::json!({ "token_id": id, "expires_at": expires_at, "previous_superseded": superseded > 0 }))
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await?;
     Ok(IssuedToken {
@@ -132,13 +132,13 @@ pub async fn issue(
 /// Revokes every live token of `username` and ends their console sessions.
 /// Admins may revoke only their own; super admins anyone's. Refusals are
 /// audited too.
-pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str) -> DomainResult<()> {
+async fn revoke(db: &Db, actor: &Principal, username: &str) -> DomainResult<()> {
     let target_name = username.trim().to_lowercase();
-    let allowed = actor_admin.role == Role::SuperAdmin || actor_admin.username == target_name;
+    let allowed = actor.is_super_admin() || actor.is_admin_named(&target_name);
     let target = admins::by_username(db, &target_name).await?;
     let refusal = match (&target, allowed) {
         (_, false) => Some(DomainError::Forbidden),
-        (None, true) => Some(DomainError::NotFound),
+        (None, true) => Some(DomainError::NotFound(crate::domain::Entity::Admin)),
         _ => None,
     };
     if let Some(err) = refusal {
@@ -152,7 +152,7 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
             .commit(
                 AuditEvent::new(&actor.name, "admin_token.revoke_refused", &target_name)
                     .detail(serde_json::json!({ "reason": reason }))
-                    .source(actor.source.clone()),
+                    .source(actor.source()),
             )
             .await?;
         return Err(err);
@@ -170,14 +170,14 @@ pub async fn revoke(db: &Db, actor: &Actor, actor_admin: &Admin, username: &str)
         .commit(
             AuditEvent::new(&actor.name, "admin_token.revoke", &target.username)
                 .detail(serde_json::json!({ "tokens_revoked": n }))
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await
 }
 
 /// Revokes every live token of the admin `admin_id`, inside the caller's
 /// change; returns how many.
-pub(super) async fn revoke_all(conn: &mut sqlx::AnyConnection, admin_id: &str, now: i64) -> DomainResult<u64> {
+pub(crate) async fn revoke_all(conn: &mut sqlx::AnyConnection, admin_id: &str, now: i64) -> DomainResult<u64> {
     Ok(sqlx::query(
         "UPDATE admin_tokens SET state = 'revoked', valid_until = $1 \
          WHERE admin_id = $2 AND (state = 'current' OR valid_until > $1)",
@@ -192,10 +192,10 @@ pub(super) async fn revoke_all(conn: &mut sqlx::AnyConnection, admin_id: &str, n
 /// The current token, decrypted, for its owner to see again. Showing a
 /// secret is audited like a change: the event names whose token and which,
 /// never the token.
-pub async fn retrieve(
+async fn retrieve(
     db: &Db,
     master: &MasterKey,
-    actor: &Actor,
+    actor: &Principal,
     admin_id: &str,
 ) -> DomainResult<Option<(SecretString, i64)>> {
     let row: Option<(String, Vec<u8>, i64)> =
@@ -213,13 +213,13 @@ pub async fn retrieve(
         .commit(
             AuditEvent::new(&actor.name, "admin_token.retrieve", &actor.name)
                 .detail(serde_json::json!({ "token_id": id }))
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await?;
     Ok(Some((SecretString::from(token), expires_at)))
 }
 
-pub async fn status(db: &Db, admin_id: &str) -> DomainResult<TokenStatus> {
+pub(crate) async fn status(db: &Db, admin_id: &str) -> DomainResult<TokenStatus> {
     let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT state, expires_at, valid_until, last_used_at FROM admin_tokens \
          WHERE admin_id = $1 ORDER BY issued_at DESC LIMIT 5",
@@ -256,7 +256,7 @@ pub enum Refusal {
 }
 
 /// Checks a presented token against the in-memory view: no database, no argon2.
-pub fn verify(views: &Views, presented: &str) -> Result<AdminTokenView, Refusal> {
+fn verify(views: &Views, presented: &str) -> Result<AdminTokenView, Refusal> {
     if !presented.starts_with(PREFIX) || presented.len() > 128 {
         return Err(Refusal::Invalid);
     }
@@ -274,22 +274,129 @@ pub fn verify(views: &Views, presented: &str) -> Result<AdminTokenView, Refusal>
 }
 
 /// At sign-in, an admin without a live token (new, or revoked) gets one.
-pub async fn ensure_after_login(kw: &super::Keyward, admin: &Admin, client: &str) -> DomainResult<()> {
+pub(crate) async fn ensure_after_login(kw: &Keyward, admin: &Admin, who: &Principal) -> DomainResult<()> {
     if admin.role != Role::Admin {
         return Ok(());
     }
     let status = status(&kw.db, &admin.id).await?;
     if matches!(status.state, TokenState::None | TokenState::Revoked) {
-        let actor = Actor {
-            name: admin.username.clone(),
-            source: Some(client.to_string()),
-            credential: Credential::Console {
-                admin_id: admin.id.clone(),
-                epoch: admin.session_epoch,
-            },
-        };
-        issue(&kw.db, &kw.master_key, &kw.lifetimes, &actor, admin).await?;
+        issue(&kw.db, &kw.master_key, &kw.lifetimes, who, admin).await?;
         kw.refresh().await?;
     }
     Ok(())
+}
+
+/// Why a presented admin token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminTokenRefusal {
+    /// mTLS is on and the request came without a good client certificate.
+    Mtls(crate::domain::pki::mtls::Refusal),
+    Invalid,
+    Expired,
+}
+
+/// The holder of a live admin token: who they are, and the token's state.
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    pub principal: Principal,
+    pub expires_at: i64,
+    /// False while the presented token is the superseded one, in its
+    /// switch-over.
+    pub current: bool,
+}
+
+impl Keyward {
+    /// Does this request carry a live admin token of an enabled admin (and,
+    /// under mTLS, a good client certificate, checked first)? From memory,
+    /// no database and no argon2; records the token's use.
+    pub fn check_admin_token(
+        &self,
+        transport: &Transport,
+        presented: Option<&str>,
+        address: &str,
+    ) -> Result<TokenHolder, AdminTokenRefusal> {
+        self.mtls_gate(transport).map_err(AdminTokenRefusal::Mtls)?;
+        let presented = presented.ok_or(AdminTokenRefusal::Invalid)?;
+        match verify(&self.views, presented) {
+            // Super admins hold no token; a view that says otherwise is stale.
+            Ok(view) if view.role == Role::Admin => {
+                self.usage.admin_token_used(&view.token_id, now_ms());
+                Ok(TokenHolder {
+                    principal: Principal::admin_api(&view.username, &view.admin_id, view.role, &view.token_id, address),
+                    expires_at: view.expires_at,
+                    current: view.current,
+                })
+            }
+            Ok(_) | Err(Refusal::Invalid) => Err(AdminTokenRefusal::Invalid),
+            Err(Refusal::Expired) => Err(AdminTokenRefusal::Expired),
+        }
+    }
+
+    /// A new token for the acting admin; the previous one keeps working
+    /// for the switch-over. In the console, after their password again (a
+    /// session left open is not a token).
+    pub async fn generate_admin_token(
+        &self,
+        who: &Principal,
+        password: Option<SecretString>,
+    ) -> DomainResult<IssuedToken> {
+        self.reauthenticate(who, password).await?;
+        let admin = self.acting_admin(who).await?;
+        let issued = issue(&self.db, &self.master_key, &self.lifetimes, who, &admin).await?;
+        self.refresh().await?;
+        Ok(issued)
+    }
+
+    /// Break-glass from the host: a new token for the admin `username`.
+    /// The operator only.
+    pub async fn issue_admin_token(&self, who: &Principal, username: &str) -> DomainResult<IssuedToken> {
+        if who.credential != Credential::Operator {
+            return Err(DomainError::Forbidden);
+        }
+        let admin = admins::by_username(&self.db, username)
+            .await?
+            .ok_or(DomainError::NotFound(Entity::Admin))?;
+        let issued = issue(&self.db, &self.master_key, &self.lifetimes, who, &admin).await?;
+        self.refresh().await?;
+        Ok(issued)
+    }
+
+    /// The acting admin's current token, to see again (after their
+    /// password, in the console); `None` when they have none.
+    pub async fn retrieve_admin_token(
+        &self,
+        who: &Principal,
+        password: Option<SecretString>,
+    ) -> DomainResult<Option<(SecretString, i64)>> {
+        self.reauthenticate(who, password).await?;
+        let admin = self.acting_admin(who).await?;
+        retrieve(&self.db, &self.master_key, who, &admin.id).await
+    }
+
+    /// Revokes every token of `username` and ends their console sessions.
+    /// Admins may name only themselves; super admins (and the operator)
+    /// anyone. Says whether the acting admin revoked their own.
+    pub async fn revoke_admin_token(&self, who: &Principal, username: &str) -> DomainResult<Revoked> {
+        revoke(&self.db, who, username).await?;
+        self.refresh().await?;
+        Ok(Revoked {
+            own: who.is_admin_named(&username.trim().to_lowercase()),
+        })
+    }
+
+    /// The acting admin's token, as their own notices describe it; `None`
+    /// for a super admin, who holds none.
+    pub async fn own_token_status(&self, who: &Principal) -> DomainResult<Option<TokenStatus>> {
+        match (&who.admin_id, who.role) {
+            (Some(id), Role::Admin) => Ok(Some(status(&self.db, id).await?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy)]
+pub struct Revoked {
+    /// The acting admin's own tokens (and so their own session) ended.
+    pub own: bool,
 }

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use super::secrets::sha256;
-use super::views::{CertView, Views};
+use crate::domain::secrets::sha256;
+use crate::domain::storage::views::{CertView, Views};
 
 /// How a request reached Keyward, as far as mTLS is concerned.
 #[derive(Debug, Clone)]
@@ -67,5 +67,17 @@ pub fn check(views: &Views, transport: &Transport, now_ms: i64) -> Result<CertVi
         Err(Refusal::NotYetValid)
     } else {
         Ok(cert)
+    }
+}
+
+impl crate::domain::Keyward {
+    /// While mTLS is on, the credential endpoints (auth-token minting and
+    /// every admin-token endpoint) answer only requests that arrived with a
+    /// good client certificate.
+    pub fn mtls_gate(&self, transport: &Transport) -> Result<(), Refusal> {
+        if !self.views.mtls_on() {
+            return Ok(());
+        }
+        check(&self.views, transport, crate::domain::clock::now_ms()).map(|_| ())
     }
 }

@@ -4,10 +4,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::Mac;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::signing::SigningKeys;
+use crate::domain::credentials::signing::SigningKeys;
 
 pub const ACCESS_PREFIX: &str = "kwat_";
 pub const AUTH_PREFIX: &str = "kwauth_";
@@ -25,33 +24,6 @@ pub struct AccessClaims {
     pub device_id: String,
     pub iat: i64,
     pub exp: i64,
-}
-
-/// Ids and nonces are drawn from the thread's CSPRNG (ChaCha, seeded and
-/// reseeded from the OS): they must be unique and unguessable, and a
-/// session needs two of them, where the OS generator costs a system call
-/// each (about 2 % of the server's time in new-user sessions, perf). Keys
-/// and stored secrets still come straight from the OS (`secrets`).
-pub fn new_session_id() -> String {
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-/// Random bytes after a big-endian millisecond timestamp: unique like a
-/// random id, but new ones sort after old ones, so inserting them appends
-/// to an index instead of dirtying random pages of it.
-fn time_ordered<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    rand::thread_rng().fill_bytes(&mut b[6..]);
-    let ms = super::clock::now_ms().to_be_bytes();
-    b[..6].copy_from_slice(&ms[2..]);
-    b
-}
-
-/// An id for rows created on the hot path (end users): time-ordered hex.
-pub fn new_ordered_id() -> String {
-    hex::encode(time_ordered::<16>())
 }
 
 pub fn sign_access(keys: &SigningKeys, claims: &AccessClaims) -> String {
@@ -89,7 +61,7 @@ fn auth_mac(keys: &SigningKeys, user_id: &str, nonce: &[u8], exp: i64) -> hmac::
 /// An auth token for `user_id`, valid until `exp` (ms). 61 characters.
 pub fn mint_auth(keys: &SigningKeys, user_id: &str, exp: i64) -> String {
     // 80 random bits after the time: the redemption log appends in order.
-    let nonce: [u8; NONCE_LEN] = time_ordered();
+    let nonce: [u8; NONCE_LEN] = crate::domain::ids::time_ordered();
     let tag = auth_mac(keys, user_id, &nonce, exp).finalize().into_bytes();
     let mut raw = Vec::with_capacity(NONCE_LEN + 8 + MAC_LEN);
     raw.extend_from_slice(&nonce);
@@ -127,7 +99,7 @@ mod tests {
 
     fn claims() -> AccessClaims {
         AccessClaims {
-            sid: new_session_id(),
+            sid: crate::domain::ids::random_id(),
             uid: "u1".into(),
             user_id: "alice".into(),
             device_id: "phone".into(),

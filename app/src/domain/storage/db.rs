@@ -13,10 +13,10 @@ use std::str::FromStr;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use super::admins::{credential_holds, Actor};
-use super::audit::{self, AuditEvent};
-use super::secrets::SubKey;
-use super::{DomainError, DomainResult};
+use crate::domain::audit::{self, AuditEvent};
+use crate::domain::principal::{credential_holds, Principal};
+use crate::domain::secrets::SubKey;
+use crate::domain::{DomainError, DomainResult};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -58,12 +58,12 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
         } else {
-            return Err(DomainError::Invalid(
-                "the database URL must start with sqlite: or postgres:".into(),
+            return Err(DomainError::invalid(
+                "the database URL must start with sqlite: or postgres:",
             ));
         };
         let options = AnyConnectOptions::from_str(url)
-            .map_err(|e| DomainError::Invalid(format!("the database URL is not valid: {e}")))?;
+            .map_err(|e| DomainError::invalid(format!("the database URL is not valid: {e}")))?;
         match backend {
             Backend::Sqlite => {
                 let read = sqlite_pool(8, READ_CACHE_KIB, "").connect_with(options.clone()).await?;
@@ -114,7 +114,7 @@ impl Db {
         self
     }
 
-    pub(super) fn audit_key(&self) -> DomainResult<&SubKey> {
+    pub(crate) fn audit_key(&self) -> DomainResult<&SubKey> {
         self.audit_key
             .as_deref()
             .ok_or_else(|| DomainError::Internal("no audit key: the master key was not loaded".into()))
@@ -213,7 +213,7 @@ impl Db {
     /// Starts a change on behalf of `actor`, whose credential must still
     /// hold once the change lock is taken: a request admitted before a
     /// revoke, and waiting for the lock meanwhile, is refused here.
-    pub async fn change_as(&self, actor: &Actor) -> DomainResult<Change> {
+    pub async fn change_as(&self, actor: &Principal) -> DomainResult<Change> {
         let mut change = self.change().await?;
         credential_holds(change.conn(), &actor.credential).await?;
         Ok(change)
@@ -276,7 +276,7 @@ impl Change {
     }
 
     /// The chain was re-hashed inside this change (`audit::key_chain`).
-    pub(super) fn set_prev_hash(&mut self, hash: Vec<u8>) {
+    pub(crate) fn set_prev_hash(&mut self, hash: Vec<u8>) {
         self.prev_hash = hash;
     }
 
@@ -302,7 +302,7 @@ pub(crate) mod test_support {
 
     /// A fresh SQLite database `t.db` in a directory of its own.
     pub async fn temp_sqlite(tag: &str) -> (Db, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("keyward-{tag}-{}", super::super::tokens::new_ordered_id()));
+        let dir = std::env::temp_dir().join(format!("keyward-{tag}-{}", crate::domain::ids::ordered_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
         (Db::connect(&url).await.unwrap(), dir)

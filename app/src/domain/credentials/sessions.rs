@@ -3,14 +3,15 @@
 
 use serde_json::Value;
 
-use super::admins::Actor;
-use super::audit::AuditEvent;
-use super::clock::now_ms;
-use super::db::Db;
-use super::state::Keyward;
-use super::tokens::{self, AccessClaims};
-use super::views::Revocation;
-use super::{DomainError, DomainResult};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::credentials::end_users::EndUser;
+use crate::domain::credentials::tokens::{self, AccessClaims};
+use crate::domain::principal::Principal;
+use crate::domain::storage::db::Db;
+use crate::domain::storage::views::Revocation;
+use crate::domain::Keyward;
+use crate::domain::{DomainError, DomainResult};
 
 #[derive(Clone)]
 pub struct SessionRequest {
@@ -32,26 +33,25 @@ impl std::fmt::Debug for SessionRequest {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct EndUser {
-    pub id: String,
-    pub user_id: String,
-    pub display_name: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 pub struct IssuedSession {
     pub access_token: String,
     pub claims: AccessClaims,
     pub user: EndUser,
 }
 
+/// A request field at fault, named as the wire names it (the message
+/// leads with it too).
 fn invalid(m: &str) -> DomainError {
-    DomainError::Invalid(m.into())
+    let field = ["userId", "deviceId", "displayName", "authToken", "deviceInfo"]
+        .into_iter()
+        .find(|f| m.starts_with(f));
+    DomainError::Invalid {
+        field,
+        message: m.into(),
+    }
 }
 
-pub fn validate_user_id(user_id: &str) -> DomainResult<()> {
+fn validate_user_id(user_id: &str) -> DomainResult<()> {
     let n = user_id.chars().count();
     if n == 0 || n > 50 {
         return Err(invalid("userId must be 1 to 50 characters"));
@@ -62,7 +62,7 @@ pub fn validate_user_id(user_id: &str) -> DomainResult<()> {
     Ok(())
 }
 
-pub fn validate(req: &SessionRequest) -> DomainResult<()> {
+fn validate(req: &SessionRequest) -> DomainResult<()> {
     validate_user_id(&req.user_id)?;
     let n = req.device_id.chars().count();
     if n == 0 || n > 150 {
@@ -88,7 +88,7 @@ pub fn validate(req: &SessionRequest) -> DomainResult<()> {
 
 /// Opens a session: checks the API key's mode, redeems the auth token in
 /// secure mode, creates or updates the user, and signs an access token.
-pub async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSession> {
+async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSession> {
     validate(&req)?;
     let app = kw.views.app().ok_or(DomainError::SetupRequired)?;
     let now = now_ms();
@@ -99,7 +99,7 @@ pub async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSes
     }
     let user = upsert_user(kw, &req.user_id, req.display_name.as_deref(), now).await?;
     let claims = AccessClaims {
-        sid: tokens::new_session_id(),
+        sid: crate::domain::ids::random_id(),
         uid: user.id.clone(),
         user_id: user.user_id.clone(),
         device_id: req.device_id,
@@ -130,30 +130,6 @@ async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -
     } else {
         Err(DomainError::Unauthorized("authToken has already been used".into()))
     }
-}
-
-/// The columns of an end user, in the order of [`UserRow`].
-pub(super) const USER_COLUMNS: &str = "id, user_id, display_name, created_at, updated_at";
-pub(super) type UserRow = (String, String, Option<String>, i64, i64);
-
-impl From<UserRow> for EndUser {
-    fn from((id, user_id, display_name, created_at, updated_at): UserRow) -> Self {
-        EndUser {
-            id,
-            user_id,
-            display_name,
-            created_at,
-            updated_at,
-        }
-    }
-}
-
-async fn find_user(db: &Db, user_id: &str) -> DomainResult<Option<EndUser>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM end_users WHERE user_id = $1"))
-        .bind(user_id)
-        .fetch_optional(db.read())
-        .await?;
-    Ok(row.map(EndUser::from))
 }
 
 /// A known user with no new display name costs no read and no write: it
@@ -195,7 +171,7 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
 /// Checks an access token: signature, expiry, revocation. No database for
 /// a live token (unless the revocation filter mistakes it for a logged-out
 /// one: then one indexed read).
-pub async fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClaims> {
+async fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClaims> {
     let invalid = || DomainError::Unauthorized("Invalid access token".into());
     let claims = tokens::verify_access(&kw.signing, token).ok_or_else(invalid)?;
     if claims.exp <= now_ms() {
@@ -204,7 +180,7 @@ pub async fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClai
     let revoked = match kw.views.access_revocation(&claims.sid, &claims.uid, claims.iat) {
         Revocation::Live => false,
         Revocation::Revoked => true,
-        Revocation::Ask => super::views::session_revoked(&kw.db, &claims.sid).await?,
+        Revocation::Ask => crate::domain::storage::views::session_revoked(&kw.db, &claims.sid).await?,
     };
     if revoked {
         return Err(invalid());
@@ -217,7 +193,7 @@ pub async fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClai
 /// the batching writer), on this instance at once and on the others at
 /// their next poll. Each user may log out a bounded number of times a
 /// minute: the record of a logout lives as long as its token.
-pub async fn revoke_session(kw: &Keyward, claims: &AccessClaims) -> DomainResult<()> {
+async fn revoke_session(kw: &Keyward, claims: &AccessClaims) -> DomainResult<()> {
     if !kw.logouts.allow(&claims.uid, now_ms()) {
         return Err(DomainError::RateLimited(60));
     }
@@ -227,9 +203,11 @@ pub async fn revoke_session(kw: &Keyward, claims: &AccessClaims) -> DomainResult
 }
 
 /// Every access token of the user issued until now is dead (audited).
-pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) -> DomainResult<()> {
+async fn revoke_user_sessions(kw: &Keyward, actor: &Principal, user_id: &str) -> DomainResult<()> {
     validate_user_id(user_id)?;
-    let user = find_user(&kw.db, user_id).await?.ok_or(DomainError::NotFound)?;
+    let user = crate::domain::credentials::end_users::find_user(&kw.db, user_id)
+        .await?
+        .ok_or(DomainError::NotFound(crate::domain::Entity::EndUser))?;
     let now = now_ms();
     let far = now + kw.lifetimes.access_token_ttl.as_millis() as i64;
     let mut change = kw.db.change_as(actor).await?;
@@ -240,7 +218,7 @@ pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) ->
         .execute(change.conn())
         .await?;
     change
-        .commit(AuditEvent::new(&actor.name, "end_user.revoke_sessions", user_id).source(actor.source.clone()))
+        .commit(AuditEvent::new(&actor.name, "end_user.revoke_sessions", user_id).source(actor.source()))
         .await?;
     kw.views.note_user_revoked(&user.id, now, far);
     Ok(())
@@ -249,7 +227,7 @@ pub async fn revoke_user_sessions(kw: &Keyward, actor: &Actor, user_id: &str) ->
 /// Deletes redemption records and revocations of tokens that have expired
 /// anyway: a dead token needs no record to stay dead. In batches, so the
 /// writer is never held for long however many expire at once.
-pub async fn delete_expired_records(db: &Db) -> DomainResult<()> {
+pub(crate) async fn delete_expired_records(db: &Db) -> DomainResult<()> {
     let now = now_ms();
     // Kept a while past expiry: an instance whose clock runs behind must
     // still find the record.
@@ -273,4 +251,36 @@ pub async fn delete_expired_records(db: &Db) -> DomainResult<()> {
         }
     }
     Ok(())
+}
+
+impl Keyward {
+    /// Opens a session for an end user: checks the mode, redeems the auth
+    /// token in secure mode, creates or updates the user, and signs an
+    /// access token. (The API key was checked by `check_api_key`.)
+    pub async fn open_session(&self, req: SessionRequest) -> DomainResult<IssuedSession> {
+        create(self, req).await
+    }
+
+    /// Checks an access token: signature, expiry, revocation.
+    pub async fn verify_access_token(&self, token: &str) -> DomainResult<AccessClaims> {
+        verify_access(self, token).await
+    }
+
+    /// Logout: this access token is dead.
+    pub async fn log_out(&self, claims: &AccessClaims) -> DomainResult<()> {
+        revoke_session(self, claims).await
+    }
+
+    /// Every access token of the end user issued until now is dead (audited).
+    pub async fn revoke_user_sessions(&self, who: &Principal, user_id: &str) -> DomainResult<()> {
+        revoke_user_sessions(self, who, user_id).await
+    }
+
+    /// An auth token for `user_id`, minted for a customer backend that
+    /// presented a server key; it lives the configured auth-token lifetime.
+    pub fn mint_auth_token(&self, user_id: &str) -> DomainResult<String> {
+        validate_user_id(user_id)?;
+        let exp = now_ms() + self.lifetimes.auth_token_ttl.as_millis() as i64;
+        Ok(tokens::mint_auth(&self.signing, user_id, exp))
+    }
 }

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
-use super::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult};
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 256;
@@ -14,14 +14,16 @@ pub const MAX_LEN: usize = 256;
 pub fn check_policy(password: &SecretString) -> DomainResult<()> {
     let n = password.expose_secret().chars().count();
     if n < MIN_LEN {
-        return Err(DomainError::Invalid(format!(
-            "The password must be at least {MIN_LEN} characters long."
-        )));
+        return Err(DomainError::invalid_field(
+            "password",
+            format!("The password must be at least {MIN_LEN} characters long."),
+        ));
     }
     if n > MAX_LEN {
-        return Err(DomainError::Invalid(format!(
-            "The password must be at most {MAX_LEN} characters long."
-        )));
+        return Err(DomainError::invalid_field(
+            "password",
+            format!("The password must be at most {MAX_LEN} characters long."),
+        ));
     }
     Ok(())
 }

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::db::Db;
-use super::DomainResult;
+use crate::domain::storage::db::Db;
+use crate::domain::DomainResult;
 
 #[derive(Debug, Default)]
 struct Pending {

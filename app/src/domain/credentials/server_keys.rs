@@ -3,12 +3,14 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::admins::Actor;
-use super::audit::AuditEvent;
-use super::clock::now_ms;
-use super::db::Db;
-use super::secrets::{self, sha256};
-use super::{DomainError, DomainResult};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::pki::mtls::Transport;
+use crate::domain::principal::Principal;
+use crate::domain::secrets::{self, sha256};
+use crate::domain::storage::db::Db;
+use crate::domain::Keyward;
+use crate::domain::{DomainError, DomainResult};
 
 pub const PREFIX: &str = "kwsk_";
 /// How much of a key is kept in clear to tell keys apart in lists.
@@ -20,6 +22,9 @@ pub struct NewServerKey {
     pub key: SecretString,
     pub prefix: String,
     pub created_at: i64,
+    /// When the keys that were active before stop working (`created_at`
+    /// for at once).
+    pub previous_retire_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +45,14 @@ pub struct ServerKeyInfo {
 
 /// Generates a new key. Keys still active retire after `overlap_secs`
 /// (0 = at once; at most 24 hours).
-pub async fn generate(db: &Db, actor: &Actor, overlap_secs: i64) -> DomainResult<NewServerKey> {
+async fn generate(db: &Db, actor: &Principal, overlap_secs: i64) -> DomainResult<NewServerKey> {
     if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
-        return Err(DomainError::Invalid(
-            "The overlap must be between 0 and 24 hours.".into(),
+        return Err(DomainError::invalid_field(
+            "overlap",
+            "The overlap must be between 0 and 24 hours.",
         ));
     }
-    super::application::require(db).await?;
+    crate::domain::application::require(db).await?;
     let key = secrets::generate(PREFIX);
     let prefix = key.expose_secret()[..SHOWN_PREFIX_LEN].to_string();
     let now = now_ms();
@@ -57,7 +63,7 @@ pub async fn generate(db: &Db, actor: &Actor, overlap_secs: i64) -> DomainResult
         .bind(retire_at)
         .execute(change.conn())
         .await?;
-    let id = super::tokens::new_session_id();
+    let id = crate::domain::ids::random_id();
     sqlx::query("INSERT INTO server_keys (id, prefix, digest, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(&prefix)
@@ -70,17 +76,18 @@ pub async fn generate(db: &Db, actor: &Actor, overlap_secs: i64) -> DomainResult
         .commit(
             AuditEvent::new(&actor.name, "server_key.generate", &prefix)
                 .detail(serde_json::json!({ "overlap_seconds": overlap_secs }))
-                .source(actor.source.clone()),
+                .source(actor.source()),
         )
         .await?;
     Ok(NewServerKey {
         key,
         prefix,
         created_at: now,
+        previous_retire_at: retire_at,
     })
 }
 
-pub async fn list(db: &Db) -> DomainResult<Vec<ServerKeyInfo>> {
+pub(crate) async fn list(db: &Db) -> DomainResult<Vec<ServerKeyInfo>> {
     type Row = (String, String, i64, Option<i64>, Option<i64>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, prefix, created_at, last_used_at, retires_at FROM server_keys ORDER BY created_at DESC LIMIT 50",
@@ -102,4 +109,44 @@ pub async fn list(db: &Db) -> DomainResult<Vec<ServerKeyInfo>> {
             },
         })
         .collect())
+}
+
+/// Why a presented server key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKeyRefusal {
+    /// mTLS is on and the request came without a good client certificate.
+    Mtls(crate::domain::pki::mtls::Refusal),
+    Missing,
+    Invalid,
+}
+
+impl Keyward {
+    /// Generates a server key, shown this once; the keys active before
+    /// retire after `overlap_secs` (0: at once; at most 24 hours).
+    pub async fn generate_server_key(&self, who: &Principal, overlap_secs: i64) -> DomainResult<NewServerKey> {
+        let key = generate(&self.db, who, overlap_secs).await?;
+        self.refresh().await?;
+        Ok(key)
+    }
+
+    /// The keys as lists show them (a key itself is never shown again).
+    pub async fn server_keys(&self, _who: &Principal) -> DomainResult<Vec<ServerKeyInfo>> {
+        list(&self.db).await
+    }
+
+    /// Does this request carry a live server key (and, under mTLS, a good
+    /// client certificate, checked first so a caller without one learns
+    /// nothing about the key)? From memory; records the key's use.
+    pub fn check_server_key(&self, transport: &Transport, given: Option<&str>) -> Result<(), ServerKeyRefusal> {
+        self.mtls_gate(transport).map_err(ServerKeyRefusal::Mtls)?;
+        let given = given.ok_or(ServerKeyRefusal::Missing)?;
+        let now = now_ms();
+        match self.views.server_key(&sha256(given.as_bytes())) {
+            Some(key) if key.retires_at.is_none_or(|t| t > now) => {
+                self.usage.server_key_used(&key.id, now);
+                Ok(())
+            }
+            _ => Err(ServerKeyRefusal::Invalid),
+        }
+    }
 }

@@ -1,0 +1,449 @@
+//! Admin users of the console: creation, lookup, sign-in, disabling; and,
+//! beside them, their passwords, the sign-in throttle and console sessions.
+
+pub mod console_sessions;
+pub mod password;
+pub mod throttle;
+
+use rand::RngCore;
+use secrecy::SecretString;
+use sqlx::AnyConnection;
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::principal::{Principal, Role};
+use crate::domain::storage::db::{on_unique, Db};
+use crate::domain::{DomainError, DomainResult, Keyward};
+use password::Hasher;
+use throttle::LoginThrottle;
+
+#[derive(Clone)]
+pub struct Admin {
+    pub id: String,
+    pub username: String,
+    password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub session_epoch: i64,
+    pub created_at: i64,
+}
+
+// Hand-written so the password hash never reaches a log line.
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+type AdminRow = (String, String, String, String, i64, i64, i64);
+const COLUMNS: &str = "id, username, password_hash, role, disabled, session_epoch, created_at";
+
+fn from_row((id, username, password_hash, role, disabled, session_epoch, created_at): AdminRow) -> DomainResult<Admin> {
+    let role = Role::parse(&role).ok_or_else(|| DomainError::Internal(format!("unknown role {role:?}")))?;
+    Ok(Admin {
+        id,
+        username,
+        password_hash,
+        role,
+        disabled: disabled != 0,
+        session_epoch,
+        created_at,
+    })
+}
+
+/// Usernames are case-insensitive: stored lower-case.
+pub fn validate_username(raw: &str) -> DomainResult<String> {
+    let name = raw.trim().to_lowercase();
+    let ok_len = (3..=64).contains(&name.chars().count());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok_len && ok_chars {
+        Ok(name)
+    } else {
+        Err(DomainError::invalid_field(
+            "username",
+            "A username is 3 to 64 characters: letters, digits, '.', '_', '-' or '@'.",
+        ))
+    }
+}
+
+pub struct NewAdmin {
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub(crate) async fn insert(conn: &mut AnyConnection, admin: &NewAdmin) -> DomainResult<String> {
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO admin_users (id, username, password_hash, role, disabled, session_epoch, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, 0, $5, $5)",
+    )
+    .bind(&id)
+    .bind(&admin.username)
+    .bind(&admin.password_hash)
+    .bind(admin.role.as_str())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| on_unique(e, "An admin with that username already exists."))?;
+    Ok(id)
+}
+
+pub(crate) async fn by_id(db: &Db, id: &str) -> DomainResult<Option<Admin>> {
+    let row: Option<AdminRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.read())
+        .await?;
+    row.map(from_row).transpose()
+}
+
+pub(crate) async fn by_username(db: &Db, username: &str) -> DomainResult<Option<Admin>> {
+    let row: Option<AdminRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_users WHERE username = $1"))
+        .bind(username.trim().to_lowercase())
+        .fetch_optional(db.read())
+        .await?;
+    row.map(from_row).transpose()
+}
+
+async fn create(
+    db: &Db,
+    hasher: &Hasher,
+    actor: &Principal,
+    username: &str,
+    pw: SecretString,
+    role: Role,
+) -> DomainResult<()> {
+    let username = validate_username(username)?;
+    password::check_policy(&pw)?;
+    let password_hash = hasher.hash(pw).await?;
+    let mut change = db.change_as(actor).await?;
+    insert(
+        change.conn(),
+        &NewAdmin {
+            username: username.clone(),
+            password_hash,
+            role,
+        },
+    )
+    .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "admin.create", &username)
+                .detail(serde_json::json!({ "role": role.as_str() }))
+                .source(actor.source()),
+        )
+        .await
+}
+
+/// Disabling ends every console session of that admin and revokes their
+/// admin tokens for good: enabling them again brings no token back (they
+/// get a new one at their next sign-in).
+async fn set_disabled(db: &Db, actor: &Principal, username: &str, disabled: bool) -> DomainResult<()> {
+    let username = username.trim().to_lowercase();
+    let now = now_ms();
+    let mut change = db.change_as(actor).await?;
+    let id: Option<(String,)> = sqlx::query_as(
+        "UPDATE admin_users SET disabled = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+         WHERE username = $3 RETURNING id",
+    )
+    .bind(i64::from(disabled))
+    .bind(now)
+    .bind(&username)
+    .fetch_optional(change.conn())
+    .await?;
+    let Some((id,)) = id else {
+        return Err(DomainError::NotFound(crate::domain::Entity::Admin));
+    };
+    let event = if disabled {
+        let revoked = crate::domain::credentials::admin_tokens::revoke_all(change.conn(), &id, now).await?;
+        AuditEvent::new(&actor.name, "admin.disable", &username)
+            .detail(serde_json::json!({ "tokens_revoked": revoked }))
+    } else {
+        AuditEvent::new(&actor.name, "admin.enable", &username)
+    };
+    change.commit(event.source(actor.source())).await
+}
+
+/// A new password also ends every console session of that admin.
+async fn reset_password(
+    db: &Db,
+    hasher: &Hasher,
+    actor: &Principal,
+    username: &str,
+    pw: SecretString,
+) -> DomainResult<()> {
+    let username = username.trim().to_lowercase();
+    password::check_policy(&pw)?;
+    let hash = hasher.hash(pw).await?;
+    let mut change = db.change_as(actor).await?;
+    let done = sqlx::query(
+        "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
+    )
+    .bind(&hash)
+    .bind(now_ms())
+    .bind(&username)
+    .execute(change.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound(crate::domain::Entity::Admin));
+    }
+    change
+        .commit(AuditEvent::new(&actor.name, "admin.reset_password", &username).source(actor.source()))
+        .await
+}
+
+/// Checks a username and password. Unknown user, wrong password and
+/// disabled admin all give `BadCredentials` after the same argon2 work;
+/// throttled attempts are refused before any work is done.
+async fn authenticate(
+    db: &Db,
+    hasher: &Hasher,
+    throttle: &LoginThrottle,
+    username: &str,
+    pw: SecretString,
+    client: &str,
+) -> DomainResult<Admin> {
+    let key = username.trim().to_lowercase();
+    throttle.attempt(db, &key, client).await?;
+    let admin = by_username(db, &key).await?;
+    let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
+    if hasher.verify(pw, stored).await? {
+        throttle.success(db, &key, client).await?;
+        // `verify` is only true when a stored hash was used.
+        return admin.ok_or(DomainError::BadCredentials);
+    }
+    // An admin's lockout is audited, once, when it starts. (A name nobody
+    // has is not: it may be a password typed into the wrong field.)
+    if let Some(admin) = &admin {
+        if let Some(until) = throttle.just_locked(db, &key, client).await? {
+            db.change()
+                .await?
+                .commit(
+                    AuditEvent::new("keyward", "admin.lockout", &admin.username)
+                        .detail(serde_json::json!({ "client": client, "until": crate::domain::clock::iso(until) }))
+                        .source(Some(client.to_string())),
+                )
+                .await?;
+        }
+    }
+    Err(DomainError::BadCredentials)
+}
+
+/// Ends every sign-in lockout and backoff of `username`, at once. Super
+/// admins only (and the operator).
+async fn unlock(db: &Db, throttle: &LoginThrottle, actor: &Principal, username: &str) -> DomainResult<()> {
+    let admin = by_username(db, username)
+        .await?
+        .ok_or(DomainError::NotFound(crate::domain::Entity::Admin))?;
+    let mut change = db.change_as(actor).await?;
+    let cleared = throttle.unlock(change.conn(), &admin.username).await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "admin.unlock", &admin.username)
+                .detail(serde_json::json!({ "failures_cleared": cleared }))
+                .source(actor.source()),
+        )
+        .await
+}
+
+/// One page of admins whose username contains `query`, and how many match.
+async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> DomainResult<(Vec<Admin>, i64)> {
+    // Usernames hold '_' (a LIKE wildcard) and nothing stranger: escape it.
+    let needle: String = query
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let pattern = format!(
+        "%{}%",
+        needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    );
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_users WHERE username LIKE $1 ESCAPE '\\'")
+        .bind(&pattern)
+        .fetch_one(db.read())
+        .await?;
+    let rows: Vec<AdminRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM admin_users WHERE username LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2 OFFSET $3"
+    ))
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db.read())
+    .await?;
+    Ok((rows.into_iter().map(from_row).collect::<DomainResult<_>>()?, total))
+}
+
+/// One page of the admin list, with each admin's token and lockouts.
+pub struct AdminPage {
+    pub entries: Vec<AdminEntry>,
+    /// How many admins match the query.
+    pub total: i64,
+    /// The page shown (past the last page shows the last), from 1.
+    pub page: i64,
+    pub pages: i64,
+    /// How long a superseded admin token keeps working.
+    pub switch_over: std::time::Duration,
+}
+
+pub struct AdminEntry {
+    pub admin: Admin,
+    pub token: crate::domain::credentials::admin_tokens::TokenStatus,
+    pub lockouts: Vec<throttle::Lockout>,
+}
+
+/// A console session as the console's cookie remembers it.
+pub struct ConsoleSession<'a> {
+    pub admin_id: &'a str,
+    /// The admin's session epoch at sign-in; bumping it ends the session.
+    pub epoch: i64,
+    pub login_at_ms: i64,
+}
+
+impl Keyward {
+    /// Signs an admin in. Unknown user, wrong password and disabled admin
+    /// all give `BadCredentials` after the same work; repeated failures
+    /// are throttled per user and address. An admin without a live token
+    /// gets one.
+    pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<Admin> {
+        crate::domain::application::require(&self.db).await?;
+        let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
+        let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
+        crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
+        Ok(admin)
+    }
+
+    /// The principal of a console session that still holds: the admin
+    /// exists and is enabled, the session's epoch is theirs, and the
+    /// absolute lifetime has not run out. `None` ends the session.
+    pub async fn resume_console(&self, session: ConsoleSession<'_>, address: &str) -> DomainResult<Option<Principal>> {
+        let absolute_ms = self.lifetimes.console_absolute.as_millis() as i64;
+        let Some(admin) = by_id(&self.db, session.admin_id).await? else {
+            return Ok(None);
+        };
+        let holds =
+            !admin.disabled && admin.session_epoch == session.epoch && now_ms() - session.login_at_ms < absolute_ms;
+        Ok(holds.then(|| Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address)))
+    }
+
+    /// The password of the acting admin again, throttled like sign-in,
+    /// before a secret is shown or minted in the console. The admin API's
+    /// token and the operator's host access are proof enough.
+    pub(crate) async fn reauthenticate(&self, who: &Principal, password: Option<SecretString>) -> DomainResult<()> {
+        if who.channel != crate::domain::principal::Channel::Console {
+            return Ok(());
+        }
+        let password = password.ok_or_else(|| DomainError::invalid_field("password", "Enter your password."))?;
+        authenticate(
+            &self.db,
+            &self.hasher,
+            &self.throttle,
+            &who.name,
+            password,
+            who.address(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The acting admin, read now (not the operator).
+    pub(crate) async fn acting_admin(&self, who: &Principal) -> DomainResult<Admin> {
+        let id = who
+            .admin_id
+            .as_deref()
+            .ok_or_else(|| DomainError::invalid("The operator acts on a named admin."))?;
+        by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::Unauthorized("Your session has ended.".into()))
+    }
+
+    /// One page of admins whose username contains `query`.
+    pub async fn admin_page(
+        &self,
+        _who: &Principal,
+        query: &str,
+        page: i64,
+        page_size: i64,
+    ) -> DomainResult<AdminPage> {
+        // Any number may arrive in a URL: past the last page shows the last.
+        let mut page = page.clamp(1, i64::MAX / page_size);
+        let (mut found, total) = search(&self.db, query, (page - 1) * page_size, page_size).await?;
+        let pages = ((total + page_size - 1) / page_size).max(1);
+        if page > pages {
+            page = pages;
+            found = search(&self.db, query, (page - 1) * page_size, page_size).await?.0;
+        }
+        let mut entries = Vec::with_capacity(found.len());
+        for admin in found {
+            let token = crate::domain::credentials::admin_tokens::status(&self.db, &admin.id).await?;
+            let lockouts = self.throttle.lockouts(&self.db, &admin.username).await?;
+            entries.push(AdminEntry { admin, token, lockouts });
+        }
+        Ok(AdminPage {
+            entries,
+            total,
+            page,
+            pages,
+            switch_over: self.lifetimes.admin_token_grace,
+        })
+    }
+
+    /// Creates an admin (super admins and the operator). `role` is `None`
+    /// when the input named none that exists.
+    pub async fn create_admin(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: SecretString,
+        role: Option<Role>,
+    ) -> DomainResult<()> {
+        who.require_super_admin()?;
+        let role = role.ok_or_else(|| DomainError::invalid_field("role", "Choose a role."))?;
+        create(&self.db, &self.hasher, who, username, password, role).await
+    }
+
+    /// Disables (or enables again) an admin: their sessions end and their
+    /// tokens are revoked for good. Super admins and the operator; nobody
+    /// disables themselves (a console with no super admin left is locked).
+    pub async fn set_admin_disabled(&self, who: &Principal, username: &str, disabled: bool) -> DomainResult<()> {
+        who.require_super_admin()?;
+        if who.is_admin_named(&username.trim().to_lowercase()) {
+            return Err(DomainError::invalid_field("username", "You cannot disable yourself."));
+        }
+        set_disabled(&self.db, who, username, disabled).await?;
+        self.refresh().await
+    }
+
+    /// Sets a new password; the admin's sessions end (super admins and the operator).
+    pub async fn reset_admin_password(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: SecretString,
+    ) -> DomainResult<()> {
+        who.require_super_admin()?;
+        reset_password(&self.db, &self.hasher, who, username, password).await?;
+        self.refresh().await
+    }
+
+    /// Ends every sign-in lockout of `username` at once (super admins and the operator).
+    pub async fn unlock_admin(&self, who: &Principal, username: &str) -> DomainResult<()> {
+        who.require_super_admin()?;
+        unlock(&self.db, &self.throttle, who, username).await
+    }
+}

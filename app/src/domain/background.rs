@@ -1,0 +1,70 @@
+//! The domain's background work, started and stopped with a server's
+//! [`Keyward`]: the in-memory views kept fresh, SQLite's log checkpointed,
+//! bookkeeping written in batches, and what has expired deleted.
+
+use std::time::Duration;
+use tokio::sync::watch;
+
+use crate::domain::Keyward;
+
+/// The logout filter is built afresh this often, so logouts of expired
+/// tokens leave it and it never fills up.
+const REBUILD_FILTER_EVERY_MINUTES: u64 = 60;
+
+/// Keeps the in-memory views fresh (changes made by other instances show
+/// within a second), checkpoints SQLite's log beside the writer, and
+/// writes usage bookkeeping in batches.
+pub(in crate::domain) async fn keep_fresh(kw: Keyward, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        n += 1;
+        if let Err(e) = kw.poll().await {
+            tracing::warn!(error = %e, "could not refresh the in-memory views");
+        }
+        if n.is_multiple_of(2) {
+            if let Err(e) = kw.db.checkpoint().await {
+                tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
+            }
+        }
+        if n.is_multiple_of(20) {
+            if let Err(e) = kw.usage.flush(&kw.db).await {
+                tracing::warn!(error = %e, "could not write usage bookkeeping");
+            }
+        }
+    }
+}
+
+/// Deletes what has expired: console sessions, token records, old
+/// sign-in failures; and rebuilds the logout filter now and then.
+pub(in crate::domain) async fn clean_up(kw: Keyward, mut stop: watch::Receiver<bool>) {
+    let store = kw.console_session_store();
+    let mut minutes: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "could not delete expired console sessions");
+        }
+        if let Err(e) = crate::domain::credentials::sessions::delete_expired_records(&kw.db).await {
+            tracing::warn!(error = %e, "could not delete expired token records");
+        }
+        if let Err(e) = kw.throttle.forget_old(&kw.db).await {
+            tracing::warn!(error = %e, "could not delete old sign-in failures");
+        }
+        minutes += 1;
+        if minutes.is_multiple_of(REBUILD_FILTER_EVERY_MINUTES) {
+            if let Err(e) = kw.views.rebuild_revocations(&kw.db).await {
+                tracing::warn!(error = %e, "could not rebuild the logout filter");
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Where state lives: the database (and its one change lock), the batching
+//! writer of the hot path, the in-memory views every request reads, and
+//! the caches and bookkeeping beside them.
+
+pub mod db;
+pub mod known_users;
+pub mod revoked_filter;
+pub mod usage;
+pub mod views;
+pub mod writer;
