@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+mod files;
 pub mod http;
 pub mod serve;
 pub mod startup;

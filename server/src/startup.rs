@@ -114,7 +114,7 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
     if !creates || path.as_os_str().is_empty() || rest.starts_with(":memory:") || path.exists() {
         return Ok(());
     }
-    match create_private(path) {
+    match crate::files::create_private(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(ServerError::Config(format!(
@@ -261,7 +261,7 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, ServerError> {
             .map_err(|e| ServerError::Config(format!("KEYWARD_MASTER_KEY_FILE {}: the key {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => {
             let (key, encoded) = MasterKey::generate();
-            write_private(&path, encoded.expose_secret())?;
+            crate::files::write_private(&path, encoded.expose_secret())?;
             tracing::info!(path = %path.display(), "generated a new master key; back it up with the database");
             Ok(key)
         }
@@ -270,24 +270,4 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, ServerError> {
             path.display()
         ))),
     }
-}
-
-/// A new file only its owner may read (0600); fails if it exists.
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
-    use std::io::Write;
-    let mut file = create_private(path).map_err(ServerError::io(format!("creating {}", path.display())))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(ServerError::io(format!("writing {}", path.display())))
 }

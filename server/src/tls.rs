@@ -106,7 +106,7 @@ fn self_signed_in(data_dir: &Path, addr: SocketAddr) -> Result<(PathBuf, PathBuf
     let cert = params
         .self_signed(&key)
         .map_err(|e| ServerError::Config(format!("generating the TLS certificate: {e}")))?;
-    crate::startup::write_private(&key_path, &key.serialize_pem())?;
+    crate::files::write_private(&key_path, &key.serialize_pem())?;
     std::fs::write(&cert_path, cert.pem()).map_err(ServerError::io(format!("writing {}", cert_path.display())))?;
     tracing::info!(path = %cert_path.display(), "generated a self-signed TLS certificate for the HTTPS listener");
     Ok((cert_path, key_path))

@@ -73,7 +73,8 @@ pub struct Principal {
     pub(crate) credential: Credential,
 }
 
-pub use crate::domain::audit::CLI_SOURCE;
+/// The audit log's "from where" for the host's command line.
+pub const CLI_SOURCE: &str = "cli";
 
 impl Principal {
     /// A signed-in console admin (built by the console session check).
