@@ -164,9 +164,6 @@ pub fn pem_file_name(name: &str) -> String {
     format!("{safe}.pem")
 }
 
-/// The regions a new application may be created in.
-pub const REGIONS: [(&str, &str); 3] = [("eu", "Europe"), ("sg", "Singapore"), ("us", "United States")];
-
 // Secrets shown once: their Debug output never includes them.
 impl std::fmt::Debug for NewServerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

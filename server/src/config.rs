@@ -13,21 +13,28 @@ use app::domain::Lifetimes;
 
 use crate::error::ServerError;
 
-/// The settings every command shares (SPEC §9). No Debug: the database
-/// URL may hold a password.
-#[derive(Clone, Default, Args)]
+/// Every setting (SPEC §9), in one struct that clap fills from flags and
+/// `KEYWARD_*` variables and serde fills from the TOML file; [`Config::load`]
+/// lays the first over the second. No Debug: the database URL may hold a
+/// password. Unknown keys in the file are an error, so a typo is not
+/// silently ignored.
+#[derive(Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConfigArgs {
     /// TOML file with any of the settings below (flags and environment win).
     #[arg(long, env = "KEYWARD_CONFIG", global = true)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Where the embedded database, master key and TLS files live.
     #[arg(long, env = "KEYWARD_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Address of the plain-HTTP listener (console and API).
     #[arg(long, env = "KEYWARD_HTTP_ADDR", global = true, value_parser = parse_addr)]
+    #[serde(deserialize_with = "file::addr")]
     pub http_addr: Option<SocketAddr>,
     /// Address of the HTTPS listener (asks for an optional client certificate).
     #[arg(long, env = "KEYWARD_HTTPS_ADDR", global = true, value_parser = parse_addr)]
+    #[serde(deserialize_with = "file::addr")]
     pub https_addr: Option<SocketAddr>,
     /// PEM certificate chain of the HTTPS listener (self-signed in the data directory if unset).
     #[arg(long, env = "KEYWARD_TLS_CERT", global = true)]
@@ -37,6 +44,7 @@ pub struct ConfigArgs {
     pub tls_key: Option<PathBuf>,
     /// Longest validity of an issued client certificate.
     #[arg(long, env = "KEYWARD_CERT_MAX_VALIDITY", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub cert_max_validity: Option<Duration>,
     /// Header in which a trusted TLS-terminating proxy passes the client
     /// certificate (URL-encoded PEM, e.g. nginx's $ssl_client_escaped_cert).
@@ -44,9 +52,11 @@ pub struct ConfigArgs {
     pub client_cert_header: Option<String>,
     /// Comma-separated IP addresses of the proxies whose header is believed.
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", global = true, value_delimiter = ',', value_parser = parse_ip)]
+    #[serde(deserialize_with = "file::ips")]
     pub trusted_proxies: Vec<IpAddr>,
     /// Public URL shown in the console (defaults to the HTTP listener's).
     #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    #[serde(deserialize_with = "file::public_url")]
     pub public_url: Option<String>,
     /// sqlite:… or postgres://… (defaults to SQLite in the data directory).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
@@ -59,62 +69,121 @@ pub struct ConfigArgs {
     pub site_root: Option<PathBuf>,
     /// How long a superseded admin token keeps working.
     #[arg(long, env = "KEYWARD_ADMIN_TOKEN_GRACE", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub admin_token_grace: Option<Duration>,
     /// Lifetime of a new admin token.
     #[arg(long, env = "KEYWARD_ADMIN_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub admin_token_ttl: Option<Duration>,
     /// Lifetime of an access token.
     #[arg(long, env = "KEYWARD_ACCESS_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub access_token_ttl: Option<Duration>,
     /// Lifetime of an auth token.
     #[arg(long, env = "KEYWARD_AUTH_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub auth_token_ttl: Option<Duration>,
     /// A request whose headers have not all arrived after this long is closed.
     #[arg(long, env = "KEYWARD_HEADER_READ_TIMEOUT", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub header_read_timeout: Option<Duration>,
     /// A keep-alive connection with no request for this long is closed.
     #[arg(long, env = "KEYWARD_IDLE_TIMEOUT", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub idle_timeout: Option<Duration>,
     /// A request not answered this long after it began has its connection dropped.
     #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
     pub request_timeout: Option<Duration>,
     /// Open connections per listener; beyond it a connection gets 503.
     #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
     /// Memory for logged-out access tokens, in bytes (default 32 MiB).
     #[arg(long, env = "KEYWARD_REVOCATION_MEMORY", global = true, value_parser = parse_bytes)]
+    #[serde(deserialize_with = "file::bytes")]
     pub revocation_memory: Option<usize>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "KEYWARD_LOG_JSON", global = true)]
+    #[serde(skip)]
     pub log_json: bool,
 }
 
-/// The same settings in the TOML file. Unknown keys are an error, so a
-/// typo is not silently ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    http_addr: Option<String>,
-    https_addr: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    cert_max_validity: Option<String>,
-    client_cert_header: Option<String>,
-    trusted_proxies: Option<Vec<String>>,
-    public_url: Option<String>,
-    database_url: Option<String>,
-    master_key_file: Option<PathBuf>,
-    site_root: Option<PathBuf>,
-    admin_token_grace: Option<String>,
-    admin_token_ttl: Option<String>,
-    access_token_ttl: Option<String>,
-    auth_token_ttl: Option<String>,
-    header_read_timeout: Option<String>,
-    idle_timeout: Option<String>,
-    request_timeout: Option<String>,
-    max_connections: Option<usize>,
-    revocation_memory: Option<String>,
+impl ConfigArgs {
+    /// These settings laid over `under`: a setting given here wins.
+    fn over(self, under: ConfigArgs) -> ConfigArgs {
+        macro_rules! layered {
+            ($($field:ident),* $(,)?) => {
+                ConfigArgs {
+                    $($field: self.$field.or(under.$field),)*
+                    trusted_proxies: if self.trusted_proxies.is_empty() {
+                        under.trusted_proxies
+                    } else {
+                        self.trusted_proxies
+                    },
+                    config: self.config,
+                    log_json: self.log_json,
+                }
+            };
+        }
+        layered!(
+            data_dir,
+            http_addr,
+            https_addr,
+            tls_cert,
+            tls_key,
+            cert_max_validity,
+            client_cert_header,
+            public_url,
+            database_url,
+            master_key_file,
+            site_root,
+            admin_token_grace,
+            admin_token_ttl,
+            access_token_ttl,
+            auth_token_ttl,
+            header_read_timeout,
+            idle_timeout,
+            request_timeout,
+            max_connections,
+            revocation_memory,
+        )
+    }
+}
+
+/// The file's values go through the same parsers as the flags'.
+mod file {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Duration;
+
+    fn parsed<'de, D: Deserializer<'de>, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, D::Error> {
+        let raw = String::deserialize(d)?;
+        parse(&raw).map(Some).map_err(D::Error::custom)
+    }
+
+    pub fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        parsed(d, super::parse_addr)
+    }
+
+    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        parsed(d, super::parse_duration)
+    }
+
+    pub fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        parsed(d, super::parse_bytes)
+    }
+
+    pub fn public_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        parsed(d, super::parse_public_url)
+    }
+
+    pub fn ips<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+        let raw = Vec::<String>::deserialize(d)?;
+        raw.iter()
+            .map(|r| super::parse_ip(r))
+            .collect::<Result<_, _>>()
+            .map_err(D::Error::custom)
+    }
 }
 
 /// How long a connection may dawdle, and how many a listener holds.
@@ -181,37 +250,21 @@ impl Config {
         }
     }
 
+    /// Flags and environment, over the file named by `--config`, over the
+    /// defaults; checked as a whole, each refusal naming its setting.
     pub fn load(args: &ConfigArgs) -> Result<Config, ServerError> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+        let s = match &args.config {
+            Some(path) => args.clone().over(read_file(path)?),
+            None => args.clone(),
         };
-        let in_file = |key: &str| match &args.config {
-            Some(p) => format!("{key} in {}", p.display()),
-            None => key.to_string(),
-        };
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./data"));
-        let mut config = Config::with_data_dir(data_dir);
-
-        if let Some(addr) = args.http_addr {
+        let mut config = Config::with_data_dir(s.data_dir.unwrap_or_else(|| PathBuf::from("./data")));
+        if let Some(addr) = s.http_addr {
             config.http_addr = addr;
-        } else if let Some(raw) = &file.http_addr {
-            config.http_addr =
-                parse_addr(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("http_addr"))))?;
         }
-        if let Some(addr) = args.https_addr {
+        if let Some(addr) = s.https_addr {
             config.https_addr = addr;
-        } else if let Some(raw) = &file.https_addr {
-            config.https_addr =
-                parse_addr(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("https_addr"))))?;
         }
-        let tls_cert = args.tls_cert.clone().or(file.tls_cert);
-        let tls_key = args.tls_key.clone().or(file.tls_key);
-        config.tls = match (tls_cert, tls_key) {
+        config.tls = match (s.tls_cert, s.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => {
@@ -220,19 +273,7 @@ impl Config {
                 ))
             }
         };
-        let header = args.client_cert_header.clone().or(file.client_cert_header);
-        let proxies = if args.trusted_proxies.is_empty() {
-            let mut parsed = Vec::new();
-            for raw in file.trusted_proxies.iter().flatten() {
-                parsed.push(
-                    parse_ip(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("trusted_proxies"))))?,
-                );
-            }
-            parsed
-        } else {
-            args.trusted_proxies.clone()
-        };
-        config.client_cert_header = match (header, proxies.is_empty()) {
+        config.client_cert_header = match (s.client_cert_header, s.trusted_proxies.is_empty()) {
             (None, true) => None,
             (Some(name), false) => {
                 let name = axum::http::HeaderName::try_from(name.trim()).map_err(|_| {
@@ -240,7 +281,10 @@ impl Config {
                         "KEYWARD_CLIENT_CERT_HEADER (--client-cert-header): {name:?} is not a header name"
                     ))
                 })?;
-                Some(ClientCertHeader { name, proxies })
+                Some(ClientCertHeader {
+                    name,
+                    proxies: s.trusted_proxies,
+                })
             }
             _ => {
                 return Err(ServerError::Config(
@@ -250,14 +294,8 @@ impl Config {
                 ))
             }
         };
-        if let Some(url) = args.public_url.clone() {
-            config.public_url = Some(url);
-        } else if let Some(raw) = &file.public_url {
-            config.public_url = Some(
-                parse_public_url(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("public_url"))))?,
-            );
-        }
-        if let Some(url) = args.database_url.clone().or(file.database_url) {
+        config.public_url = s.public_url;
+        if let Some(url) = s.database_url {
             if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err(ServerError::Config(
                     "DATABASE_URL (--database-url): must start with sqlite:, postgres:// or postgresql://".into(),
@@ -265,90 +303,32 @@ impl Config {
             }
             config.database_url = SecretString::from(url);
         }
-        config.master_key_file = args.master_key_file.clone().or(file.master_key_file);
-        if let Some(root) = args.site_root.clone().or(file.site_root) {
+        config.master_key_file = s.master_key_file;
+        if let Some(root) = s.site_root {
             config.site_root = root;
         }
-
-        let pick = |flag: Option<Duration>,
-                    raw: &Option<String>,
-                    key: &str,
-                    default: Duration|
-         -> Result<Duration, ServerError> {
-            match (flag, raw) {
-                (Some(d), _) => Ok(d),
-                (None, Some(raw)) => {
-                    parse_duration(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file(key))))
-                }
-                (None, None) => Ok(default),
-            }
-        };
         let d = Lifetimes::default();
         config.lifetimes = Lifetimes {
-            admin_token_grace: pick(
-                args.admin_token_grace,
-                &file.admin_token_grace,
-                "admin_token_grace",
-                d.admin_token_grace,
-            )?,
-            admin_token_ttl: pick(
-                args.admin_token_ttl,
-                &file.admin_token_ttl,
-                "admin_token_ttl",
-                d.admin_token_ttl,
-            )?,
-            access_token_ttl: pick(
-                args.access_token_ttl,
-                &file.access_token_ttl,
-                "access_token_ttl",
-                d.access_token_ttl,
-            )?,
-            auth_token_ttl: pick(
-                args.auth_token_ttl,
-                &file.auth_token_ttl,
-                "auth_token_ttl",
-                d.auth_token_ttl,
-            )?,
-            cert_max_validity: pick(
-                args.cert_max_validity,
-                &file.cert_max_validity,
-                "cert_max_validity",
-                d.cert_max_validity,
-            )?,
+            admin_token_grace: s.admin_token_grace.unwrap_or(d.admin_token_grace),
+            admin_token_ttl: s.admin_token_ttl.unwrap_or(d.admin_token_ttl),
+            access_token_ttl: s.access_token_ttl.unwrap_or(d.access_token_ttl),
+            auth_token_ttl: s.auth_token_ttl.unwrap_or(d.auth_token_ttl),
+            cert_max_validity: s.cert_max_validity.unwrap_or(d.cert_max_validity),
             ..d
         };
         let c = ConnectionLimits::default();
         config.connections = ConnectionLimits {
-            header_read_timeout: pick(
-                args.header_read_timeout,
-                &file.header_read_timeout,
-                "header_read_timeout",
-                c.header_read_timeout,
-            )?,
-            idle_timeout: pick(args.idle_timeout, &file.idle_timeout, "idle_timeout", c.idle_timeout)?,
-            request_timeout: pick(
-                args.request_timeout,
-                &file.request_timeout,
-                "request_timeout",
-                c.request_timeout,
-            )?,
-            max_per_listener: args
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(c.max_per_listener),
+            header_read_timeout: s.header_read_timeout.unwrap_or(c.header_read_timeout),
+            idle_timeout: s.idle_timeout.unwrap_or(c.idle_timeout),
+            request_timeout: s.request_timeout.unwrap_or(c.request_timeout),
+            max_per_listener: s.max_connections.unwrap_or(c.max_per_listener),
         };
         if config.connections.max_per_listener == 0 {
             return Err(ServerError::Config(
                 "KEYWARD_MAX_CONNECTIONS (--max-connections): must be at least 1".into(),
             ));
         }
-        config.revocation_memory = match (args.revocation_memory, &file.revocation_memory) {
-            (Some(n), _) => n,
-            (None, Some(raw)) => {
-                parse_bytes(raw).map_err(|e| ServerError::Config(format!("{}: {e}", in_file("revocation_memory"))))?
-            }
-            (None, None) => DEFAULT_REVOCATION_MEMORY,
-        };
+        config.revocation_memory = s.revocation_memory.unwrap_or(DEFAULT_REVOCATION_MEMORY);
         Ok(config)
     }
 
@@ -378,10 +358,25 @@ fn default_database_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("keyward.db").display())
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ServerError> {
+/// The TOML file; a refusal is one line naming the key and the file.
+fn read_file(path: &Path) -> Result<ConfigArgs, ServerError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ServerError::Config(format!("KEYWARD_CONFIG (--config) {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {}", path.display(), e.message())))
+    toml::from_str(&text).map_err(|e| {
+        // A bad value's error points at it: name the key on its line.
+        let key = e
+            .span()
+            .map(|span| &text[..span.start])
+            .filter(|before| !before.is_empty() && !before.ends_with('\n'))
+            .and_then(|before| before.lines().last())
+            .and_then(|line| line.split_once('='))
+            .map(|(key, _)| key.trim())
+            .filter(|key| !key.is_empty());
+        match key {
+            Some(key) => ServerError::Config(format!("{key} in {}: {}", path.display(), e.message())),
+            None => ServerError::Config(format!("{}: {}", path.display(), e.message())),
+        }
+    })
 }
 
 fn parse_addr(raw: &str) -> Result<SocketAddr, String> {

@@ -257,25 +257,4 @@ impl Keyward {
             Err(ApiKeyRefusal::Invalid)
         }
     }
-
-    /// What Settings > Integrations shows: the application, its server
-    /// keys, and how many sessions opened without an auth token in the
-    /// last day.
-    pub async fn integrations(&self, who: &Principal) -> DomainResult<Integrations> {
-        let app = self.application(who).await?;
-        let server_keys = crate::domain::credentials::server_keys::list(&self.db).await?;
-        let unsecured_sessions_last_day =
-            crate::domain::storage::usage::unsecured_sessions_last_day(&self.db, now_ms()).await?;
-        Ok(Integrations {
-            app,
-            server_keys,
-            unsecured_sessions_last_day,
-        })
-    }
-}
-
-pub struct Integrations {
-    pub app: Application,
-    pub server_keys: Vec<crate::domain::credentials::server_keys::ServerKeyInfo>,
-    pub unsecured_sessions_last_day: i64,
 }

@@ -257,12 +257,15 @@ impl Keyward {
 
     /// Seals a secret shown once for the console session that will show it
     /// (a no-JavaScript form's redirect): sessions are stored, secrets are not.
-    pub fn seal_for_session(&self, plain: &[u8], context: &str) -> DomainResult<Vec<u8>> {
-        self.master_key.seal(plain, context)
+    /// The context is the caller's slot, under a prefix of its own, so
+    /// nothing sealed for another purpose (admin tokens, the CA key) can
+    /// be opened through here.
+    pub fn seal_for_session(&self, plain: &[u8], slot: &str) -> DomainResult<Vec<u8>> {
+        self.master_key.seal(plain, &format!("console-reveal:{slot}"))
     }
 
-    pub fn open_from_session(&self, sealed: &[u8], context: &str) -> DomainResult<Vec<u8>> {
-        self.master_key.open(sealed, context)
+    pub fn open_from_session(&self, sealed: &[u8], slot: &str) -> DomainResult<Vec<u8>> {
+        self.master_key.open(sealed, &format!("console-reveal:{slot}"))
     }
 
     /// Burns the setup token: it works once.

@@ -60,14 +60,16 @@ pub enum Credential {
 }
 
 /// Who acts, with which role, through which channel and from where.
+/// Read-only outside the domain: a caller cannot raise a role or change
+/// a channel (which would skip the console's password-again).
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The admin's username, or "operator".
-    pub name: String,
-    pub role: Role,
+    pub(in crate::domain) name: String,
+    pub(in crate::domain) role: Role,
     /// The admin's id; `None` for the operator.
-    pub admin_id: Option<String>,
-    pub channel: Channel,
+    pub(in crate::domain) admin_id: Option<String>,
+    pub(in crate::domain) channel: Channel,
     /// The client's address, as the HTTP layer determined it.
     address: Option<String>,
     pub(crate) credential: Credential,
@@ -107,7 +109,9 @@ impl Principal {
     }
 
     /// The host operator: only the CLI, which holds the database and the
-    /// master key, acts as this. A super admin's reach.
+    /// master key, acts as this. A super admin's reach, and the only
+    /// principal for break-glass operations (issuing a token for someone,
+    /// resetting a password). Never built from a request.
     pub fn operator() -> Principal {
         Principal {
             name: "operator".into(),
@@ -127,6 +131,24 @@ impl Principal {
             (Channel::AdminApi, Some(a)) => Some(format!("{a} (admin API)")),
             (_, a) => a.clone(),
         }
+    }
+
+    /// The admin's username, or "operator".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The admin's id; `None` for the operator.
+    pub fn admin_id(&self) -> Option<&str> {
+        self.admin_id.as_deref()
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel
     }
 
     /// The client's address (for the sign-in throttle), if any.

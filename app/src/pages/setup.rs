@@ -3,23 +3,23 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{FailureView, FormError, Ready};
-use crate::model::REGIONS;
-use crate::server_fns::setup::{setup_open, RunSetup};
+use crate::server_fns::setup::{regions, setup_open, RunSetup};
 
 /// First-run setup: only while no application exists, and only with the
 /// one-time token from `keyward serve`.
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let open = Resource::new(|| (), |_| setup_open());
+    let regions = Resource::new(|| (), |_| regions());
     view! {
         <main class="narrow">
             <h1 class="brand">"Keyward"</h1>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match open.await {
-                        Ok(true) => view! { <SetupForm/> }.into_any(),
-                        Ok(false) => view! { <Redirect path="/login"/> }.into_any(),
-                        Err(error) => view! { <FailureView error/> }.into_any(),
+                    match (open.await, regions.await) {
+                        (Ok(true), Ok(regions)) => view! { <SetupForm regions/> }.into_any(),
+                        (Ok(false), _) => view! { <Redirect path="/login"/> }.into_any(),
+                        (Err(error), _) | (_, Err(error)) => view! { <FailureView error/> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -27,8 +27,9 @@ pub fn SetupPage() -> impl IntoView {
     }
 }
 
+/// `regions`: (code, name) pairs, from the domain.
 #[component]
-fn SetupForm() -> impl IntoView {
+fn SetupForm(regions: Vec<(String, String)>) -> impl IntoView {
     let setup = ServerAction::<RunSetup>::new();
     let query = use_query_map();
     let token = move || query.with(|q| q.get("token").unwrap_or_default());
@@ -53,7 +54,7 @@ fn SetupForm() -> impl IntoView {
                     <label>"Application name" <input type="text" name="app_name" required maxlength="100"/></label>
                     <label>"Region"
                         <select name="region" required>
-                            {REGIONS.iter().map(|(code, name)| view! { <option value=*code>{format!("{name} ({code})")}</option> }).collect_view()}
+                            {regions.into_iter().map(|(code, name)| view! { <option value=code.clone()>{format!("{name} ({code})")}</option> }).collect_view()}
                         </select>
                     </label>
                 </fieldset>

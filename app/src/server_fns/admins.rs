@@ -42,7 +42,7 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
                     .join("; ")
             });
             AdminRow {
-                is_you: who.admin_id.as_deref() == Some(a.id.as_str()),
+                is_you: who.admin_id() == Some(a.id.as_str()),
                 username: a.username,
                 role: a.role.into(),
                 disabled: a.disabled,
@@ -61,7 +61,7 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
         pages: found.pages,
         query,
         you_are_super: who.is_super_admin(),
-        you: who.name.clone(),
+        you: who.name().to_string(),
         switch_over: human(found.switch_over),
         revealed_token: crate::reveal::take("admin_token").await?,
     })

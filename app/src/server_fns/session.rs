@@ -49,8 +49,8 @@ pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
     Ok(ConsoleFrame {
         app_name: app.name,
         region: app.region,
-        username: who.name,
-        role: who.role.into(),
+        username: who.name().to_string(),
+        role: who.role().into(),
         notices,
     })
 }

@@ -9,6 +9,16 @@ pub async fn setup_open() -> Result<bool, AppError> {
     Ok(!kw.is_set_up().await?)
 }
 
+/// The regions an application may be in, (code, name), as the domain
+/// lists them: the setup form's choices. Not a secret.
+#[server(prefix = "/console/fn", endpoint = "regions")]
+pub async fn regions() -> Result<Vec<(String, String)>, AppError> {
+    Ok(crate::domain::application::REGIONS
+        .iter()
+        .map(|(code, name)| (code.to_string(), name.to_string()))
+        .collect())
+}
+
 /// Creates the application and the first super admin. Guarded by the
 /// one-time token `keyward serve` prints; it works once.
 #[server(prefix = "/console/fn", endpoint = "setup")]

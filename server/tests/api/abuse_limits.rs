@@ -83,15 +83,7 @@ async fn a_super_admin_sees_a_locked_admin_and_unlocks_them() {
         429
     );
     app.login().await;
-    let page = app
-        .client
-        .get(app.url("/settings/admin-users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.html("/settings/admin-users").await;
     assert!(page.contains("Locked out"), "the list says ops is locked out");
     assert!(page.contains("Unlock"), "with an Unlock for the super admin");
 
@@ -128,9 +120,7 @@ async fn logouts_are_rate_limited_per_user() {
     let app = TestApp::ready().await;
     let mut refused = 0;
     for _ in 0..40 {
-        let res = app.session(json!({ "userId": "busy", "deviceId": "d" })).await;
-        let body: serde_json::Value = res.json().await.unwrap();
-        let token = body["accessToken"].as_str().unwrap().to_string();
+        let token = app.session_token("busy").await;
         let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", &token).await;
         if res.status() == 429 {
             envelope(res, 429, 400311).await;
@@ -141,9 +131,7 @@ async fn logouts_are_rate_limited_per_user() {
     }
     assert!(refused > 0, "40 logouts of one user in a row were all accepted");
     // Another user is not held back by the busy one.
-    let res = app.session(json!({ "userId": "calm", "deviceId": "d" })).await;
-    let body: serde_json::Value = res.json().await.unwrap();
-    let token = body["accessToken"].as_str().unwrap();
+    let token = app.session_token("calm").await;
     let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", token).await;
     assert_eq!(res.status(), 200);
 }
@@ -192,9 +180,7 @@ async fn logouts_stay_refused_across_a_rebuild_and_a_restart() {
     let mut app = TestApp::ready().await;
     let mut dead = Vec::new();
     for i in 0..5 {
-        let res = app.session(json!({ "userId": format!("u{i}"), "deviceId": "d" })).await;
-        let body: serde_json::Value = res.json().await.unwrap();
-        let token = body["accessToken"].as_str().unwrap().to_string();
+        let token = app.session_token(&format!("u{i}")).await;
         let res = app.bearer(reqwest::Method::DELETE, "/api/v4/sessions", &token).await;
         assert_eq!(res.status(), 200);
         dead.push(token);
@@ -238,9 +224,7 @@ async fn a_logout_on_one_instance_is_refused_on_another_within_a_second() {
         .await
         .unwrap();
     let other_base = format!("http://{}", other.http_addr);
-    let res = app.session(json!({ "userId": "dora", "deviceId": "d" })).await;
-    let body: serde_json::Value = res.json().await.unwrap();
-    let token = body["accessToken"].as_str().unwrap().to_string();
+    let token = app.session_token("dora").await;
     let current = || {
         reqwest::Client::new()
             .get(format!("{other_base}/api/v3/sessions/current"))

@@ -81,18 +81,6 @@ async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
     body["certificates"].as_array().unwrap().clone()
 }
 
-/// A console page's HTML, as the signed-in browser sees it.
-async fn page(app: &TestApp, path: &str) -> String {
-    app.client
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 pub async fn issued(app: &TestApp, token: &str, name: &str, csr: &str) -> Value {
     let res = create_certificate(app, token, json!({ "name": name, "csr": csr })).await;
     assert_eq!(res.status(), 200, "issuing {name}");
@@ -316,7 +304,7 @@ async fn console_issues_downloads_and_revokes_without_javascript() {
         .unwrap()
         .to_string();
 
-    let html = page(&app, &to).await;
+    let html = app.html(&to).await;
     assert!(html.contains("from the console"), "the table lists it");
     assert!(html.contains("issued. Download it"), "the page says it was issued");
     assert!(
@@ -372,7 +360,7 @@ async fn console_issues_downloads_and_revokes_without_javascript() {
         )
         .await;
     assert_eq!(res.status(), 302);
-    let html = page(&app, "/settings/security").await;
+    let html = app.html("/settings/security").await;
     assert!(html.contains(">revoked<"), "status shown");
     // Signed-out callers of the server functions are refused (from this
     // site, so it is the sign-in check that refuses, not the origin check).

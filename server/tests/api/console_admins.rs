@@ -53,24 +53,10 @@ async fn without_javascript_a_generated_token_is_shown_on_exactly_one_render() {
         .await;
     assert_eq!(res.status(), 302);
     assert_eq!(location(&res), "/settings/admin-users");
-    let first = ops
-        .get(app.url("/settings/admin-users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let first = app.html_as(&ops, "/settings/admin-users").await;
     assert!(first.contains("kwadm_"), "the new token is on the page it redirects to");
     assert!(first.contains("keeps working until"), "with the switch-over notice");
-    let second = ops
-        .get(app.url("/settings/admin-users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let second = app.html_as(&ops, "/settings/admin-users").await;
     assert!(!second.contains("kwadm_"), "and never again");
     assert!(
         second.contains("stops working at"),
@@ -217,15 +203,7 @@ async fn the_admin_list_pages_and_searches_a_thousand_admins() {
         .await;
     let page: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(page["total"], 0);
-    let html = app
-        .client
-        .get(app.url("/settings/admin-users?q=user_0999"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.html("/settings/admin-users?q=user_0999").await;
     assert!(html.contains("user_0999") && !html.contains("user_0998"));
 }
 
@@ -237,26 +215,12 @@ async fn admins_are_warned_before_their_token_expires() {
         app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
         // Signing in issues the token with the server's configured lifetime.
         let ops = signed_in_admin(&app, "ops").await;
-        let html = ops
-            .get(app.url("/settings/integrations"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = app.html_as(&ops, "/settings/integrations").await;
         assert!(html.contains(expect), "{days} days: {expect:?} missing");
     }
     // With a full year ahead, no warning.
     let app = TestApp::ready().await;
     let ops = signed_in_admin(&app, "ops").await;
-    let html = ops
-        .get(app.url("/settings/integrations"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.html_as(&ops, "/settings/integrations").await;
     assert!(!html.contains("expires within"));
 }

@@ -223,15 +223,7 @@ async fn admin_users_page_lists_admins_with_roles() {
     );
     assert!(out.status.success());
     app.login().await;
-    let html = app
-        .client
-        .get(app.url("/settings/admin-users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.html("/settings/admin-users").await;
     assert!(html.contains("carol"), "{html}");
     assert!(html.contains("Super Admin"));
     assert!(html.contains("(you)"));

@@ -190,7 +190,7 @@ async fn the_data_directory_and_database_are_private() {
     let app = TestApp::spawn_with(|c| {
         c.data_dir = data.clone();
         if sqlite {
-            c.database_url = format!("sqlite://{}?mode=rwc", data.join("keyward.db()").display()).into();
+            c.database_url = format!("sqlite://{}?mode=rwc", data.join("keyward.db").display()).into();
         }
     })
     .await;
@@ -199,7 +199,7 @@ async fn the_data_directory_and_database_are_private() {
     assert_eq!(mode(&data.join("master.key")), 0o600);
     if sqlite {
         app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
-        for file in ["keyward.db()", "keyward.db()-wal", "keyward.db()-shm"] {
+        for file in ["keyward.db", "keyward.db-wal", "keyward.db-shm"] {
             let path = data.join(file);
             if path.exists() {
                 assert_eq!(mode(&path), 0o600, "{file}");

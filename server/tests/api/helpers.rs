@@ -65,7 +65,7 @@ fn pg_admin_url() -> String {
 impl TestDb {
     pub async fn new(dir: &Path) -> TestDb {
         if backend() != "postgres" {
-            let url = format!("sqlite://{}?mode=rwc", dir.join("keyward.db()").display());
+            let url = format!("sqlite://{}?mode=rwc", dir.join("keyward.db").display());
             return TestDb { url, pg_name: None };
         }
         use sqlx::Connection;
@@ -413,6 +413,27 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// A page's HTML, fetched with this app's own client.
+    pub async fn html(&self, path: &str) -> String {
+        self.html_as(&self.client, path).await
+    }
+
+    /// A page's HTML, fetched with `client` (another admin's cookies).
+    pub async fn html_as(&self, client: &reqwest::Client, path: &str) -> String {
+        client.get(self.url(path)).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// Opens a session for `user_id` (device "d") and returns its access token.
+    pub async fn session_token(&self, user_id: &str) -> String {
+        let body: serde_json::Value = self
+            .session(serde_json::json!({ "userId": user_id, "deviceId": "d" }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["accessToken"].as_str().expect("an access token").to_string()
     }
 
     pub async fn session(&self, body: serde_json::Value) -> reqwest::Response {

@@ -297,6 +297,15 @@ async fn server_keys_and_the_audit_log_are_listed_without_secrets() {
     envelope(res, 400, 400000).await;
     let res = app.bearer(Method::GET, "/api/v1/audit-events?colour=red", &token).await;
     envelope(res, 400, 400000).await;
+    // The console's limit on a filter field holds on the API too: one rule.
+    let long = "a".repeat(201);
+    let res = app
+        .bearer(Method::GET, &format!("/api/v1/audit-events?actor={long}"), &token)
+        .await;
+    assert_eq!(
+        envelope(res, 400, 400000).await,
+        "Actor must be at most 200 characters."
+    );
     let res = anonymous().get(app.url("/api/v1/server-keys")).send().await.unwrap();
     envelope(res, 401, 400100).await;
 }

@@ -434,13 +434,7 @@ async fn access_tokens_expire_with_a_short_lifetime() {
     let app = TestApp::spawn_with(|c| c.lifetimes.access_token_ttl = Duration::from_millis(700)).await;
     app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
     app.settle().await;
-    let body: Value = app
-        .session(json!({"userId": "gus", "deviceId": "d"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = body["accessToken"].as_str().unwrap().to_string();
+    let token = app.session_token("gus").await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let res = app.bearer(Method::GET, "/api/v3/sessions/current", token).await;
     assert!(envelope(res, 401, 400100).await.contains("expired"));
@@ -449,13 +443,7 @@ async fn access_tokens_expire_with_a_short_lifetime() {
 #[tokio::test]
 async fn access_token_use_is_recorded_in_the_background() {
     let app = TestApp::ready().await;
-    let body: Value = app
-        .session(json!({"userId": "hana", "deviceId": "d"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = body["accessToken"].as_str().unwrap();
+    let token = app.session_token("hana").await;
     let last_seen = || async {
         let (seen,): (Option<i64>,) = sqlx::query_as("SELECT last_seen_at FROM end_users WHERE user_id = 'hana'")
             .fetch_one(app.kw().db().read())

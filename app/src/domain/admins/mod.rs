@@ -2,7 +2,9 @@
 //! beside them, their passwords, the sign-in throttle and console sessions.
 
 pub mod console_sessions;
+pub mod listing;
 pub mod password;
+mod sign_in;
 pub mod throttle;
 
 use rand::RngCore;
@@ -209,7 +211,7 @@ async fn reset_password(
 /// Checks a username and password. Unknown user, wrong password and
 /// disabled admin all give `BadCredentials` after the same argon2 work;
 /// throttled attempts are refused before any work is done.
-async fn authenticate(
+pub(super) async fn authenticate(
     db: &Db,
     hasher: &Hasher,
     throttle: &LoginThrottle,
@@ -261,7 +263,7 @@ async fn unlock(db: &Db, throttle: &LoginThrottle, actor: &Principal, username: 
 }
 
 /// One page of admins whose username contains `query`, and how many match.
-async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> DomainResult<(Vec<Admin>, i64)> {
+pub(super) async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> DomainResult<(Vec<Admin>, i64)> {
     // Usernames hold '_' (a LIKE wildcard) and nothing stranger: escape it.
     let needle: String = query
         .trim()
@@ -289,24 +291,6 @@ async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> DomainResult<(
     Ok((rows.into_iter().map(from_row).collect::<DomainResult<_>>()?, total))
 }
 
-/// One page of the admin list, with each admin's token and lockouts.
-pub struct AdminPage {
-    pub entries: Vec<AdminEntry>,
-    /// How many admins match the query.
-    pub total: i64,
-    /// The page shown (past the last page shows the last), from 1.
-    pub page: i64,
-    pub pages: i64,
-    /// How long a superseded admin token keeps working.
-    pub switch_over: std::time::Duration,
-}
-
-pub struct AdminEntry {
-    pub admin: Admin,
-    pub token: crate::domain::credentials::admin_tokens::TokenStatus,
-    pub lockouts: Vec<throttle::Lockout>,
-}
-
 /// A console session as the console's cookie remembers it.
 pub struct ConsoleSession<'a> {
     pub admin_id: &'a str,
@@ -316,18 +300,6 @@ pub struct ConsoleSession<'a> {
 }
 
 impl Keyward {
-    /// Signs an admin in. Unknown user, wrong password and disabled admin
-    /// all give `BadCredentials` after the same work; repeated failures
-    /// are throttled per user and address. An admin without a live token
-    /// gets one.
-    pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<Admin> {
-        crate::domain::application::require(&self.db).await?;
-        let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
-        let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
-        crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
-        Ok(admin)
-    }
-
     /// The principal of a console session that still holds: the admin
     /// exists and is enabled, the session's epoch is theirs, and the
     /// absolute lifetime has not run out. `None` ends the session.
@@ -341,26 +313,6 @@ impl Keyward {
         Ok(holds.then(|| Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address)))
     }
 
-    /// The password of the acting admin again, throttled like sign-in,
-    /// before a secret is shown or minted in the console. The admin API's
-    /// token and the operator's host access are proof enough.
-    pub(crate) async fn reauthenticate(&self, who: &Principal, password: Option<SecretString>) -> DomainResult<()> {
-        if who.channel != crate::domain::principal::Channel::Console {
-            return Ok(());
-        }
-        let password = password.ok_or_else(|| DomainError::invalid_field("password", "Enter your password."))?;
-        authenticate(
-            &self.db,
-            &self.hasher,
-            &self.throttle,
-            &who.name,
-            password,
-            who.address(),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// The acting admin, read now (not the operator).
     pub(crate) async fn acting_admin(&self, who: &Principal) -> DomainResult<Admin> {
         let id = who
@@ -370,37 +322,6 @@ impl Keyward {
         by_id(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::Unauthorized("Your session has ended.".into()))
-    }
-
-    /// One page of admins whose username contains `query`.
-    pub async fn admin_page(
-        &self,
-        _who: &Principal,
-        query: &str,
-        page: i64,
-        page_size: i64,
-    ) -> DomainResult<AdminPage> {
-        // Any number may arrive in a URL: past the last page shows the last.
-        let mut page = page.clamp(1, i64::MAX / page_size);
-        let (mut found, total) = search(&self.db, query, (page - 1) * page_size, page_size).await?;
-        let pages = ((total + page_size - 1) / page_size).max(1);
-        if page > pages {
-            page = pages;
-            found = search(&self.db, query, (page - 1) * page_size, page_size).await?.0;
-        }
-        let mut entries = Vec::with_capacity(found.len());
-        for admin in found {
-            let token = crate::domain::credentials::admin_tokens::status(&self.db, &admin.id).await?;
-            let lockouts = self.throttle.lockouts(&self.db, &admin.username).await?;
-            entries.push(AdminEntry { admin, token, lockouts });
-        }
-        Ok(AdminPage {
-            entries,
-            total,
-            page,
-            pages,
-            switch_over: self.lifetimes.admin_token_grace,
-        })
     }
 
     /// Creates an admin (super admins and the operator). `role` is `None`
@@ -429,14 +350,18 @@ impl Keyward {
         self.refresh().await
     }
 
-    /// Sets a new password; the admin's sessions end (super admins and the operator).
+    /// Sets a new password; the admin's sessions end. The operator only
+    /// (break-glass from the host: no console or API route resets another
+    /// admin's password).
     pub async fn reset_admin_password(
         &self,
         who: &Principal,
         username: &str,
         password: SecretString,
     ) -> DomainResult<()> {
-        who.require_super_admin()?;
+        if who.credential != crate::domain::principal::Credential::Operator {
+            return Err(DomainError::Forbidden);
+        }
         reset_password(&self.db, &self.hasher, who, username, password).await?;
         self.refresh().await
     }

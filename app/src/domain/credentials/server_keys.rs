@@ -129,6 +129,21 @@ impl Keyward {
         Ok(key)
     }
 
+    /// What Settings > Integrations shows: the application, its server
+    /// keys, and how many sessions opened without an auth token in the
+    /// last day.
+    pub async fn integrations(&self, who: &Principal) -> DomainResult<Integrations> {
+        let app = self.application(who).await?;
+        let server_keys = list(&self.db).await?;
+        let unsecured_sessions_last_day =
+            crate::domain::storage::usage::unsecured_sessions_last_day(&self.db, now_ms()).await?;
+        Ok(Integrations {
+            app,
+            server_keys,
+            unsecured_sessions_last_day,
+        })
+    }
+
     /// The keys as lists show them (a key itself is never shown again).
     pub async fn server_keys(&self, _who: &Principal) -> DomainResult<Vec<ServerKeyInfo>> {
         list(&self.db).await
@@ -149,4 +164,11 @@ impl Keyward {
             _ => Err(ServerKeyRefusal::Invalid),
         }
     }
+}
+
+/// What Settings > Integrations shows.
+pub struct Integrations {
+    pub app: crate::domain::application::Application,
+    pub server_keys: Vec<ServerKeyInfo>,
+    pub unsecured_sessions_last_day: i64,
 }

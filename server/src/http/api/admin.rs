@@ -21,8 +21,8 @@ pub async fn me(token: AdminToken) -> Json<Value> {
     // The presented token may be the superseded one, still in its switch-over.
     let status = if holder.current { "active" } else { "switching" };
     Json(json!({
-        "username": holder.principal.name,
-        "role": holder.principal.role.as_str(),
+        "username": holder.principal.name(),
+        "role": holder.principal.role().as_str(),
         "tokenExpiresAt": iso(holder.expires_at),
         "tokenStatus": status,
     }))
