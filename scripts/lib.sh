@@ -38,16 +38,26 @@ ensure_rust_tools() {
 }
 
 # One profile (dev) for everything, so running and testing share builds.
+# `build_site [release]`: the wasm bundle, debug by default; `release`
+# uses the size-optimised `wasm-release` profile.
 build_site() {
-  say "building the browser bundle (wasm)"
-  cargo build -p frontend --lib --target wasm32-unknown-unknown
+  local profile="${1:-debug}" cargo_profile=dev
+  [ "$profile" = release ] && { profile=wasm-release; cargo_profile=wasm-release; }
+  say "building the browser bundle (wasm, $profile)"
+  cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$cargo_profile"
   mkdir -p "$SITE/pkg"
   wasm-bindgen --target web --no-typescript --out-dir "$SITE/pkg" --out-name keyward \
-    "$ROOT/target/wasm32-unknown-unknown/debug/frontend.wasm"
+    "$ROOT/target/wasm32-unknown-unknown/$profile/frontend.wasm"
   cp "$ROOT/style/main.css" "$SITE/pkg/keyward.css"
 }
 
+# `build_server [release]`: target/debug/keyward, or target/release/keyward.
 build_server() {
-  say "building the server"
-  cargo build -p server --bin keyward
+  local profile="${1:-debug}"
+  say "building the server ($profile)"
+  if [ "$profile" = release ]; then
+    cargo build --release -p server --bin keyward
+  else
+    cargo build -p server --bin keyward
+  fi
 }

@@ -24,6 +24,22 @@ say "clippy (server + domain, then the browser crate)"
 cargo clippy -p app -p server --all-targets --features app/ssr -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
+# What a Rust user types at the root must give a server that works: the
+# default members build it alone (no `hydrate` beside `ssr` in `app`), and
+# building everything together stops with a message saying what to run.
+say "the root cargo commands"
+root_features="$(cargo tree -e features -i app --prefix none)"
+if ! grep -q '^app feature "ssr"' <<<"$root_features" || grep -q '^app feature "hydrate"' <<<"$root_features"; then
+  say "a root \`cargo build\` would turn on app's hydrate feature beside ssr"
+  exit 1
+fi
+workspace_check="$(cargo check --workspace 2>&1 || true)"
+if ! grep -q "features are both on" <<<"$workspace_check"; then
+  echo "$workspace_check" | tail -20
+  say "\`cargo check --workspace\` did not stop with the message that says what to build instead"
+  exit 1
+fi
+
 build_site
 
 # The test build also builds target/debug/keyward (the integration tests

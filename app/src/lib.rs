@@ -2,6 +2,17 @@
 //! the `ssr` feature, its domain: the one place keys, tokens, admins and
 //! storage are handled.
 
+// Cargo unifies features across what it builds together: building the
+// server and the browser crate in one command (`cargo build --workspace`)
+// turns both on here, and that server panics at start-up. Stop the build
+// instead, and say what to run.
+#[cfg(all(feature = "ssr", feature = "hydrate"))]
+compile_error!(
+    "app's `ssr` and `hydrate` features are both on: the server and the browser crate were built together \
+     (e.g. `cargo build --workspace`). Build the server alone with `cargo build --release` at the root \
+     (or `-p server`), and the browser crate with `./scripts/run.sh` (see the README)."
+);
+
 pub mod components;
 pub mod error;
 pub mod model;

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use app::domain::application::{Setup, SetupProof};
@@ -56,6 +57,37 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// A consistent copy of the embedded SQLite database, taken while
+    /// Keyward serves (PostgreSQL: use pg_dump). Keep the master key too.
+    Backup {
+        /// The backup file to write (it must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new, empty data directory, with the master
+    /// key it was made with; checks the audit chain before it is done.
+    Restore {
+        /// The backup file `keyward backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// The master key file the backup was made with (copied into the
+        /// data directory), unless KEYWARD_MASTER_KEY_FILE names it.
+        #[arg(long)]
+        master_key: Option<PathBuf>,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, where each value came from
+    /// (default, file, environment, flag), secrets redacted; exit non-zero
+    /// on any problem.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,11 +162,22 @@ impl From<RoleArg> for Role {
 }
 
 pub async fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    // The matches are kept: `config check` asks them where values came from.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return refuse_arguments(e),
     };
     telemetry::init(cli.config.log_json);
+    if let Some(Command::Config {
+        command: ConfigCommand::Check,
+    }) = &cli.command
+    {
+        return check_config(&cli.config, &matches);
+    }
     match execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -184,10 +227,47 @@ fn read_password(flag_given: bool, flag: &str) -> Result<SecretString, ServerErr
     Ok(SecretString::from(password))
 }
 
+/// `keyward config check`: the effective settings as a table on stdout,
+/// then each problem on stderr; non-zero if there is any.
+fn check_config(args: &ConfigArgs, matches: &clap::ArgMatches) -> ExitCode {
+    let (config, effective) = match Config::explain(args, matches) {
+        Ok(explained) => explained,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let width = effective.iter().map(|e| e.key.len()).max().unwrap_or(0);
+    for e in &effective {
+        let from = match e.source {
+            crate::config::Source::Environment => format!("environment ({})", e.env),
+            other => other.as_str().to_string(),
+        };
+        println!("{:width$}  {}  [{from}]", e.key, e.value);
+    }
+    if let Some(file) = &args.config {
+        println!("(file: {})", file.display());
+    }
+    let problems = config.problems();
+    for p in &problems {
+        eprintln!("keyward: {p}");
+    }
+    if problems.is_empty() {
+        println!("configuration OK");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 async fn execute(cli: Cli) -> Result<(), ServerError> {
     let config = Config::load(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        // Answered in `run`, before anything is opened.
+        Command::Config { .. } => Ok(()),
+        Command::Backup { to } => backup(&config, &to).await,
+        Command::Restore { from, master_key } => restore(&config, &from, master_key.as_deref()).await,
         Command::Migrate => {
             startup::open_database(&config, Opener::Tool).await?.db.close().await;
             println!("migrations applied");
@@ -294,6 +374,122 @@ async fn admin(kw: &Keyward, command: AdminCommand) -> Result<(), ServerError> {
         }
     }
     Ok(())
+}
+
+/// `keyward backup --to FILE`.
+async fn backup(config: &Config, to: &Path) -> Result<(), ServerError> {
+    let key = startup::master_key_path(config);
+    if startup::sqlite_file(config.database_url.expose_secret()).is_none() {
+        return Err(ServerError::Usage(format!(
+            "on PostgreSQL, back up with pg_dump (e.g. pg_dump -Fc -f keyward.dump \"$DATABASE_URL\"), and keep the \
+             master key file ({}) too, stored apart: `keyward backup` copies the embedded SQLite database",
+            key.display()
+        )));
+    }
+    // Made here, empty and 0600: the copy holds sealed secrets and hashes.
+    crate::files::create_private(to).map_err(|e| ServerError::Usage(format!("--to {}: {e}", to.display())))?;
+    let db = startup::open_database(config, Opener::Tool).await?.db;
+    let result = db.backup_into(&to.to_string_lossy()).await;
+    db.close().await;
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(to);
+        return Err(e.into());
+    }
+    println!("backup written to {}", to.display());
+    println!(
+        "keep the master key ({}) too, stored apart from the backup: the backup cannot be read without it",
+        key.display()
+    );
+    Ok(())
+}
+
+/// `keyward restore --from FILE [--master-key KEY]`: into an empty data
+/// directory only; what it wrote is removed again if the check fails.
+async fn restore(config: &Config, from: &Path, master_key: Option<&Path>) -> Result<(), ServerError> {
+    let Some(target) = startup::sqlite_file(config.database_url.expose_secret()) else {
+        return Err(ServerError::Usage(
+            "on PostgreSQL, restore with pg_restore into an empty database, and give Keyward the master key \
+             the dump was made with"
+                .into(),
+        ));
+    };
+    let dir = &config.data_dir;
+    let occupied = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if occupied {
+        return Err(ServerError::Usage(format!(
+            "KEYWARD_DATA_DIR (--data-dir) {} is not empty: restore into a new, empty data directory",
+            dir.display()
+        )));
+    }
+    if target.exists() {
+        return Err(ServerError::Usage(format!(
+            "DATABASE_URL (--database-url) {} exists: restore into a new database file",
+            target.display()
+        )));
+    }
+    let key_copy = match (&config.master_key_file, master_key) {
+        (Some(_), Some(_)) => {
+            return Err(ServerError::Usage(
+                "give the master key once: --master-key or KEYWARD_MASTER_KEY_FILE".into(),
+            ))
+        }
+        (Some(_), None) => None,
+        (None, Some(key)) => Some(key),
+        (None, None) => {
+            return Err(ServerError::Usage(
+                "name the master key the backup was made with: --master-key FILE".into(),
+            ))
+        }
+    };
+    let mut source = std::fs::File::open(from).map_err(ServerError::io(format!("--from {}", from.display())))?;
+    startup::ensure_dir(dir)?;
+    let mut written = Vec::new();
+    let copied = (|| -> Result<(), ServerError> {
+        let mut copy = |src: &mut std::fs::File, dest: &Path| -> Result<(), ServerError> {
+            let mut out =
+                crate::files::create_private(dest).map_err(ServerError::io(format!("creating {}", dest.display())))?;
+            written.push(dest.to_path_buf());
+            std::io::copy(src, &mut out)
+                .and_then(|_| out.sync_all())
+                .map(|_| ())
+                .map_err(ServerError::io(format!("writing {}", dest.display())))
+        };
+        copy(&mut source, &target)?;
+        if let Some(key) = key_copy {
+            let mut key_file =
+                std::fs::File::open(key).map_err(ServerError::io(format!("--master-key {}", key.display())))?;
+            copy(&mut key_file, &dir.join("master.key"))?;
+        }
+        Ok(())
+    })();
+    let checked = match copied {
+        Ok(()) => check_restored(config).await,
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(events) => {
+            println!(
+                "restored into {}: the audit chain is intact ({events} events)",
+                dir.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            for file in written.iter().rev() {
+                let _ = std::fs::remove_file(file);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A restored database opens with its key (the audit chain's key check
+/// refuses another) and its audit chain verifies.
+async fn check_restored(config: &Config) -> Result<u64, ServerError> {
+    let db = startup::open_database(config, Opener::Tool).await?.db;
+    let verified = audit::verify(&db).await;
+    db.close().await;
+    Ok(verified?)
 }
 
 async fn serve(config: Config) -> Result<(), ServerError> {

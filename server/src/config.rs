@@ -341,6 +341,243 @@ impl Config {
     }
 }
 
+/// Where a setting's effective value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File,
+    Environment,
+    Flag,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::Environment => "environment",
+            Source::Flag => "flag",
+        }
+    }
+}
+
+/// One line of `keyward config check`: a setting, its effective value
+/// (secrets redacted) and where it came from.
+#[derive(Debug)]
+pub struct Effective {
+    /// The key in the TOML file (the flag is `--` and the same with dashes).
+    pub key: &'static str,
+    pub env: &'static str,
+    pub value: String,
+    pub source: Source,
+}
+
+impl Config {
+    /// The effective configuration, each value with its source. `matches`
+    /// are the command line's (clap knows flag from environment); the file
+    /// is read again for its keys.
+    pub fn explain(args: &ConfigArgs, matches: &clap::ArgMatches) -> Result<(Config, Vec<Effective>), ServerError> {
+        let config = Config::load(args)?;
+        let file_keys: Vec<String> = match &args.config {
+            Some(path) => std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.parse::<toml::Table>().ok())
+                .map(|table| table.keys().cloned().collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let source = |id: &str| {
+            use clap::parser::ValueSource;
+            // A global flag may be given before or after the subcommand.
+            let mut level = Some(matches);
+            let mut found = None;
+            while let Some(m) = level {
+                match m.try_get_raw(id).ok().flatten().and(m.value_source(id)) {
+                    Some(ValueSource::CommandLine) => found = Some(Source::Flag),
+                    Some(ValueSource::EnvVariable) if found.is_none() => found = Some(Source::Environment),
+                    _ => {}
+                }
+                level = m.subcommand().map(|(_, sub)| sub);
+            }
+            found.unwrap_or(if file_keys.iter().any(|k| k == id) {
+                Source::File
+            } else {
+                Source::Default
+            })
+        };
+        let c = &config;
+        let path = |p: &Path| p.display().to_string();
+        let unset = || "(unset)".to_string();
+        let rows: Vec<(&'static str, &'static str, String)> = vec![
+            ("data_dir", "KEYWARD_DATA_DIR", path(&c.data_dir)),
+            ("http_addr", "KEYWARD_HTTP_ADDR", c.http_addr.to_string()),
+            ("https_addr", "KEYWARD_HTTPS_ADDR", c.https_addr.to_string()),
+            (
+                "tls_cert",
+                "KEYWARD_TLS_CERT",
+                c.tls
+                    .as_ref()
+                    .map_or_else(|| "(self-signed, in the data directory)".into(), |(cert, _)| path(cert)),
+            ),
+            (
+                "tls_key",
+                "KEYWARD_TLS_KEY",
+                c.tls.as_ref().map_or_else(unset, |(_, key)| path(key)),
+            ),
+            (
+                "client_cert_header",
+                "KEYWARD_CLIENT_CERT_HEADER",
+                c.client_cert_header.as_ref().map_or_else(unset, |h| h.name.to_string()),
+            ),
+            (
+                "trusted_proxies",
+                "KEYWARD_TRUSTED_PROXIES",
+                c.client_cert_header.as_ref().map_or_else(unset, |h| {
+                    h.proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                }),
+            ),
+            (
+                "public_url",
+                "KEYWARD_PUBLIC_URL",
+                c.public_url
+                    .clone()
+                    .unwrap_or_else(|| "(the HTTP listener's address)".into()),
+            ),
+            (
+                "database_url",
+                "DATABASE_URL",
+                redact_url(secrecy::ExposeSecret::expose_secret(&c.database_url)),
+            ),
+            (
+                "master_key_file",
+                "KEYWARD_MASTER_KEY_FILE",
+                c.master_key_file
+                    .as_deref()
+                    .map_or_else(|| path(&c.data_dir.join("master.key")), path),
+            ),
+            ("site_root", "KEYWARD_SITE_ROOT", path(&c.site_root)),
+            (
+                "admin_token_grace",
+                "KEYWARD_ADMIN_TOKEN_GRACE",
+                show_duration(c.lifetimes.admin_token_grace),
+            ),
+            (
+                "admin_token_ttl",
+                "KEYWARD_ADMIN_TOKEN_TTL",
+                show_duration(c.lifetimes.admin_token_ttl),
+            ),
+            (
+                "access_token_ttl",
+                "KEYWARD_ACCESS_TOKEN_TTL",
+                show_duration(c.lifetimes.access_token_ttl),
+            ),
+            (
+                "auth_token_ttl",
+                "KEYWARD_AUTH_TOKEN_TTL",
+                show_duration(c.lifetimes.auth_token_ttl),
+            ),
+            (
+                "cert_max_validity",
+                "KEYWARD_CERT_MAX_VALIDITY",
+                show_duration(c.lifetimes.cert_max_validity),
+            ),
+            (
+                "header_read_timeout",
+                "KEYWARD_HEADER_READ_TIMEOUT",
+                show_duration(c.connections.header_read_timeout),
+            ),
+            (
+                "idle_timeout",
+                "KEYWARD_IDLE_TIMEOUT",
+                show_duration(c.connections.idle_timeout),
+            ),
+            (
+                "request_timeout",
+                "KEYWARD_REQUEST_TIMEOUT",
+                show_duration(c.connections.request_timeout),
+            ),
+            (
+                "max_connections",
+                "KEYWARD_MAX_CONNECTIONS",
+                c.connections.max_per_listener.to_string(),
+            ),
+            (
+                "revocation_memory",
+                "KEYWARD_REVOCATION_MEMORY",
+                show_bytes(c.revocation_memory),
+            ),
+        ];
+        let effective = rows
+            .into_iter()
+            .map(|(key, env, value)| Effective {
+                key,
+                env,
+                value,
+                source: source(key),
+            })
+            .collect();
+        Ok((config, effective))
+    }
+
+    /// What would stop `serve` that loading the settings cannot see:
+    /// files named but missing, a data directory that is a file.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.data_dir.exists() && !self.data_dir.is_dir() {
+            problems.push(format!(
+                "KEYWARD_DATA_DIR (--data-dir) {}: not a directory",
+                self.data_dir.display()
+            ));
+        }
+        let mut must_read = |setting: &str, file: &Path| {
+            if let Err(e) = std::fs::File::open(file) {
+                problems.push(format!("{setting} {}: {e}", file.display()));
+            }
+        };
+        if let Some((cert, key)) = &self.tls {
+            must_read("KEYWARD_TLS_CERT (--tls-cert)", cert);
+            must_read("KEYWARD_TLS_KEY (--tls-key)", key);
+        }
+        if let Some(file) = &self.master_key_file {
+            must_read("KEYWARD_MASTER_KEY_FILE (--master-key-file)", file);
+        }
+        problems
+    }
+}
+
+/// A database URL with its password (if any) replaced.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// A duration the way the settings take it (`24h`, `30s`, `250ms`).
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A size the way the settings take it (`32MiB`, `4096`).
+fn show_bytes(n: usize) -> String {
+    for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n.is_multiple_of(size) {
+            return format!("{}{unit}", n / size);
+        }
+    }
+    n.to_string()
+}
+
 /// Client certificates passed by a TLS-terminating proxy (off by default).
 #[derive(Debug, Clone)]
 pub struct ClientCertHeader {

@@ -90,7 +90,16 @@ pub async fn open_database(config: &Config, opener: Opener) -> Result<Opened, Se
         .await
         .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?
         .with_audit_key(master.derive(app::domain::audit::KEY_PURPOSE));
-    db.migrate().await?;
+    db.migrate().await.map_err(|e| {
+        let detail = match e {
+            app::domain::DomainError::Internal(detail) => detail,
+            other => other.to_string(),
+        };
+        ServerError::Config(format!(
+            "DATABASE_URL (--database-url): cannot bring the schema up to date \
+             (if a newer Keyward migrated it, run that release): {detail}"
+        ))
+    })?;
     let chain = app::domain::audit::check_key(&db, opener == Opener::Server).await?;
     Ok(Opened {
         db,
@@ -122,6 +131,21 @@ fn create_private_sqlite_file(url: &str) -> Result<(), ServerError> {
             path.display()
         ))),
     }
+}
+
+/// The file of a SQLite database URL (`None` for PostgreSQL or memory).
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// The master key file the configuration names, or the data directory's.
+pub fn master_key_path(config: &Config) -> PathBuf {
+    config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"))
 }
 
 /// The domain's settings from the configuration.
@@ -203,7 +227,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
 /// The data directory holds the master key and (by default) the database:
 /// created 0700. One that already exists is left as the operator made it
 /// (the server warns if other users may read it).
-fn ensure_dir(dir: &Path) -> Result<(), ServerError> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), ServerError> {
     let fail = |e: std::io::Error| ServerError::Config(format!("KEYWARD_DATA_DIR (--data-dir) {}: {e}", dir.display()));
     if dir.exists() {
         return Ok(());

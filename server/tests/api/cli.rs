@@ -174,3 +174,80 @@ async fn config_errors_name_the_setting() {
     );
     assert!(!out.status.success());
 }
+
+/// `keyward config check`: every setting with its effective value and
+/// where it came from, the database password redacted; non-zero when a
+/// file it names cannot be read.
+#[tokio::test]
+async fn config_check_shows_each_value_with_its_source_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keyward.toml");
+    std::fs::write(&file, "idle_timeout = \"2m\"\nmax_connections = 64\n").unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(args)
+            .env("KEYWARD_DATA_DIR", dir.path())
+            .env("KEYWARD_CONFIG", &file)
+            .env("KEYWARD_HTTP_ADDR", "127.0.0.1:4100")
+            .env("DATABASE_URL", "postgres://kw:hunter2-secret@127.0.0.1:5432/kw")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["config", "check", "--admin-token-ttl", "30d"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("{key} missing: {text}"))
+            .to_string()
+    };
+    assert!(
+        line("http_addr").contains("127.0.0.1:4100")
+            && line("http_addr").ends_with("[environment (KEYWARD_HTTP_ADDR)]")
+    );
+    assert!(line("idle_timeout").contains("2m") && line("idle_timeout").ends_with("[file]"));
+    assert!(line("max_connections").contains("64") && line("max_connections").ends_with("[file]"));
+    assert!(line("admin_token_ttl").contains("30d") && line("admin_token_ttl").ends_with("[flag]"));
+    assert!(line("auth_token_ttl").contains("10m") && line("auth_token_ttl").ends_with("[default]"));
+    assert!(line("database_url").contains("kw:redacted@"), "{text}");
+    assert!(!text.contains("hunter2-secret"), "the password is never printed");
+    assert!(text.contains("configuration OK"));
+
+    // A file named but unreadable is a problem: non-zero, and it is named.
+    let out = run(&[
+        "config",
+        "check",
+        "--tls-cert",
+        "/nowhere/cert.pem",
+        "--tls-key",
+        "/nowhere/key.pem",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("KEYWARD_TLS_CERT") && err.contains("/nowhere/cert.pem"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+}
+
+/// An older binary meeting a newer release's database stops, naming the
+/// migration it does not know, and applies nothing (README: Upgrading).
+#[tokio::test]
+async fn an_older_binary_refuses_a_newer_database() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999, 'from a newer release', true, $1, 0)",
+    )
+    .bind(vec![0u8; 48])
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    let out = app.keyward(&["migrate"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("99999") && err.contains("newer Keyward"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -17,6 +17,7 @@ mod edge_hardening;
 mod hot_paths;
 mod http_surface;
 mod mtls;
+mod operations;
 mod rest_admin;
 mod rest_sessions;
 mod setup;

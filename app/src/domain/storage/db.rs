@@ -179,6 +179,19 @@ impl Db {
         Ok(())
     }
 
+    /// A consistent copy of the whole SQLite database into `path` (an empty
+    /// file), taken while others read and write: `VACUUM INTO` reads one
+    /// snapshot. PostgreSQL has its own tools (`pg_dump`).
+    pub async fn backup_into(&self, path: &str) -> DomainResult<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(DomainError::invalid(
+                "only the embedded SQLite database is backed up by Keyward",
+            ));
+        }
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&self.read).await?;
+        Ok(())
+    }
+
     /// Is the database answering? For `/readyz`.
     pub async fn ping(&self) -> DomainResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
