@@ -8,7 +8,7 @@ cd "$ROOT"
 started=$(date +%s)
 
 ensure_rust_tools
-apt_install chromium openssl
+apt_install chromium openssl nginx
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   apt_install postgresql
   say "starting PostgreSQL"

@@ -276,3 +276,171 @@ async fn the_header_is_ignored_from_anyone_but_the_trusted_proxies() {
         .unwrap();
     refused(res, "plain HTTP").await;
 }
+
+/// A real nginx in front: it terminates TLS, asks for an optional client
+/// certificate without checking it (`optional_no_ca`), and passes it
+/// escaped in a header with the client's address; Keyward believes both
+/// from it alone. Started by the test as a child process on a free port.
+struct Nginx {
+    child: std::process::Child,
+    base: String,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_in_front_of(upstream: &str) -> Nginx {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("nginx is installed (the test command installs Debian's nginx)");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cert, key) = (d.join("nginx-cert.pem"), d.join("nginx-key.pem"));
+    // A server (not CA) certificate for 127.0.0.1, as rustls requires.
+    let req = d.join("req.cnf");
+    std::fs::write(
+        &req,
+        "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n[dn]\nCN = 127.0.0.1\n\
+         [ext]\nbasicConstraints = critical,CA:FALSE\nsubjectAltName = IP:127.0.0.1\n\
+         keyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-days", "1", "-config"])
+        .arg(&req)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = |name: &str| d.join(name).display().to_string();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n\
+           access_log off;\n\
+           client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; fastcgi_temp_path {t}/fcgi;\n\
+           uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;\n\
+           server {{\n\
+             listen 127.0.0.1:{port} ssl;\n\
+             ssl_certificate {cert}; ssl_certificate_key {key};\n\
+             ssl_verify_client optional_no_ca;\n\
+             location / {{\n\
+               proxy_pass http://{upstream};\n\
+               proxy_set_header Host $host;\n\
+               proxy_set_header X-Client-Cert $ssl_client_escaped_cert;\n\
+               proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+             }}\n\
+           }}\n\
+         }}\n",
+        pid = p("nginx.pid"),
+        log = p("error.log"),
+        t = d.display(),
+        cert = cert.display(),
+        key = key.display(),
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let child = std::process::Command::new(nginx)
+        .arg("-p")
+        .arg(d)
+        .arg("-c")
+        .arg(d.join("nginx.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nginx starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx listens within 10 s: {}",
+            std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Nginx {
+        child,
+        base: format!("https://127.0.0.1:{port}"),
+        cert,
+        _dir: dir,
+    }
+}
+
+/// A client of nginx from 127.0.0.2 (another loopback address than
+/// nginx's own), with Keyward's client certificate if given.
+fn nginx_client(nginx: &Nginx, identity: Option<(&str, &Path)>) -> Client {
+    let mut builder = Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(Certificate::from_pem(&std::fs::read(&nginx.cert).unwrap()).unwrap())
+        .tls_built_in_root_certs(false)
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap());
+    if let Some((cert_pem, key_path)) = identity {
+        let mut pem = cert_pem.as_bytes().to_vec();
+        pem.extend_from_slice(&std::fs::read(key_path).unwrap());
+        builder = builder.identity(Identity::from_pem(&pem).expect("identity"));
+    }
+    builder.build().unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_real_nginx_certificates_and_addresses_come_through() {
+    let m = mtls_on(|c| behind_proxy(c, "127.0.0.1")).await;
+    let app = &m.app;
+    let upstream = app.base.trim_start_matches("http://").to_string();
+    let nginx = nginx_in_front_of(&upstream);
+    let with_cert = nginx_client(&nginx, Some((m.cert["pem"].as_str().unwrap(), &m.key)));
+
+    // The issued certificate passes the mTLS gate through nginx.
+    let res = mint(&with_cert, &nginx.base, &m.server_key).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // Without one, nginx still answers (optional), and Keyward refuses.
+    let res = mint(&nginx_client(&nginx, None), &nginx.base, &m.server_key).await;
+    refused(res, "mTLS is on").await;
+
+    // A second certificate, revoked: refused from the next request on.
+    let (key2, csr2) = openssl_csr(m.dir.path(), Key::P256, "spare");
+    let res = with_cert
+        .post(format!("{}/api/v1/certificates", nginx.base))
+        .bearer_auth(&m.token)
+        .json(&json!({ "name": "spare", "csr": csr2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let spare: Value = res.json().await.unwrap();
+    let spare_client = nginx_client(&nginx, Some((spare["pem"].as_str().unwrap(), &key2)));
+    assert_eq!(mint(&spare_client, &nginx.base, &m.server_key).await.status(), 200);
+    let res = with_cert
+        .delete(format!(
+            "{}/api/v1/certificates/{}",
+            nginx.base,
+            spare["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    refused(mint(&spare_client, &nginx.base, &m.server_key).await, "revoked").await;
+
+    // The audit log names the client's address, not nginx's.
+    let events = app::domain::audit::recent(app.kw().db(), 1).await.unwrap();
+    let revoke = &events[0];
+    assert_eq!(revoke.action, "certificate.revoke");
+    assert_eq!(revoke.source, "127.0.0.2 (admin API)", "{revoke:?}");
+}
