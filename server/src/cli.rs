@@ -376,24 +376,49 @@ async fn admin(kw: &Keyward, command: AdminCommand) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// `keyward backup --to FILE`.
+/// `keyward backup --to FILE`. Reads the database as it is: no
+/// migration (a newer binary must not upgrade the schema under a running
+/// older server), no file created where none is.
 async fn backup(config: &Config, to: &Path) -> Result<(), ServerError> {
     let key = startup::master_key_path(config);
-    if startup::sqlite_file(config.database_url.expose_secret()).is_none() {
+    let url = config.database_url.expose_secret();
+    let Some(file) = startup::sqlite_file(url) else {
+        if url.starts_with("sqlite:") {
+            return Err(ServerError::Usage("an in-memory database cannot be backed up".into()));
+        }
         return Err(ServerError::Usage(format!(
             "on PostgreSQL, back up with pg_dump (e.g. pg_dump -Fc -f keyward.dump \"$DATABASE_URL\"), and keep the \
              master key file ({}) too, stored apart: `keyward backup` copies the embedded SQLite database",
             key.display()
         )));
+    };
+    if !file.is_file() {
+        return Err(ServerError::Usage(format!(
+            "DATABASE_URL (--database-url): no database at {}",
+            file.display()
+        )));
     }
+    let Some(to_text) = to.to_str() else {
+        return Err(ServerError::Usage("--to: the path must be UTF-8".into()));
+    };
     // Made here, empty and 0600: the copy holds sealed secrets and hashes.
     crate::files::create_private(to).map_err(|e| ServerError::Usage(format!("--to {}: {e}", to.display())))?;
-    let db = startup::open_database(config, Opener::Tool).await?.db;
-    let result = db.backup_into(&to.to_string_lossy()).await;
-    db.close().await;
-    if let Err(e) = result {
+    let copied = async {
+        let db = app::domain::storage::db::Db::connect(url).await.map_err(|e| {
+            ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}"))
+        })?;
+        let result = db.backup_into(to_text).await;
+        db.close().await;
+        result?;
+        // VACUUM INTO does not sync what it wrote.
+        std::fs::File::open(to)
+            .and_then(|f| f.sync_all())
+            .map_err(ServerError::io(format!("syncing {}", to.display())))
+    }
+    .await;
+    if let Err(e) = copied {
         let _ = std::fs::remove_file(to);
-        return Err(e.into());
+        return Err(e);
     }
     println!("backup written to {}", to.display());
     println!(
@@ -414,17 +439,33 @@ async fn restore(config: &Config, from: &Path, master_key: Option<&Path>) -> Res
         ));
     };
     let dir = &config.data_dir;
-    let occupied = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let occupied = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(ServerError::Usage(format!(
+                "KEYWARD_DATA_DIR (--data-dir) {}: {e}",
+                dir.display()
+            )))
+        }
+    };
     if occupied {
         return Err(ServerError::Usage(format!(
             "KEYWARD_DATA_DIR (--data-dir) {} is not empty: restore into a new, empty data directory",
             dir.display()
         )));
     }
-    if target.exists() {
+    // SQLite's companions too: an old log beside the new file would be
+    // replayed into it.
+    let companions = ["-wal", "-shm", "-journal"].map(|suffix| {
+        let mut name = target.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    });
+    if let Some(taken) = std::iter::once(&target).chain(&companions).find(|p| p.exists()) {
         return Err(ServerError::Usage(format!(
             "DATABASE_URL (--database-url) {} exists: restore into a new database file",
-            target.display()
+            taken.display()
         )));
     }
     let key_copy = match (&config.master_key_file, master_key) {
@@ -475,7 +516,8 @@ async fn restore(config: &Config, from: &Path, master_key: Option<&Path>) -> Res
             Ok(())
         }
         Err(e) => {
-            for file in written.iter().rev() {
+            // Only what this restore made: none of these existed before.
+            for file in written.iter().rev().chain(&companions) {
                 let _ = std::fs::remove_file(file);
             }
             Err(e)

@@ -547,14 +547,32 @@ impl Config {
 
 /// A database URL with its password (if any) replaced.
 fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("redacted"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "(not a URL)".into(),
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "(not a URL)".into();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("redacted"));
     }
+    // PostgreSQL also takes the password (and client keys) as parameters.
+    let secret = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        k.contains("password") || k.contains("passwd") || k.contains("sslkey")
+    };
+    if url.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "redacted".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// A duration the way the settings take it (`24h`, `30s`, `250ms`).
@@ -595,6 +613,17 @@ fn default_database_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("keyward.db").display())
 }
 
+/// A refusal is one line (SPEC §9): toml's syntax errors say what was
+/// found, then what was expected, on two.
+fn as_one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The TOML file; a refusal is one line naming the key and the file.
 fn read_file(path: &Path) -> Result<ConfigArgs, ServerError> {
     let text = std::fs::read_to_string(path)
@@ -610,8 +639,8 @@ fn read_file(path: &Path) -> Result<ConfigArgs, ServerError> {
             .map(|(key, _)| key.trim())
             .filter(|key| !key.is_empty());
         match key {
-            Some(key) => ServerError::Config(format!("{key} in {}: {}", path.display(), e.message())),
-            None => ServerError::Config(format!("{}: {}", path.display(), e.message())),
+            Some(key) => ServerError::Config(format!("{key} in {}: {}", path.display(), as_one_line(e.message()))),
+            None => ServerError::Config(format!("{}: {}", path.display(), as_one_line(e.message()))),
         }
     })
 }

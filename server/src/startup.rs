@@ -90,17 +90,26 @@ pub async fn open_database(config: &Config, opener: Opener) -> Result<Opened, Se
         .await
         .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?
         .with_audit_key(master.derive(app::domain::audit::KEY_PURPOSE));
-    db.migrate().await.map_err(|e| {
+    // Closed on every refusal: SQLite then folds its log back and removes
+    // its -wal/-shm files (a restore that fails leaves nothing behind).
+    if let Err(e) = db.migrate().await {
+        db.close().await;
         let detail = match e {
             app::domain::DomainError::Internal(detail) => detail,
             other => other.to_string(),
         };
-        ServerError::Config(format!(
+        return Err(ServerError::Config(format!(
             "DATABASE_URL (--database-url): cannot bring the schema up to date \
              (if a newer Keyward migrated it, run that release): {detail}"
-        ))
-    })?;
-    let chain = app::domain::audit::check_key(&db, opener == Opener::Server).await?;
+        )));
+    }
+    let chain = match app::domain::audit::check_key(&db, opener == Opener::Server).await {
+        Ok(chain) => chain,
+        Err(e) => {
+            db.close().await;
+            return Err(e.into());
+        }
+    };
     Ok(Opened {
         db,
         master_key: master,

@@ -213,6 +213,22 @@ async fn config_check_shows_each_value_with_its_source_and_no_secret() {
     assert!(line("database_url").contains("kw:redacted@"), "{text}");
     assert!(!text.contains("hunter2-secret"), "the password is never printed");
     assert!(text.contains("configuration OK"));
+    // A password given as a parameter is hidden too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["config", "check"])
+        .env("KEYWARD_DATA_DIR", dir.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://kw@127.0.0.1:5432/kw?sslmode=disable&password=hunter3-secret",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("hunter3-secret") && text.contains("password=redacted"),
+        "{text}"
+    );
 
     // A file named but unreadable is a problem: non-zero, and it is named.
     let out = run(&[

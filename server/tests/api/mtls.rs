@@ -355,17 +355,24 @@ fn nginx_in_front_of(upstream: &str) -> Nginx {
         key = key.display(),
     );
     std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    let child = std::process::Command::new(nginx)
+    let mut child = std::process::Command::new(nginx)
         .arg("-p")
         .arg(d)
         .arg("-c")
         .arg(d.join("nginx.conf"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("nginx starts");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // An nginx that stopped (the port taken in between, a bad config) says why.
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "nginx exited ({status}): {}",
+                std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
+            );
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "nginx listens within 10 s: {}",

@@ -29,7 +29,7 @@ async fn a_backup_taken_under_load_restores_whole() {
     app.settle().await;
     let app = Arc::new(app);
     let stop = Arc::new(AtomicBool::new(false));
-    // (user_id, _id, answered at) and (key, answered at), as answered.
+    // (user_id, _id, answered at) and (key, asked at), as answered.
     let users: Arc<Mutex<Vec<(String, String, Instant)>>> = Default::default();
     let keys: Arc<Mutex<Vec<(String, Instant)>>> = Default::default();
     let sessions = {
@@ -54,8 +54,11 @@ async fn a_backup_taken_under_load_restores_whole() {
         let (app, stop, keys, admin) = (app.clone(), stop.clone(), keys.clone(), admin.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
+                // When it was asked for: a key in the backup was asked for
+                // before the backup ended (its answer may come later).
+                let asked = Instant::now();
                 let key = app.server_key(&admin, 0).await;
-                keys.lock().unwrap().push((key, Instant::now()));
+                keys.lock().unwrap().push((key, asked));
             }
         })
     };
@@ -104,6 +107,32 @@ async fn a_backup_taken_under_load_restores_whole() {
             None,
         )
     };
+    // With another master key: refused, and nothing is left behind.
+    let wrong = tempfile::tempdir().unwrap();
+    let wrong_key = wrong.path().join("other.key");
+    let (_, encoded) = app::domain::secrets::MasterKey::generate();
+    std::fs::write(&wrong_key, secrecy::ExposeSecret::expose_secret(&encoded)).unwrap();
+    let out = run_keyward(
+        new_dir.path(),
+        &new_url,
+        &[
+            "restore",
+            "--from",
+            backup.to_str().unwrap(),
+            "--master-key",
+            wrong_key.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("master key"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(new_dir.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "a refused restore leaves the directory empty: {left:?}"
+    );
+
     let out = restore(new_dir.path());
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
