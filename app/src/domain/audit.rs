@@ -265,10 +265,24 @@ pub async fn check_key(db: &Db, is_servers_key: bool) -> DomainResult<ChainState
             ))
         }
         None if is_servers_key => {
-            sqlx::query("UPDATE audit_head SET key_check = $1 WHERE id = 1 AND key_check IS NULL")
+            let recorded = sqlx::query("UPDATE audit_head SET key_check = $1 WHERE id = 1 AND key_check IS NULL")
                 .bind(&check)
                 .execute(db.write())
-                .await?;
+                .await?
+                .rows_affected();
+            if recorded == 0 {
+                // Another instance recorded its key between our read and
+                // our write: it must be this one.
+                let (now_stored,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT key_check FROM audit_head WHERE id = 1")
+                    .fetch_one(db.write())
+                    .await?;
+                if now_stored.is_some_and(|s| s != check) {
+                    return Err(DomainError::invalid(
+                        "this master key is not the one the audit log was written with: \
+                         use the server's key file (KEYWARD_MASTER_KEY_FILE)",
+                    ));
+                }
+            }
         }
         _ => {}
     }
