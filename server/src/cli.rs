@@ -230,7 +230,8 @@ fn read_password(flag_given: bool, flag: &str) -> Result<SecretString, ServerErr
 /// `keyward config check`: the effective settings as a table on stdout,
 /// then each problem on stderr; non-zero if there is any.
 fn check_config(args: &ConfigArgs, matches: &clap::ArgMatches) -> ExitCode {
-    let (config, effective) = match Config::explain(args, matches) {
+    use clap::CommandFactory;
+    let (config, effective) = match Config::explain(args, &Cli::command(), matches) {
         Ok(explained) => explained,
         Err(e) => {
             eprintln!("keyward: {e}");
@@ -240,7 +241,7 @@ fn check_config(args: &ConfigArgs, matches: &clap::ArgMatches) -> ExitCode {
     let width = effective.iter().map(|e| e.key.len()).max().unwrap_or(0);
     for e in &effective {
         let from = match e.source {
-            crate::config::Source::Environment => format!("environment ({})", e.env),
+            crate::config::Source::Environment => format!("environment ({})", e.env.as_deref().unwrap_or("?")),
             other => other.as_str().to_string(),
         };
         println!("{:width$}  {}  [{from}]", e.key, e.value);

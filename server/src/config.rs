@@ -367,16 +367,22 @@ impl Source {
 pub struct Effective {
     /// The key in the TOML file (the flag is `--` and the same with dashes).
     pub key: &'static str,
-    pub env: &'static str,
+    /// Its environment variable, as clap knows it.
+    pub env: Option<String>,
     pub value: String,
     pub source: Source,
 }
 
 impl Config {
     /// The effective configuration, each value with its source. `matches`
-    /// are the command line's (clap knows flag from environment); the file
-    /// is read again for its keys.
-    pub fn explain(args: &ConfigArgs, matches: &clap::ArgMatches) -> Result<(Config, Vec<Effective>), ServerError> {
+    /// are the command line's (clap knows flag from environment) and
+    /// `command` its definition (each setting's variable); the file is read
+    /// again for its keys.
+    pub fn explain(
+        args: &ConfigArgs,
+        command: &clap::Command,
+        matches: &clap::ArgMatches,
+    ) -> Result<(Config, Vec<Effective>), ServerError> {
         let config = Config::load(args)?;
         let file_keys: Vec<String> = match &args.config {
             Some(path) => std::fs::read_to_string(path)
@@ -408,110 +414,64 @@ impl Config {
         let c = &config;
         let path = |p: &Path| p.display().to_string();
         let unset = || "(unset)".to_string();
-        let rows: Vec<(&'static str, &'static str, String)> = vec![
-            ("data_dir", "KEYWARD_DATA_DIR", path(&c.data_dir)),
-            ("http_addr", "KEYWARD_HTTP_ADDR", c.http_addr.to_string()),
-            ("https_addr", "KEYWARD_HTTPS_ADDR", c.https_addr.to_string()),
+        let rows: Vec<(&'static str, String)> = vec![
+            ("data_dir", path(&c.data_dir)),
+            ("http_addr", c.http_addr.to_string()),
+            ("https_addr", c.https_addr.to_string()),
             (
                 "tls_cert",
-                "KEYWARD_TLS_CERT",
                 c.tls
                     .as_ref()
                     .map_or_else(|| "(self-signed, in the data directory)".into(), |(cert, _)| path(cert)),
             ),
-            (
-                "tls_key",
-                "KEYWARD_TLS_KEY",
-                c.tls.as_ref().map_or_else(unset, |(_, key)| path(key)),
-            ),
+            ("tls_key", c.tls.as_ref().map_or_else(unset, |(_, key)| path(key))),
             (
                 "client_cert_header",
-                "KEYWARD_CLIENT_CERT_HEADER",
                 c.client_cert_header.as_ref().map_or_else(unset, |h| h.name.to_string()),
             ),
             (
                 "trusted_proxies",
-                "KEYWARD_TRUSTED_PROXIES",
                 c.client_cert_header.as_ref().map_or_else(unset, |h| {
                     h.proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
                 }),
             ),
             (
                 "public_url",
-                "KEYWARD_PUBLIC_URL",
                 c.public_url
                     .clone()
                     .unwrap_or_else(|| "(the HTTP listener's address)".into()),
             ),
             (
                 "database_url",
-                "DATABASE_URL",
                 redact_url(secrecy::ExposeSecret::expose_secret(&c.database_url)),
             ),
             (
                 "master_key_file",
-                "KEYWARD_MASTER_KEY_FILE",
                 c.master_key_file
                     .as_deref()
                     .map_or_else(|| path(&c.data_dir.join("master.key")), path),
             ),
-            ("site_root", "KEYWARD_SITE_ROOT", path(&c.site_root)),
-            (
-                "admin_token_grace",
-                "KEYWARD_ADMIN_TOKEN_GRACE",
-                show_duration(c.lifetimes.admin_token_grace),
-            ),
-            (
-                "admin_token_ttl",
-                "KEYWARD_ADMIN_TOKEN_TTL",
-                show_duration(c.lifetimes.admin_token_ttl),
-            ),
-            (
-                "access_token_ttl",
-                "KEYWARD_ACCESS_TOKEN_TTL",
-                show_duration(c.lifetimes.access_token_ttl),
-            ),
-            (
-                "auth_token_ttl",
-                "KEYWARD_AUTH_TOKEN_TTL",
-                show_duration(c.lifetimes.auth_token_ttl),
-            ),
-            (
-                "cert_max_validity",
-                "KEYWARD_CERT_MAX_VALIDITY",
-                show_duration(c.lifetimes.cert_max_validity),
-            ),
-            (
-                "header_read_timeout",
-                "KEYWARD_HEADER_READ_TIMEOUT",
-                show_duration(c.connections.header_read_timeout),
-            ),
-            (
-                "idle_timeout",
-                "KEYWARD_IDLE_TIMEOUT",
-                show_duration(c.connections.idle_timeout),
-            ),
-            (
-                "request_timeout",
-                "KEYWARD_REQUEST_TIMEOUT",
-                show_duration(c.connections.request_timeout),
-            ),
-            (
-                "max_connections",
-                "KEYWARD_MAX_CONNECTIONS",
-                c.connections.max_per_listener.to_string(),
-            ),
-            (
-                "revocation_memory",
-                "KEYWARD_REVOCATION_MEMORY",
-                show_bytes(c.revocation_memory),
-            ),
+            ("site_root", path(&c.site_root)),
+            ("admin_token_grace", show_duration(c.lifetimes.admin_token_grace)),
+            ("admin_token_ttl", show_duration(c.lifetimes.admin_token_ttl)),
+            ("access_token_ttl", show_duration(c.lifetimes.access_token_ttl)),
+            ("auth_token_ttl", show_duration(c.lifetimes.auth_token_ttl)),
+            ("cert_max_validity", show_duration(c.lifetimes.cert_max_validity)),
+            ("header_read_timeout", show_duration(c.connections.header_read_timeout)),
+            ("idle_timeout", show_duration(c.connections.idle_timeout)),
+            ("request_timeout", show_duration(c.connections.request_timeout)),
+            ("max_connections", c.connections.max_per_listener.to_string()),
+            ("revocation_memory", show_bytes(c.revocation_memory)),
         ];
         let effective = rows
             .into_iter()
-            .map(|(key, env, value)| Effective {
+            .map(|(key, value)| Effective {
                 key,
-                env,
+                env: command
+                    .get_arguments()
+                    .find(|a| a.get_id() == key)
+                    .and_then(|a| a.get_env())
+                    .map(|e| e.to_string_lossy().into_owned()),
                 value,
                 source: source(key),
             })

@@ -13,8 +13,14 @@ use reqwest::Method;
 /// An HTTPS client that trusts the listener's self-signed certificate and
 /// presents `identity` (PEM certificate chain + PEM key), if any.
 pub fn tls_client(app: &TestApp, identity: Option<(&str, &Path)>) -> Client {
-    let server_cert = std::fs::read(app.data_dir.join("tls-cert.pem")).expect("self-signed certificate made");
-    let mut builder = Client::builder()
+    trusting(&app.data_dir.join("tls-cert.pem"), identity, Client::builder())
+}
+
+/// A rustls client trusting only the server certificate in `server_cert`,
+/// presenting `identity` (a certificate's PEM and its key file) if given.
+fn trusting(server_cert: &Path, identity: Option<(&str, &Path)>, builder: reqwest::ClientBuilder) -> Client {
+    let server_cert = std::fs::read(server_cert).expect("the server's certificate");
+    let mut builder = builder
         .use_rustls_tls()
         .add_root_certificate(Certificate::from_pem(&server_cert).unwrap())
         .tls_built_in_root_certs(false);
@@ -391,17 +397,8 @@ fn nginx_in_front_of(upstream: &str) -> Nginx {
 /// A client of nginx from 127.0.0.2 (another loopback address than
 /// nginx's own), with Keyward's client certificate if given.
 fn nginx_client(nginx: &Nginx, identity: Option<(&str, &Path)>) -> Client {
-    let mut builder = Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(Certificate::from_pem(&std::fs::read(&nginx.cert).unwrap()).unwrap())
-        .tls_built_in_root_certs(false)
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap());
-    if let Some((cert_pem, key_path)) = identity {
-        let mut pem = cert_pem.as_bytes().to_vec();
-        pem.extend_from_slice(&std::fs::read(key_path).unwrap());
-        builder = builder.identity(Identity::from_pem(&pem).expect("identity"));
-    }
-    builder.build().unwrap()
+    let from = Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap());
+    trusting(&nginx.cert, identity, from)
 }
 
 #[tokio::test]
