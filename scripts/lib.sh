@@ -1,10 +1,8 @@
 # Shared by scripts/run.sh and scripts/test.sh: install what is missing,
-# then build the console (wasm + CSS) and the server. Sourced, not run.
+# then build the server (with its console built in). Sourced, not run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WASM_BINDGEN_VERSION="0.2.130" # must equal the `=` pin of wasm-bindgen in Cargo.toml
-SITE="$ROOT/target/site"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -25,39 +23,23 @@ apt_install() {
   fi
 }
 
+# The server's build (server/build.rs) also builds the browser bundle it
+# embeds, for wasm32.
 ensure_rust_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32 target"
     rustup target add wasm32-unknown-unknown
   fi
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
-    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
-    # Not --locked: one of its locked dependencies is not in the registry.
-    cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION"
-  fi
 }
 
-# One profile (dev) for everything, so running and testing share builds.
-# `build_site [release]`: the wasm bundle, debug by default; `release`
-# uses the size-optimised `wasm-release` profile.
-build_site() {
-  local profile="${1:-debug}" cargo_profile=dev
-  [ "$profile" = release ] && { profile=wasm-release; cargo_profile=wasm-release; }
-  say "building the browser bundle (wasm, $profile)"
-  cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$cargo_profile"
-  mkdir -p "$SITE/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir "$SITE/pkg" --out-name keyward \
-    "$ROOT/target/wasm32-unknown-unknown/$profile/frontend.wasm"
-  cp "$ROOT/style/main.css" "$SITE/pkg/keyward.css"
-}
-
-# `build_server [release]`: target/debug/keyward, or target/release/keyward.
+# `build_server [release]`: target/debug/keyward, or target/release/keyward
+# (with a size-optimised browser bundle). Exactly the root `cargo build`.
 build_server() {
   local profile="${1:-debug}"
   say "building the server ($profile)"
   if [ "$profile" = release ]; then
-    cargo build --release -p server --bin keyward
+    cargo build --release
   else
-    cargo build -p server --bin keyward
+    cargo build
   fi
 }

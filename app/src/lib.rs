@@ -27,7 +27,7 @@ pub mod domain;
 pub mod reveal;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -46,6 +46,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // The bundle's names carry its content hash (the server's
+                // `output_name`), so the stylesheet is linked here, not in App.
+                <link rel="stylesheet" id="keyward" href=format!("/pkg/{}.css", options.output_name)/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -84,7 +87,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="keyward" href="/pkg/keyward.css"/>
         <Title text="Keyward"/>
         <Router>
             <Routes fallback=NotFound>

@@ -65,3 +65,22 @@ test('the setup page refuses a wrong token and is gone after setup', async ({ pa
   await page.goto(keyward.setupUrl);
   await expect(page).toHaveURL(/\/login/);
 });
+
+test('the console hydrates from the bundle built into the binary', async ({ page, keyward, javaScriptEnabled }) => {
+  test.skip(!javaScriptEnabled, 'there is no bundle to load without JavaScript');
+  const loaded: { url: string; cache: string | null }[] = [];
+  page.on('response', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/pkg/')) loaded.push({ url: r.url(), cache: r.headers()['cache-control'] ?? null });
+  });
+  await page.goto(keyward.url + 'login');
+  await ready(page, javaScriptEnabled);
+  // Served with no site folder anywhere (the test starts the bare binary),
+  // named by content hash and cached for good.
+  const names = loaded.map((l) => new URL(l.url).pathname).sort();
+  expect(names).toEqual([
+    expect.stringMatching(/^\/pkg\/keyward-[0-9a-f]{16}\.css$/),
+    expect.stringMatching(/^\/pkg\/keyward-[0-9a-f]{16}\.js$/),
+    expect.stringMatching(/^\/pkg\/keyward-[0-9a-f]{16}_bg\.wasm$/),
+  ]);
+  for (const l of loaded) expect(l.cache).toBe('public, max-age=31536000, immutable');
+});

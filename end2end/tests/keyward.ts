@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const BIN = process.env.KEYWARD_BIN ?? resolve(__dirname, '../../target/debug/keyward');
-const SITE = process.env.KEYWARD_SITE_ROOT ?? resolve(__dirname, '../../target/site');
 
 export type Keyward = { url: string; httpsUrl: string; setupUrl: string; proc: ChildProcess; dataDir: string };
 
@@ -18,10 +17,10 @@ async function start(): Promise<Keyward & { dir: string }> {
     KEYWARD_DATA_DIR: dir,
     KEYWARD_HTTP_ADDR: '127.0.0.1:0',
     KEYWARD_HTTPS_ADDR: '127.0.0.1:0',
-    KEYWARD_SITE_ROOT: SITE,
     KEYWARD_LOG: process.env.KEYWARD_E2E_LOG ?? 'warn',
   };
   delete env.DATABASE_URL; // the embedded default
+  delete env.KEYWARD_SITE_ROOT; // the console built into the binary
   const proc = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -64,7 +64,8 @@ pub struct ConfigArgs {
     /// File holding the master key (generated in the data directory if unset).
     #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
-    /// Directory of the console's built assets (the `pkg/` folder's parent).
+    /// Serve the console's browser bundle from this folder (its `pkg/`
+    /// subfolder) instead of the one built into the binary: for development.
     #[arg(long, env = "KEYWARD_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,
     /// How long a superseded admin token keeps working.
@@ -223,7 +224,7 @@ pub struct Config {
     pub public_url: Option<String>,
     pub database_url: SecretString,
     pub master_key_file: Option<PathBuf>,
-    pub site_root: PathBuf,
+    pub site_root: Option<PathBuf>,
     pub lifetimes: Lifetimes,
     pub connections: ConnectionLimits,
     /// Bytes of memory for logged-out access tokens.
@@ -243,7 +244,7 @@ impl Config {
             client_cert_header: None,
             public_url: None,
             master_key_file: None,
-            site_root: PathBuf::from("target/site"),
+            site_root: None,
             lifetimes: Lifetimes::default(),
             connections: ConnectionLimits::default(),
             revocation_memory: DEFAULT_REVOCATION_MEMORY,
@@ -304,9 +305,7 @@ impl Config {
             config.database_url = SecretString::from(url);
         }
         config.master_key_file = s.master_key_file;
-        if let Some(root) = s.site_root {
-            config.site_root = root;
-        }
+        config.site_root = s.site_root;
         let d = Lifetimes::default();
         config.lifetimes = Lifetimes {
             admin_token_grace: s.admin_token_grace.unwrap_or(d.admin_token_grace),
@@ -451,7 +450,10 @@ impl Config {
                     .as_deref()
                     .map_or_else(|| path(&c.data_dir.join("master.key")), path),
             ),
-            ("site_root", path(&c.site_root)),
+            (
+                "site_root",
+                c.site_root.as_deref().map_or_else(|| "(built in)".to_owned(), path),
+            ),
             ("admin_token_grace", show_duration(c.lifetimes.admin_token_grace)),
             ("admin_token_ttl", show_duration(c.lifetimes.admin_token_ttl)),
             ("access_token_ttl", show_duration(c.lifetimes.access_token_ttl)),

@@ -3,6 +3,7 @@
 //! response passes.
 
 mod api;
+mod assets;
 mod console;
 mod health;
 mod metrics;
@@ -50,14 +51,15 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Parts {
     pub keyward: Keyward,
     pub store: SqlSessionStore,
-    pub site_root: PathBuf,
+    /// A folder to serve the browser bundle from instead of the embedded one.
+    pub site_root: Option<PathBuf>,
     pub client_cert_header: Option<ClientCertHeader>,
 }
 
 pub fn router(parts: Parts) -> Router {
+    let console_assets = assets::Console::new(parts.site_root);
     let leptos = LeptosOptions::builder()
-        .output_name("keyward")
-        .site_root(parts.site_root.to_string_lossy().to_string())
+        .output_name(console_assets.output_name())
         .site_pkg_dir("pkg")
         .build();
     let state = AppState {
@@ -83,16 +85,23 @@ pub fn router(parts: Parts) -> Router {
     let routes = console_routes();
     let keyward = parts.keyward.clone();
     let context = move || provide_context(keyward.clone());
+    // Any other path is a page the console does not have: rendered, with
+    // its 404, and never looked up on disk.
+    let not_found = leptos_axum::render_app_to_stream_with_context(context.clone(), {
+        let leptos = leptos.clone();
+        move || shell(leptos.clone())
+    });
 
     // Console sessions (cookies) are the console's alone: the API and the
     // health checks authenticate with headers and never pay for them.
     let console = Router::new()
         .merge(console::router())
+        .merge(console_assets.router())
         .leptos_routes_with_context(&state, routes, context, {
             let leptos = leptos.clone();
             move || shell(leptos.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(move |req: axum::extract::Request| not_found(req))
         .layer(axum::middleware::from_fn(console::answers))
         .layer(sessions);
 

@@ -150,3 +150,76 @@ async fn metrics_count_responses_and_the_writers_commits() {
     );
     assert!(after_known["keyward_http_responses_total{class=\"4xx\"}"] >= 1.0);
 }
+
+/// The console's bundle is built into the binary: the page names it by
+/// content hash, it is cached for a year and gzipped for whoever accepts
+/// it, and no other name (an old release's, an unhashed one, a path into
+/// the disk) answers.
+#[tokio::test]
+async fn the_console_bundle_is_built_in_hashed_and_cached() {
+    let app = TestApp::spawn().await;
+    let html = app.html("/login").await;
+    let name = |suffix: &str| {
+        let end = html.find(suffix).unwrap_or_else(|| panic!("no {suffix} in the page"));
+        let start = html[..end].rfind("/pkg/").unwrap();
+        html[start..end + suffix.len()].to_string()
+    };
+    let (js, wasm, css) = (name(".js\""), name("_bg.wasm\""), name(".css\""));
+    let (js, wasm, css) = (
+        js.trim_end_matches('"'),
+        wasm.trim_end_matches('"'),
+        css.trim_end_matches('"'),
+    );
+    let hash = js.strip_prefix("/pkg/keyward-").unwrap().strip_suffix(".js").unwrap();
+    assert_eq!(hash.len(), 16);
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+    assert_eq!(wasm, format!("/pkg/keyward-{hash}_bg.wasm"));
+    assert_eq!(css, format!("/pkg/keyward-{hash}.css"));
+
+    let client = anonymous();
+    for (path, content_type, magic) in [
+        (wasm, "application/wasm", &b"\0asm"[..]),
+        (js, "text/javascript; charset=utf-8", &b""[..]),
+        (css, "text/css; charset=utf-8", &b""[..]),
+    ] {
+        let plain = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        let h = plain.headers().clone();
+        assert_eq!(h["content-type"], content_type, "{path}");
+        assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+        assert!(h.get("content-encoding").is_none(), "{path}: not asked for gzip");
+        let body = plain.bytes().await.unwrap();
+        assert!(body.starts_with(magic) && body.len() > 1000, "{path}");
+
+        let gzipped = client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gzipped.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(gzipped.headers()["vary"], "accept-encoding");
+        let etag = gzipped.headers()["etag"].clone();
+        let packed = gzipped.bytes().await.unwrap();
+        assert!(packed.starts_with(&[0x1f, 0x8b]) && packed.len() < body.len(), "{path}");
+
+        let again = client
+            .get(app.url(path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+    }
+    for path in [
+        "/pkg/keyward.js".to_string(),
+        "/pkg/keyward_bg.wasm".to_string(),
+        "/pkg/keyward-0123456789abcdef.js".to_string(),
+        format!("/pkg/keyward-{hash}.map"),
+        "/Cargo.toml".to_string(),
+        "/pkg/../Cargo.toml".to_string(),
+    ] {
+        let res = client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}
