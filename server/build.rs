@@ -97,7 +97,8 @@ fn build_frontend(root: &Path, out_dir: &Path, release: bool) -> PathBuf {
         ("dev", "debug")
     };
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(root)
         .args([
             "build",
@@ -111,14 +112,38 @@ fn build_frontend(root: &Path, out_dir: &Path, release: bool) -> PathBuf {
         ])
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // What cargo hands this script is for the host, not for wasm:
-        // host flags, clippy's wrapper, a forced target.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env("CARGO_TARGET_DIR", &target_dir);
+    // What cargo hands this script describes the host build, not the wasm
+    // one: its cfg and features (which the wasm crates' own build scripts
+    // would take for theirs), flags, clippy's wrapper, a forced target.
+    for (name, _) in env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let host_only = ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "DEP_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO_ENCODED_RUSTFLAGS",
+                "RUSTFLAGS",
+                "RUSTC_WORKSPACE_WRAPPER",
+                "RUSTC_LINKER",
+                "CARGO_BUILD_TARGET",
+                "CARGO_BUILD_RUSTFLAGS",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_CRATE_NAME",
+                "TARGET",
+                "HOST",
+                "OUT_DIR",
+                "PROFILE",
+                "OPT_LEVEL",
+                "DEBUG",
+                "NUM_JOBS",
+            ]
+            .contains(&name.as_str());
+        if host_only {
+            command.env_remove(&name);
+        }
+    }
+    let status = command
         .status()
         .unwrap_or_else(|e| fail(&format!("could not run cargo for the browser bundle: {e}")));
     if !status.success() {

@@ -23,7 +23,7 @@ pub async fn plain_form_post() -> bool {
 }
 
 fn session_key(slot: &str) -> String {
-    format!("keyward.reveal.{slot}")
+    format!("{}{slot}", crate::domain::admins::console_sessions::SEALED_PREFIX)
 }
 
 /// Stashes `value` for the next render, only for a plain form post.
@@ -53,6 +53,15 @@ pub async fn take<T: DeserializeOwned>(slot: &str) -> Result<Option<T>, AppError
         .map_err(|_| AppError::Internal)?;
     tracing::debug!(slot, found = sealed.is_some(), "reveal: take");
     let Some(sealed) = sealed else { return Ok(None) };
-    let plain = kw.open_from_session(&sealed, &session_key(slot))?;
+    // Sealed by an instance that still held a master key rotated away
+    // meanwhile: gone, like any reveal not shown (the secret can be asked
+    // for again), rather than an error page.
+    let Ok(plain) = kw.open_from_session(&sealed, &session_key(slot)) else {
+        tracing::warn!(
+            slot,
+            "a secret waiting to be shown does not open (the master key was rotated): dropped"
+        );
+        return Ok(None);
+    };
     serde_json::from_slice(&plain).map(Some).map_err(|_| AppError::Internal)
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use app::domain::application::{Setup, SetupProof};
 use app::domain::audit::{self, CLI_SOURCE};
+use app::domain::secrets::MasterKey;
 use app::domain::{Keyward, Principal, Role};
 
 use crate::config::{Config, ConfigArgs};
@@ -79,6 +80,24 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Master-key tools.
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Re-seal every sealed secret with a new master key, in one audited
+    /// transaction; the current key opens nothing afterwards. Then restart
+    /// every instance with the new key.
+    Rotate {
+        /// The new key: this file's, or, if there is no such file, a new
+        /// key written there (readable by its owner alone).
+        #[arg(long)]
+        new_key_file: PathBuf,
     },
 }
 
@@ -268,6 +287,9 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
         // Answered in `run`, before anything is opened.
         Command::Config { .. } => Ok(()),
         Command::Backup { to } => backup(&config, &to).await,
+        Command::MasterKey {
+            command: MasterKeyCommand::Rotate { new_key_file },
+        } => rotate_master_key(&config, &new_key_file).await,
         Command::Restore { from, master_key } => restore(&config, &from, master_key.as_deref()).await,
         Command::Migrate => {
             startup::open_database(&config, Opener::Tool).await?.db.close().await;
@@ -328,6 +350,70 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             Ok(())
         }
     }
+}
+
+/// `keyward master-key rotate --new-key-file F`. The current key is checked
+/// (by opening the database) before a new key is made, and the new key is
+/// on disk before anything is sealed with it; a key file made here is
+/// removed again if the rotation fails.
+async fn rotate_master_key(config: &Config, new_key_file: &Path) -> Result<(), ServerError> {
+    let kw = startup::open_domain(config, Opener::Tool).await?;
+    let shown = new_key_file.display();
+    let new_key = match std::fs::read_to_string(new_key_file) {
+        Ok(text) => MasterKey::from_encoded(&text)
+            .map(|key| (key, false))
+            .map_err(|e| ServerError::Usage(format!("--new-key-file {shown}: the key {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key, encoded) = MasterKey::generate();
+            crate::files::write_private(new_key_file, encoded.expose_secret()).map(|()| (key, true))
+        }
+        Err(e) => Err(ServerError::Usage(format!("--new-key-file {shown}: {e}"))),
+    };
+    let (new_key, made) = match new_key {
+        Ok(found) => found,
+        Err(e) => {
+            kw.stop().await;
+            return Err(e);
+        }
+    };
+    let result = kw.rotate_master_key(&Principal::operator(), &new_key).await;
+    kw.stop().await;
+    let done = match result {
+        Ok(done) => done,
+        Err(e) => {
+            // A failed commit may still have committed (the connection
+            // dropped after COMMIT was sent): the key made here is removed
+            // only while the old key provably still opens the database.
+            if made {
+                match startup::open_database(config, Opener::Tool).await {
+                    Ok(opened) => {
+                        opened.db.close().await;
+                        let _ = std::fs::remove_file(new_key_file);
+                    }
+                    Err(_) => eprintln!(
+                        "keyward: the old key no longer opens the database: keep {shown}, it may be the key now"
+                    ),
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    let old = startup::master_key_path(config);
+    println!(
+        "master key rotated: every sealed secret is now sealed with the key in {shown} \
+         ({} admin tokens, {} signing keys, {} CA keys, the audit and sign-in keys, \
+         {} secrets waiting in console sessions); new audit events are keyed under epoch {}.",
+        done.admin_tokens, done.signing_keys, done.ca_keys, done.one_time_reveals, done.audit_epoch
+    );
+    println!(
+        "The old key ({}) no longer opens this database. Start every instance with \
+         KEYWARD_MASTER_KEY_FILE={shown} (or put that file in the old one's place); instances still running \
+         refuse changes until restarted. Keep the new key with your backups: backups taken before now need \
+         the old one. If the old key leaked together with a copy of the database, also replace the secrets \
+         themselves (admin tokens, server keys, certificates): re-sealing does not change them.",
+        old.display()
+    );
+    Ok(())
 }
 
 /// The operator's admin commands: each one operation of the domain, as

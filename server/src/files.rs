@@ -23,5 +23,14 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), ServerErr
     let mut file = create_private(path).map_err(ServerError::io(format!("creating {}", path.display())))?;
     file.write_all(contents.as_bytes())
         .and_then(|_| file.sync_all())
-        .map_err(ServerError::io(format!("writing {}", path.display())))
+        .map_err(ServerError::io(format!("writing {}", path.display())))?;
+    // The file's name is durable only once its directory is: a key must
+    // not vanish in a power cut after what it sealed was committed.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(ServerError::io(format!("syncing {}", dir.display())))?;
+    }
+    Ok(())
 }

@@ -76,8 +76,8 @@ pub struct Opened {
 }
 
 /// Opens the database named by the configuration, brings its schema up to
-/// date, and checks the master key against the one the audit log was
-/// written with.
+/// date, and opens its keys with the master key (refused if it is not
+/// the one they were sealed with).
 pub async fn open_database(config: &Config, opener: Opener) -> Result<Opened, ServerError> {
     ensure_dir(&config.data_dir)?;
     let url = config.database_url.expose_secret();
@@ -88,8 +88,7 @@ pub async fn open_database(config: &Config, opener: Opener) -> Result<Opened, Se
     };
     let db = Db::connect(url)
         .await
-        .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?
-        .with_audit_key(master.derive(app::domain::audit::KEY_PURPOSE));
+        .map_err(|e| ServerError::Config(format!("DATABASE_URL (--database-url): cannot open the database: {e}")))?;
     // Closed on every refusal: SQLite then folds its log back and removes
     // its -wal/-shm files (a restore that fails leaves nothing behind).
     if let Err(e) = db.migrate().await {
@@ -103,15 +102,20 @@ pub async fn open_database(config: &Config, opener: Opener) -> Result<Opened, Se
              (if a newer Keyward migrated it, run that release): {detail}"
         )));
     }
-    let chain = match app::domain::audit::check_key(&db, opener == Opener::Server).await {
-        Ok(chain) => chain,
+    let opened = async {
+        let keys = app::domain::keyring::open(&db, &master, opener == Opener::Server).await?;
+        let chain = app::domain::audit::chain_state(&db).await?;
+        Ok::<_, app::domain::DomainError>((keys, chain))
+    };
+    let (keys, chain) = match opened.await {
+        Ok(opened) => opened,
         Err(e) => {
             db.close().await;
             return Err(e.into());
         }
     };
     Ok(Opened {
-        db,
+        db: db.with_keys(keys),
         master_key: master,
         chain,
     })

@@ -1,8 +1,9 @@
 //! The audit log: append-only and chained. Each event's hash is a MAC
-//! (HMAC-SHA256, keyed from the master key, which is not in the database)
-//! over the previous hash and every field, so editing, removing or
-//! reordering an event breaks the chain that `keyward audit verify` walks,
-//! and someone who can write the database cannot compute a new one.
+//! (HMAC-SHA256, with a key sealed by the master key, which is not in the
+//! database: see `keyring`) over the previous hash and every field, so
+//! editing, removing or reordering an event breaks the chain that
+//! `keyward audit verify` walks, and someone who can write the database
+//! cannot compute a new one.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -12,7 +13,7 @@ use crate::domain::secrets::{sha256, SubKey};
 use crate::domain::storage::db::Db;
 use crate::domain::{DomainError, DomainResult};
 
-/// The purpose the chain's key is derived for.
+/// The purpose the chain's first key was derived for (see `keyring`).
 pub const KEY_PURPOSE: &str = "audit-chain";
 
 /// Who did what to which asset, from where. Never the secret itself.
@@ -160,24 +161,38 @@ fn first_break(rows: &[Row], hash: impl Fn(&[u8], &StoredEvent) -> [u8; 32]) -> 
 
 /// Walks the whole chain. Returns the number of events, or where it breaks.
 pub async fn verify(db: &Db) -> DomainResult<u64> {
-    let key = db.audit_key()?;
-    if check_key(db, false).await? == ChainState::NotYetKeyed {
+    let keys = db.keys()?;
+    if chain_state(db).await? == ChainState::NotYetKeyed {
         return Err(DomainError::invalid(
             "audit chain not keyed yet: run `keyward audit rekey` once",
         ));
     }
     let rows: Vec<Row> = sqlx::query_as(ALL_EVENTS).fetch_all(db.read()).await?;
-    if let Some(broken) = first_break(&rows, |prev, e| chain_hash(key, prev, e)) {
+    if let Some(broken) = first_break(&rows, |prev, e| chain_hash(keys.audit_key_for(e.seq), prev, e)) {
         return Err(DomainError::invalid(format!("audit chain broken {broken}")));
     }
     let expected_seq = rows.len() as i64 + 1;
     let prev = rows.last().map_or_else(|| vec![0u8; 32], |r| r.7.clone());
-    let (head_seq, head_hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(db.read())
-        .await?;
+    let (head_seq, head_hash, head_epoch): (i64, Vec<u8>, i64) =
+        sqlx::query_as("SELECT seq, hash, key_epoch FROM audit_head WHERE id = 1")
+            .fetch_one(db.read())
+            .await?;
     if head_seq != expected_seq - 1 || head_hash != prev {
         return Err(DomainError::invalid(
             "audit chain broken: the newest events were removed",
+        ));
+    }
+    // Each key epoch after the first starts at a master-key rotation's
+    // event, and each rotation starts one.
+    let rotations: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.3 == "master_key.rotated")
+        .map(|r| r.0)
+        .collect();
+    let starts: Vec<i64> = keys.epochs().iter().skip(1).map(|k| k.from_seq).collect();
+    if rotations != starts || head_epoch != keys.current().epoch {
+        return Err(DomainError::invalid(
+            "audit chain broken: its key epochs do not match the master-key rotations it records",
         ));
     }
     Ok(rows.len() as u64)
@@ -248,22 +263,39 @@ pub async fn search(
     Ok(rows.into_iter().map(stored).collect())
 }
 
-/// Whether the chain is keyed; and, with `is_servers_key`, checks that the
-/// master key is the one the chain was written with (recording it the
-/// first time). A process with another key is refused before it writes.
-pub async fn check_key(db: &Db, is_servers_key: bool) -> DomainResult<ChainState> {
-    let check = db.audit_key()?.mac(&[b"key-check"]).to_vec();
-    let (keyed, stored): (i64, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT keyed, key_check FROM audit_head WHERE id = 1")
-            .fetch_one(db.read())
-            .await?;
+/// Whether the chain is keyed (see [`rekey`]).
+pub async fn chain_state(db: &Db) -> DomainResult<ChainState> {
+    chain_state_in(&mut *db.read().acquire().await?).await
+}
+
+pub(crate) async fn chain_state_in(conn: &mut AnyConnection) -> DomainResult<ChainState> {
+    let (keyed,): (i64,) = sqlx::query_as("SELECT keyed FROM audit_head WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
+    Ok(if keyed != 0 {
+        ChainState::Keyed
+    } else {
+        ChainState::NotYetKeyed
+    })
+}
+
+/// For a database whose keys were never sealed (`keyring::open`): checks
+/// that `key`, derived from the master key in hand, is the one the chain
+/// was written with, recording it the first time when `is_servers_key`.
+/// A process with another key is refused before it writes.
+pub(crate) async fn check_legacy_key(db: &Db, key: &SubKey, is_servers_key: bool) -> DomainResult<()> {
+    let check = key.mac(&[b"key-check"]).to_vec();
+    let (stored,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT key_check FROM audit_head WHERE id = 1")
+        .fetch_one(db.read())
+        .await?;
+    let refused = || {
+        DomainError::invalid(
+            "this master key does not open this database (the audit log was written with another): \
+             use the server's key file (KEYWARD_MASTER_KEY_FILE)",
+        )
+    };
     match stored {
-        Some(stored) if stored != check => {
-            return Err(DomainError::invalid(
-                "this master key is not the one the audit log was written with: \
-                 use the server's key file (KEYWARD_MASTER_KEY_FILE)",
-            ))
-        }
+        Some(stored) if stored != check => return Err(refused()),
         None if is_servers_key => {
             let recorded = sqlx::query("UPDATE audit_head SET key_check = $1 WHERE id = 1 AND key_check IS NULL")
                 .bind(&check)
@@ -277,20 +309,13 @@ pub async fn check_key(db: &Db, is_servers_key: bool) -> DomainResult<ChainState
                     .fetch_one(db.write())
                     .await?;
                 if now_stored.is_some_and(|s| s != check) {
-                    return Err(DomainError::invalid(
-                        "this master key is not the one the audit log was written with: \
-                         use the server's key file (KEYWARD_MASTER_KEY_FILE)",
-                    ));
+                    return Err(refused());
                 }
             }
         }
         _ => {}
     }
-    Ok(if keyed != 0 {
-        ChainState::Keyed
-    } else {
-        ChainState::NotYetKeyed
-    })
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,7 +340,8 @@ pub struct Rekeyed {
 /// the database could otherwise put an edited chain back into the old form
 /// and have Keyward bless it. A chain that was keyed before is refused.
 pub async fn rekey(db: &Db) -> DomainResult<Rekeyed> {
-    let key = db.audit_key()?;
+    // An unkeyed chain was never rotated: its one key is the current one.
+    let key = &db.keys()?.current().key;
     let mut change = db.change().await?;
     let (keyed,): (i64,) = sqlx::query_as("SELECT keyed FROM audit_head WHERE id = 1")
         .fetch_one(change.conn())

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::domain::admins::console_sessions::sealed_context;
 use crate::domain::admins::password::Hasher;
 use crate::domain::admins::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::domain::credentials::logout_limit::LogoutLimit;
@@ -19,7 +20,7 @@ use crate::domain::storage::known_users::KnownUsers;
 use crate::domain::storage::usage::Usage;
 use crate::domain::storage::views::Views;
 use crate::domain::storage::writer::Writer;
-use crate::domain::DomainResult;
+use crate::domain::{DomainError, DomainResult};
 
 /// Lifetimes the operator may configure (SPEC §7); tests use short ones.
 #[derive(Debug, Clone, Copy)]
@@ -120,10 +121,7 @@ impl Keyward {
     pub async fn start(db: Db, master_key: MasterKey, settings: Settings, mode: Mode) -> DomainResult<Self> {
         let signing = crate::domain::credentials::signing::load_or_create(&db, &master_key).await?;
         crate::domain::pki::ca::ensure(&db, &master_key).await?;
-        let throttle = LoginThrottle::new(
-            settings.throttle,
-            master_key.derive(crate::domain::admins::throttle::KEY_PURPOSE),
-        );
+        let throttle = LoginThrottle::new(settings.throttle, db.keys()?.throttle_key());
         let hasher = Hasher::default();
         if mode == Mode::Server {
             hasher.warm_up().await;
@@ -257,15 +255,30 @@ impl Keyward {
 
     /// Seals a secret shown once for the console session that will show it
     /// (a no-JavaScript form's redirect): sessions are stored, secrets are not.
-    /// The context is the caller's slot, under a prefix of its own, so
-    /// nothing sealed for another purpose (admin tokens, the CA key) can
-    /// be opened through here.
-    pub fn seal_for_session(&self, plain: &[u8], slot: &str) -> DomainResult<Vec<u8>> {
-        self.master_key.seal(plain, &format!("console-reveal:{slot}"))
+    /// `entry` is the session entry it is stored under, which must start
+    /// with [`SEALED_PREFIX`] (a master-key rotation re-seals those). The
+    /// context is the entry, under a prefix of its own, so nothing sealed
+    /// for another purpose (admin tokens, the CA key) opens through here.
+    ///
+    /// [`SEALED_PREFIX`]: crate::domain::admins::console_sessions::SEALED_PREFIX
+    pub fn seal_for_session(&self, plain: &[u8], entry: &str) -> DomainResult<Vec<u8>> {
+        Self::sealed_entry(entry)?;
+        self.master_key.seal(plain, &sealed_context(entry))
     }
 
-    pub fn open_from_session(&self, sealed: &[u8], slot: &str) -> DomainResult<Vec<u8>> {
-        self.master_key.open(sealed, &format!("console-reveal:{slot}"))
+    pub fn open_from_session(&self, sealed: &[u8], entry: &str) -> DomainResult<Vec<u8>> {
+        Self::sealed_entry(entry)?;
+        self.master_key.open(sealed, &sealed_context(entry))
+    }
+
+    fn sealed_entry(entry: &str) -> DomainResult<()> {
+        if entry.starts_with(crate::domain::admins::console_sessions::SEALED_PREFIX) {
+            Ok(())
+        } else {
+            Err(DomainError::Internal(format!(
+                "session entry {entry} is not a sealed one"
+            )))
+        }
     }
 
     /// Burns the setup token: it works once.

@@ -25,6 +25,7 @@ pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod ids;
+pub mod keyring;
 mod keyward;
 pub mod metrics;
 pub mod pki;

@@ -74,6 +74,11 @@ impl MasterKey {
         SubKey(SecretBox::new(Box::new(mac.finalize().into_bytes().into())))
     }
 
+    /// Whether `other` is this same key (constant time).
+    pub fn same_as(&self, other: &MasterKey) -> bool {
+        ct_eq(self.0.expose_secret(), other.0.expose_secret())
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(self.0.expose_secret().into())
     }
@@ -96,6 +101,13 @@ impl MasterKey {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(out)
+    }
+
+    /// Opens `sealed` with this key and seals it again with `new`, for the
+    /// same context (a master-key rotation).
+    pub(crate) fn reseal(&self, new: &MasterKey, sealed: &[u8], context: &str) -> DomainResult<Vec<u8>> {
+        let plain = zeroize::Zeroizing::new(self.open(sealed, context)?);
+        new.seal(&plain, context)
     }
 
     pub fn open(&self, sealed: &[u8], context: &str) -> DomainResult<Vec<u8>> {
@@ -125,6 +137,31 @@ impl std::fmt::Debug for SubKey {
 }
 
 impl SubKey {
+    /// A fresh random key.
+    pub(crate) fn generate() -> SubKey {
+        let mut bytes = Box::new([0u8; 32]);
+        OsRng.fill_bytes(bytes.as_mut());
+        SubKey(SecretBox::new(bytes))
+    }
+
+    /// A key from its 32 bytes (as unsealed from the database).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> DomainResult<SubKey> {
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| DomainError::Internal("a sealed key is not 32 bytes".into()))?;
+        Ok(SubKey(SecretBox::new(Box::new(bytes))))
+    }
+
+    /// The key's bytes, to seal them.
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+
+    /// A second copy, for a second owner.
+    pub(crate) fn duplicate(&self) -> SubKey {
+        SubKey(SecretBox::new(Box::new(*self.0.expose_secret())))
+    }
+
     /// HMAC-SHA256 over `parts`, each length-prefixed so that no two
     /// different lists give the same input.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {

@@ -96,7 +96,6 @@ pub fn router(parts: Parts) -> Router {
     // health checks authenticate with headers and never pay for them.
     let console = Router::new()
         .merge(console::router())
-        .merge(console_assets.router())
         .leptos_routes_with_context(&state, routes, context, {
             let leptos = leptos.clone();
             move || shell(leptos.clone())
@@ -105,9 +104,12 @@ pub fn router(parts: Parts) -> Router {
         .layer(axum::middleware::from_fn(console::answers))
         .layer(sessions);
 
+    // The bundle is public and cached by anyone for a year: outside the
+    // console's session layer, so no answer for it can carry a cookie.
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
+        .merge(console_assets.router())
         .nest("/api", api::router())
         .merge(console)
         .layer(axum::middleware::from_fn(security::same_origin_writes))

@@ -279,6 +279,19 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts it again on the same data and database,
+    /// configured as `tweak` says (a new port: use [`TestApp::url`]).
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        let mut config = config_for(&self.data_dir, &self.db_url);
+        tweak(&mut config);
+        let running = startup::build(config).await.expect("server starts again");
+        self.base = format!("http://{}", running.http_addr);
+        self.https_base = format!("https://{}", running.https_addr);
+        self.client = browser(&self.base);
+        self.running = Some(running);
+    }
+
     /// Runs the real `keyward` binary against this test's data.
     pub fn keyward(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_keyward(&self.data_dir, &self.db_url, args, stdin)

@@ -13,6 +13,74 @@ use crate::domain::clock::now_ms;
 use crate::domain::secrets::sha256;
 use crate::domain::storage::db::Db;
 
+/// Session entries under this prefix hold a secret sealed with the master
+/// key ([`Keyward::seal_for_session`]), waiting to be shown once.
+///
+/// [`Keyward::seal_for_session`]: crate::domain::Keyward::seal_for_session
+pub const SEALED_PREFIX: &str = "keyward.reveal.";
+
+/// Binds a sealed entry to its session slot.
+pub(in crate::domain) fn sealed_context(entry: &str) -> String {
+    format!("console-reveal:{entry}")
+}
+
+/// Re-seals the secrets waiting in live console sessions with `new` (a
+/// master-key rotation), the rows locked (`lock_rows`, PostgreSQL; SQLite's
+/// write transaction holds them already) so a concurrent save cannot put
+/// back what it read before. An entry that does not open is dropped: it
+/// is a one-time reveal nobody could see, and the secret can be asked for
+/// again. A row whose data is not a session (nothing can load it) is left.
+pub(in crate::domain) async fn reseal(
+    conn: &mut sqlx::AnyConnection,
+    lock_rows: bool,
+    old: &crate::domain::secrets::MasterKey,
+    new: &crate::domain::secrets::MasterKey,
+) -> crate::domain::DomainResult<usize> {
+    use serde_json::{Map, Value};
+    let query = format!(
+        "SELECT id_digest, data FROM console_sessions WHERE expires_at > $1 AND data LIKE $2{}",
+        if lock_rows { " FOR UPDATE" } else { "" }
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(&query)
+        .bind(now_ms())
+        .bind(format!("%{SEALED_PREFIX}%"))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut resealed = 0;
+    for (id, data) in rows {
+        let Ok(mut entries) = serde_json::from_str::<Map<String, Value>>(&data) else {
+            continue;
+        };
+        let sealed_entries: Vec<String> = entries
+            .keys()
+            .filter(|k| k.starts_with(SEALED_PREFIX))
+            .cloned()
+            .collect();
+        for entry in sealed_entries {
+            let again = serde_json::from_value::<Vec<u8>>(entries[&entry].clone())
+                .ok()
+                .and_then(|sealed| old.reseal(new, &sealed, &sealed_context(&entry)).ok());
+            match again {
+                Some(sealed) => {
+                    entries.insert(entry, Value::from(sealed));
+                    resealed += 1;
+                }
+                None => {
+                    entries.remove(&entry);
+                }
+            }
+        }
+        let data = serde_json::to_string(&entries)
+            .map_err(|e| crate::domain::DomainError::Internal(format!("a console session: {e}")))?;
+        sqlx::query("UPDATE console_sessions SET data = $1 WHERE id_digest = $2")
+            .bind(data)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(resealed)
+}
+
 #[derive(Debug, Clone)]
 pub struct SqlSessionStore {
     db: Db,

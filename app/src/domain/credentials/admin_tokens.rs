@@ -23,6 +23,27 @@ fn seal_context(token_id: &str) -> String {
     format!("admin-token:{token_id}")
 }
 
+/// Re-seals every admin token's retrievable copy with `new` (a master-key
+/// rotation): revoked and expired ones too, so no row is left that only
+/// the old key opens.
+pub(in crate::domain) async fn reseal(
+    conn: &mut sqlx::AnyConnection,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> DomainResult<usize> {
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, sealed FROM admin_tokens")
+        .fetch_all(&mut *conn)
+        .await?;
+    for (id, sealed) in &rows {
+        sqlx::query("UPDATE admin_tokens SET sealed = $1 WHERE id = $2")
+            .bind(old.reseal(new, sealed, &seal_context(id))?)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.len())
+}
+
 #[derive(Debug)]
 pub struct IssuedToken {
     pub token: SecretString,

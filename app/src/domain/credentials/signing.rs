@@ -9,6 +9,8 @@ use sha2::Sha256;
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
+use sqlx::AnyConnection;
+
 use crate::domain::secrets::MasterKey;
 use crate::domain::storage::db::Db;
 use crate::domain::{DomainError, DomainResult};
@@ -88,6 +90,25 @@ pub async fn load_or_create(db: &Db, master: &MasterKey) -> DomainResult<Signing
         .commit(AuditEvent::new("system", "signing_key.create", KEY_ID))
         .await?;
     Ok(SigningKeys::from_root(&root))
+}
+
+/// Re-seals the signing keys with `new` (a master-key rotation).
+pub(in crate::domain) async fn reseal(
+    conn: &mut AnyConnection,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> DomainResult<usize> {
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, sealed FROM signing_keys")
+        .fetch_all(&mut *conn)
+        .await?;
+    for (id, sealed) in &rows {
+        sqlx::query("UPDATE signing_keys SET sealed = $1 WHERE id = $2")
+            .bind(old.reseal(new, sealed, CONTEXT)?)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.len())
 }
 
 async fn load(db: &Db, master: &MasterKey) -> DomainResult<Option<SigningKeys>> {

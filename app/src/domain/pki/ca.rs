@@ -24,6 +24,24 @@ const CA_YEARS: i64 = 20;
 /// Certificates start a little in the past, for clients whose clocks lag.
 const BACKDATE_SECS: i64 = 60;
 
+/// Re-seals the CA's private key with `new` (a master-key rotation).
+pub(in crate::domain) async fn reseal(
+    conn: &mut AnyConnection,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> DomainResult<usize> {
+    // One CA (its row is id 1), or none before setup.
+    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT key_sealed FROM ca WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some((sealed,)) = row else { return Ok(0) };
+    sqlx::query("UPDATE ca SET key_sealed = $1 WHERE id = 1")
+        .bind(old.reseal(new, &sealed, SEAL_CONTEXT)?)
+        .execute(&mut *conn)
+        .await?;
+    Ok(1)
+}
+
 fn internal(what: &str) -> impl FnOnce(rcgen::Error) -> DomainError + '_ {
     move |e| DomainError::Internal(format!("{what}: {e}"))
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use crate::domain::audit::{self, AuditEvent};
+use crate::domain::keyring::KeyRing;
 use crate::domain::principal::{credential_holds, Principal};
 use crate::domain::secrets::SubKey;
 use crate::domain::{DomainError, DomainResult};
@@ -36,8 +37,9 @@ pub struct Db {
     /// same pool as reads.
     write: AnyPool,
     backend: Backend,
-    /// The audit chain's MAC key, derived from the master key.
-    audit_key: Option<Arc<SubKey>>,
+    /// The data's keys (the audit chain's among them), opened with the
+    /// master key.
+    keys: Option<Arc<KeyRing>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -84,7 +86,7 @@ impl Db {
                     read,
                     write,
                     backend,
-                    audit_key: None,
+                    keys: None,
                 })
             }
             Backend::Postgres => {
@@ -97,7 +99,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     backend,
-                    audit_key: None,
+                    keys: None,
                 })
             }
         }
@@ -107,17 +109,17 @@ impl Db {
         self.backend
     }
 
-    /// Audited changes need the chain's key: a handle without one can read
-    /// but not change.
-    pub fn with_audit_key(mut self, key: SubKey) -> Db {
-        self.audit_key = Some(Arc::new(key));
+    /// Audited changes need the chain's key: a handle without the keys
+    /// (`keyring::open`) can read but not change.
+    pub fn with_keys(mut self, keys: KeyRing) -> Db {
+        self.keys = Some(Arc::new(keys));
         self
     }
 
-    pub(crate) fn audit_key(&self) -> DomainResult<&SubKey> {
-        self.audit_key
+    pub(crate) fn keys(&self) -> DomainResult<&KeyRing> {
+        self.keys
             .as_deref()
-            .ok_or_else(|| DomainError::Internal("no audit key: the master key was not loaded".into()))
+            .ok_or_else(|| DomainError::Internal("no keys: the master key was not loaded".into()))
     }
 
     pub fn read(&self) -> &AnyPool {
@@ -204,22 +206,32 @@ impl Db {
     }
 
     /// Starts an audited change. Dropping it without `commit` rolls back.
+    ///
+    /// Refused when the master key was rotated after this process opened
+    /// the keys: it would seal secrets with, and write events under, keys
+    /// no longer in use.
     pub async fn change(&self) -> DomainResult<Change> {
-        self.audit_key()?;
-        let key = self.audit_key.clone().expect("checked above");
+        self.keys()?;
+        let keys = self.keys.clone().expect("checked above");
         let mut tx = self.write.begin().await?;
         // Taking the head row first locks it (PostgreSQL) or takes the
         // write lock (SQLite) before anything is read, so concurrent
         // changes serialise instead of interleaving.
-        let (seq, prev_hash): (i64, Vec<u8>) =
-            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        let (seq, prev_hash, epoch): (i64, Vec<u8>, i64) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash, key_epoch")
                 .fetch_one(&mut *tx)
                 .await?;
+        if epoch != keys.current().epoch {
+            return Err(DomainError::Conflict(
+                "Keyward's master key was rotated: restart this instance with the new key".into(),
+            ));
+        }
         Ok(Change {
             tx,
             seq,
             prev_hash,
-            key,
+            keys,
+            key: None,
         })
     }
 
@@ -280,7 +292,9 @@ pub struct Change {
     tx: Transaction<'static, Any>,
     seq: i64,
     prev_hash: Vec<u8>,
-    key: Arc<SubKey>,
+    keys: Arc<KeyRing>,
+    /// The key of an epoch this change starts (a master-key rotation).
+    key: Option<SubKey>,
 }
 
 impl Change {
@@ -288,14 +302,26 @@ impl Change {
         &mut self.tx
     }
 
+    /// The sequence number this change's event will have.
+    pub(crate) fn seq(&self) -> i64 {
+        self.seq
+    }
+
     /// The chain was re-hashed inside this change (`audit::key_chain`).
     pub(crate) fn set_prev_hash(&mut self, hash: Vec<u8>) {
         self.prev_hash = hash;
     }
 
+    /// This change starts a new audit-key epoch: its event is the first
+    /// MACed with `key`.
+    pub(crate) fn use_key(&mut self, key: SubKey) {
+        self.key = Some(key);
+    }
+
     /// Appends the event to the hash chain and commits it with the change.
     pub async fn commit(mut self, event: AuditEvent) -> DomainResult<()> {
-        audit::append(&mut self.tx, &self.key, self.seq, &self.prev_hash, &event).await?;
+        let key = self.key.as_ref().unwrap_or(&self.keys.current().key);
+        audit::append(&mut self.tx, key, self.seq, &self.prev_hash, &event).await?;
         self.tx.commit().await?;
         Ok(())
     }
