@@ -111,6 +111,7 @@ pub fn router(parts: Parts) -> Router {
         .merge(metrics::router())
         .merge(console_assets.router())
         .nest("/api", api::router())
+        .nest("/admin", api::admin_router())
         .merge(console)
         .layer(axum::middleware::from_fn(security::same_origin_writes))
         .layer(axum::middleware::from_fn(security::headers))

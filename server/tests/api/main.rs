@@ -21,5 +21,6 @@ mod operations;
 mod rest_admin;
 mod rest_sessions;
 mod setup;
+mod social_plus;
 mod token_hardening;
 mod two_instances;

@@ -121,12 +121,12 @@ async fn an_admin_may_not_revoke_another_and_unknown_names_get_the_same_403() {
     let res = app
         .bearer(Method::DELETE, "/api/v1/admin-token?username=bobby", &a)
         .await;
-    envelope(res, 403, 400300).await;
+    envelope(res, 403, 400301).await;
     assert_eq!(me(&app, &b).await.status(), 200, "bobby's token is untouched");
     let res = app
         .bearer(Method::DELETE, "/api/v1/admin-token?username=ghost", &a)
         .await;
-    envelope(res, 403, 400300).await;
+    envelope(res, 403, 400301).await;
     let res = app.bearer(Method::DELETE, "/api/v1/admin-token", &a).await;
     envelope(res, 400, 400000).await;
     let events = app::domain::audit::recent(app.kw().db(), 5).await.unwrap();

@@ -50,18 +50,35 @@ pub async fn revoke_token(
     token: AdminToken,
     ApiQuery(q): ApiQuery<ByUsername>,
 ) -> Result<Json<Value>, ApiError> {
+    revoke(&state, &token, &q.username).await
+}
+
+/// `DELETE /admin/v1/token` with `{"username": X}` (Social Plus's path).
+pub async fn revoke_token_by_body(
+    State(state): State<AppState>,
+    token: AdminToken,
+    ApiJson(body): ApiJson<ByUsername>,
+) -> Result<Json<Value>, ApiError> {
+    revoke(&state, &token, &body.username).await
+}
+
+async fn revoke(state: &AppState, token: &AdminToken, username: &str) -> Result<Json<Value>, ApiError> {
     state
         .keyward
-        .revoke_admin_token(token.principal(), &q.username)
+        .revoke_admin_token(token.principal(), username)
         .await
         .map_err(|e| match e {
-            app::domain::DomainError::Forbidden => ApiError::Forbidden("You may revoke only your own token".into()),
+            app::domain::DomainError::Forbidden => {
+                ApiError::PermissionDenied("You may revoke only your own token".into())
+            }
             other => other.into(),
         })?;
     Ok(Json(json!({ "success": true })))
 }
 
-/// `DELETE /api/v4/users/{userId}/sessions`: all of that user's access tokens die.
+/// `DELETE /api/v4/sessions/users/{userId}` (Social Plus) and
+/// `DELETE /api/v4/users/{userId}/sessions`: all of that user's access
+/// tokens die.
 pub async fn revoke_user_sessions(
     State(state): State<AppState>,
     token: AdminToken,

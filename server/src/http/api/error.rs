@@ -1,5 +1,10 @@
 //! The API's one error type: always the JSON envelope
-//! `{"status":"error","code":…,"message":…}` with the matching HTTP status.
+//! `{"status":"error","code":…,"message":…}` with the matching HTTP status;
+//! a validation error also lists what is wrong in `data.detail`, as
+//! Social Plus's envelope does.
+//!
+//! Code 400100 is for a bad credential alone: the official SDKs take it as
+//! final and end the client, so nothing a caller could retry carries it.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,8 +16,15 @@ use app::domain::{DomainError, Entity};
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    /// Bad input, each problem named in `data.detail`.
+    Validation {
+        message: String,
+        detail: Vec<String>,
+    },
     Unauthorized(String),
     Forbidden(String),
+    /// Allowed to no one in the caller's place (Social Plus's 400301).
+    PermissionDenied(String),
     NotFound(String),
     Conflict(String),
     RateLimited(String),
@@ -23,9 +35,10 @@ pub enum ApiError {
 impl ApiError {
     fn parts(&self) -> (StatusCode, u32, &str) {
         match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, 400000, m),
+            ApiError::BadRequest(m) | ApiError::Validation { message: m, .. } => (StatusCode::BAD_REQUEST, 400000, m),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, 400100, m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, 400300, m),
+            ApiError::PermissionDenied(m) => (StatusCode::FORBIDDEN, 400301, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, 400400, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, 400900, m),
             ApiError::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, 400311, m),
@@ -40,11 +53,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "internal error in an API handler");
         }
         let (status, code, message) = self.parts();
-        (
-            status,
-            Json(json!({ "status": "error", "code": code, "message": message })),
-        )
-            .into_response()
+        let body = match &self {
+            ApiError::Validation { detail, .. } => {
+                json!({ "status": "error", "code": code, "message": message, "data": { "detail": detail } })
+            }
+            _ => json!({ "status": "error", "code": code, "message": message }),
+        };
+        (status, Json(body)).into_response()
     }
 }
 
@@ -53,8 +68,12 @@ impl From<DomainError> for ApiError {
         match e {
             DomainError::NotFound(Entity::Admin) => ApiError::NotFound("No admin with that username".into()),
             DomainError::NotFound(Entity::Certificate) => ApiError::NotFound("No certificate with that id".into()),
-            DomainError::NotFound(Entity::EndUser) => ApiError::NotFound("No user with that userId".into()),
-            DomainError::Invalid { message, .. } => ApiError::BadRequest(message),
+            // Social Plus's UserIdNotFound, word for word.
+            DomainError::NotFound(Entity::EndUser) => ApiError::NotFound("userId Not Found.".into()),
+            DomainError::Invalid { message, .. } => ApiError::Validation {
+                detail: vec![message.clone()],
+                message,
+            },
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::BadCredentials => ApiError::Unauthorized("Unauthorized".into()),
             DomainError::Forbidden => ApiError::Forbidden("Forbidden".into()),

@@ -32,7 +32,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 Err(ApiError::BadRequest("Content-Type must be application/json".into()))
             }
             Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest("The body is not valid JSON".into())),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest(data_error(&e.body_text()))),
+            Err(JsonRejection::JsonDataError(e)) => Err(data_error("body", &e.body_text())),
             Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::BadRequest("The body is too large".into()))
             }
@@ -46,13 +46,22 @@ pub fn json_or_default<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, 
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("Invalid body: {e}")))
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Validation {
+            message: format!("Invalid body: {e}"),
+            detail: vec![e.to_string()],
+        },
+        _ => ApiError::BadRequest(format!("Invalid body: {e}")),
+    })
 }
 
 /// serde's message names the field and the problem; drop axum's preamble.
-fn data_error(text: &str) -> String {
+fn data_error(what: &str, text: &str) -> ApiError {
     let detail = text.split_once(": ").map(|(_, d)| d).unwrap_or(text);
-    format!("Invalid body: {detail}")
+    ApiError::Validation {
+        message: format!("Invalid {what}: {detail}"),
+        detail: vec![detail.to_string()],
+    }
 }
 
 /// Query parameters; failures are a 400 envelope.
@@ -65,7 +74,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| ApiError::BadRequest(data_error(&e.body_text())))
+            .map_err(|e: QueryRejection| data_error("query", &e.body_text()))
     }
 }
 

@@ -18,14 +18,15 @@ use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v3/sessions", post(sessions::create))
-        .route("/v4/sessions", post(sessions::create).delete(sessions::logout))
+        .route("/v3/sessions", post(sessions::create).get(sessions::verify))
+        .route("/v4/sessions", post(sessions::create).delete(sessions::delete))
         .route("/v5/sessions", post(sessions::create))
-        .route("/v3/sessions/current", get(sessions::current))
+        .route("/v3/sessions/current", get(sessions::verify))
         .route("/v3/network-settings/chat", get(sessions::chat_network_settings))
         .route("/v3/authentication/token", get(auth_tokens::mint_v3))
         .route("/v4/authentication/token", post(auth_tokens::mint_v4))
         .route("/v4/users/{user_id}/sessions", delete(admin::revoke_user_sessions))
+        .route("/v4/sessions/users/{user_id}", delete(admin::revoke_user_sessions))
         .route("/v1/admins/me", get(admin::me))
         .route("/v1/admin-token", post(admin::rotate_token).delete(admin::revoke_token))
         .route("/v1/settings", get(admin::settings).patch(admin::update_settings))
@@ -45,6 +46,23 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// Social Plus's admin-token paths, outside `/api` (mounted at `/admin`):
+/// the same handlers and rules as Keyward's `/api/v1/admin-token`.
+pub fn admin_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/token",
+            post(admin::rotate_token).delete(admin::revoke_token_by_body),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Paths that answer as the API: tokens in headers, errors in the envelope.
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/admin/")
+}
+
 /// Answers that did not come from a handler (the body-size limit, axum's
 /// own extractor rejections) still leave in the error envelope.
 /// Applied around the whole app (outside the body-size limit), for `/api/` paths.
@@ -54,7 +72,7 @@ pub async fn envelope_everything(
 ) -> axum::response::Response {
     use axum::http::{header, StatusCode};
     use axum::response::IntoResponse;
-    let is_api = req.uri().path().starts_with("/api/");
+    let is_api = is_api_path(req.uri().path());
     let res = next.run(req).await;
     if !is_api {
         return res;

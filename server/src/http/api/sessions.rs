@@ -1,6 +1,7 @@
 //! `POST /api/v{3,4,5}/sessions` and what an access token can do.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 use app::domain::clock::iso;
 use app::domain::credentials::sessions::SessionRequest;
 
-use super::extract::{AccessToken, ApiJson, ApiKey};
+use super::extract::{AccessToken, AdminToken, ApiJson, ApiKey, ApiQuery};
 use super::ApiError;
 use crate::http::AppState;
 
@@ -78,18 +79,53 @@ pub async fn create(
     Ok(Json(body).into_response())
 }
 
-/// `DELETE /api/v4/sessions`: this access token is dead.
-pub async fn logout(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Json<Value>, ApiError> {
-    state.keyward.log_out(&claims).await?;
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteQuery {
+    user_id: Option<String>,
+    /// Social Plus's flag for "userId is the public id", the only kind
+    /// Keyward's API speaks.
+    is_public: Option<bool>,
+}
+
+/// `DELETE /api/v4/sessions`: with an access token, that token is dead
+/// (a logout); with `?userId=` and an admin token, every access token of
+/// that user is (Social Plus's admin revocation).
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+    mut parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    match q.user_id {
+        Some(user_id) => {
+            if q.is_public == Some(false) {
+                return Err(ApiError::Validation {
+                    message: "isPublic=false is not supported: give the public userId".into(),
+                    detail: vec!["isPublic: only true (the public userId) is supported".into()],
+                });
+            }
+            let admin = AdminToken::from_request_parts(&mut parts, &state).await?;
+            state.keyward.revoke_user_sessions(admin.principal(), &user_id).await?;
+        }
+        None => {
+            let AccessToken(claims) = AccessToken::from_request_parts(&mut parts, &state).await?;
+            state.keyward.log_out(&claims).await?;
+        }
+    }
     Ok(Json(json!({ "success": true })))
 }
 
-pub async fn current(AccessToken(claims): AccessToken) -> Json<Value> {
+/// `GET /api/v3/sessions` (Social Plus) and `GET /api/v3/sessions/current`:
+/// the access token is live. `lastCachePurge` is Social Plus's "purge what
+/// you cached before this": Keyward never asks for a purge, so it is the
+/// token's own issue time, before anything the client cached with it.
+pub async fn verify(AccessToken(claims): AccessToken) -> Json<Value> {
     Json(json!({
         "userId": claims.user_id,
         "deviceId": claims.device_id,
         "issuedAt": iso(claims.iat),
         "expiresAt": iso(claims.exp),
+        "lastCachePurge": iso(claims.iat),
     }))
 }
 
