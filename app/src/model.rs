@@ -56,6 +56,12 @@ pub struct Endpoint {
 pub struct Integrations {
     pub api_key: String,
     pub region: String,
+    /// A custom region's public base URL.
+    pub region_url: Option<String>,
+    /// Super admins may move the application to another region.
+    pub can_change_region: bool,
+    /// The built-in regions, (code, name).
+    pub regions: Vec<(String, String)>,
     pub endpoints: Vec<Endpoint>,
     pub secure_mode: bool,
     /// Sessions opened without an auth token in the last 24 hours: who

@@ -58,3 +58,27 @@ test('secure mode, a server key shown once, and the API working with it', async 
   expect(session.status()).toBe(200);
   expect((await session.json()).users[0].userId).toBe('alice');
 });
+
+test('a super admin moves the application to a custom region', async ({ page, keyward, javaScriptEnabled }) => {
+  await setupApp(page, keyward, javaScriptEnabled);
+  await signIn(page, javaScriptEnabled);
+  await expect(page).toHaveURL(/\/settings\/integrations$/);
+  await ready(page, javaScriptEnabled);
+  await expect(page.getByTestId('endpoint-region')).toHaveText('SG');
+
+  const form = page.locator('#region-form');
+  await form.getByLabel('Region').selectOption('custom');
+  await form.getByLabel('Custom label').fill('acme-eu');
+  // Not a web address: refused with a readable message, nothing changed.
+  await form.getByLabel('Custom base URL').fill('ftp://chat.acme.example/');
+  await form.getByRole('button', { name: 'Change region' }).click();
+  await expect(page.getByRole('alert')).toContainText('https://');
+  await expect(page.getByTestId('endpoint-region')).toHaveText('SG');
+
+  await form.getByLabel('Region').selectOption('custom');
+  await form.getByLabel('Custom label').fill('acme-eu');
+  await form.getByLabel('Custom base URL').fill('https://chat.acme.example');
+  await form.getByRole('button', { name: 'Change region' }).click();
+  await expect(page.getByTestId('endpoint-region')).toHaveText('ACME-EU');
+  await expect(page.locator('tr.highlight')).toContainText('https://chat.acme.example/');
+});

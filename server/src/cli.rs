@@ -38,8 +38,12 @@ pub enum Command {
     Init {
         #[arg(long)]
         app_name: String,
+        /// eu, sg, us, or a custom region's label (with --region-url).
         #[arg(long)]
         region: String,
+        /// A custom region's public base URL.
+        #[arg(long)]
+        region_url: Option<String>,
         #[arg(long)]
         admin_username: String,
         /// Read the super admin's password from standard input.
@@ -81,10 +85,28 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The application's region.
+    Region {
+        #[command(subcommand)]
+        command: RegionCommand,
+    },
     /// Master-key tools.
     MasterKey {
         #[command(subcommand)]
         command: MasterKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegionCommand {
+    /// Move the application to another region (audited).
+    Set {
+        /// eu, sg, us, or a custom region's label (with --url).
+        #[arg(long)]
+        region: String,
+        /// A custom region's public base URL.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -296,9 +318,23 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Region {
+            command: RegionCommand::Set { region, url },
+        } => {
+            let kw = startup::open_domain(&config, Opener::Tool).await?;
+            let result = kw.set_region(&Principal::operator(), &region, url.as_deref()).await;
+            kw.stop().await;
+            let app = result?;
+            match app.region_url {
+                Some(url) => println!("region: {} (custom, {url})", app.region),
+                None => println!("region: {}", app.region),
+            }
+            Ok(())
+        }
         Command::Init {
             app_name,
             region,
+            region_url,
             admin_username,
             admin_password_stdin,
         } => {
@@ -307,6 +343,7 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             let setup = Setup {
                 app_name,
                 region,
+                region_url,
                 admin_username,
                 admin_password: password,
                 source: Some(CLI_SOURCE.into()),

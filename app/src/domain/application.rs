@@ -13,15 +13,22 @@ use crate::domain::secrets::{self, prefix, MasterKey};
 use crate::domain::storage::db::Db;
 use crate::domain::{DomainError, DomainResult, Keyward};
 
-/// The regions an application may be in: its code and its name. Clients
-/// of the public API point at a regional host; on Keyward the
-/// application's region is served by the deployment's own URL.
+/// The built-in regions: their code and name. Clients of the public API
+/// point at a regional host; on Keyward the application's region is
+/// served by the deployment's own URL. An application may instead be in a
+/// custom region: a label of its own with its own public base URL.
 pub const REGIONS: [(&str, &str); 3] = [("eu", "Europe"), ("sg", "Singapore"), ("us", "United States")];
+
+/// The longest custom region label.
+pub const MAX_REGION_LABEL: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Application {
     pub name: String,
+    /// A built-in region's code, or a custom region's label.
     pub region: String,
+    /// A custom region's public base URL (`None` for a built-in region).
+    pub region_url: Option<String>,
     /// Public by design: it identifies the application to client SDKs.
     pub api_key: String,
     pub secure_mode: bool,
@@ -35,17 +42,20 @@ pub(crate) async fn get(db: &Db) -> DomainResult<Option<Application>> {
 /// Reads the application through any executor: a pool, or a change's
 /// connection when the read must happen under its lock.
 async fn fetch<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<Option<Application>> {
-    let row: Option<(String, String, String, i64, i64)> =
-        sqlx::query_as("SELECT name, region, api_key, secure_mode, mtls FROM application WHERE id = 1")
+    let row: Option<(String, String, Option<String>, String, i64, i64)> =
+        sqlx::query_as("SELECT name, region, region_url, api_key, secure_mode, mtls FROM application WHERE id = 1")
             .fetch_optional(executor)
             .await?;
-    Ok(row.map(|(name, region, api_key, secure, mtls)| Application {
-        name,
-        region,
-        api_key,
-        secure_mode: secure != 0,
-        mtls: mtls != 0,
-    }))
+    Ok(
+        row.map(|(name, region, region_url, api_key, secure, mtls)| Application {
+            name,
+            region,
+            region_url,
+            api_key,
+            secure_mode: secure != 0,
+            mtls: mtls != 0,
+        }),
+    )
 }
 
 pub(crate) async fn require(db: &Db) -> DomainResult<Application> {
@@ -54,7 +64,9 @@ pub(crate) async fn require(db: &Db) -> DomainResult<Application> {
 
 pub struct Setup {
     pub app_name: String,
+    /// A built-in region's code, or a custom region's label (with `region_url`).
     pub region: String,
+    pub region_url: Option<String>,
     pub admin_username: String,
     pub admin_password: SecretString,
     pub source: Option<String>,
@@ -78,23 +90,73 @@ pub fn validate_app_name(name: &str) -> DomainResult<String> {
     Ok(name.to_string())
 }
 
-pub fn validate_region(region: &str) -> DomainResult<String> {
-    let region = region.trim().to_ascii_lowercase();
-    if REGIONS.iter().any(|(code, _)| *code == region) {
-        Ok(region)
-    } else {
-        Err(DomainError::invalid_field(
-            "region",
-            "The region must be one of eu, sg or us.",
-        ))
+/// A region, checked: a built-in code (eu, sg, us) without a URL, or a
+/// custom label (lower-case letters, digits and hyphens) with the public
+/// base URL its clients use (http or https, a host, no credentials, query
+/// or fragment; kept with a trailing slash).
+pub fn validate_region(region: &str, url: Option<&str>) -> DomainResult<(String, Option<String>)> {
+    let label = region.trim().to_ascii_lowercase();
+    let url = url.map(str::trim).filter(|u| !u.is_empty());
+    if REGIONS.iter().any(|(code, _)| *code == label) {
+        return match url {
+            None => Ok((label, None)),
+            Some(_) => Err(DomainError::invalid_field(
+                "region_url",
+                "A built-in region (eu, sg, us) has no URL of its own: leave the URL empty.",
+            )),
+        };
     }
+    let label_ok = (1..=MAX_REGION_LABEL).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-');
+    if !label_ok {
+        return Err(DomainError::invalid_field(
+            "region",
+            "The region must be eu, sg or us, or a custom label of 1 to 32 letters, digits and hyphens.",
+        ));
+    }
+    let Some(url) = url else {
+        return Err(DomainError::invalid_field(
+            "region_url",
+            "A custom region needs the public base URL its clients use (https://…).",
+        ));
+    };
+    Ok((label, Some(validate_region_url(url)?)))
+}
+
+fn validate_region_url(text: &str) -> DomainResult<String> {
+    let bad = |why: &str| DomainError::invalid_field("region_url", format!("The region's URL {why}."));
+    if text.len() > 200 {
+        return Err(bad("is longer than 200 characters"));
+    }
+    let mut url = url::Url::parse(text).map_err(|_| bad("is not a URL (https://…)"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad("must start with https:// (or http://)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not hold a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url.to_string())
 }
 
 /// Creates the application, its API key and the first super admin in one
 /// audited transaction. Fails with a conflict once an application exists.
 async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> DomainResult<()> {
     let name = validate_app_name(&setup.app_name)?;
-    let region = validate_region(&setup.region)?;
+    let (region, region_url) = validate_region(&setup.region, setup.region_url.as_deref())?;
     let username = admins::validate_username(&setup.admin_username)?;
     password::check_policy(&setup.admin_password)?;
     if get(db).await?.is_some() {
@@ -105,11 +167,12 @@ async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> Do
 
     let mut change = db.change().await?;
     sqlx::query(
-        "INSERT INTO application (id, name, region, api_key, secure_mode, mtls, created_at) \
-         VALUES (1, $1, $2, $3, 0, 0, $4)",
+        "INSERT INTO application (id, name, region, region_url, api_key, secure_mode, mtls, created_at) \
+         VALUES (1, $1, $2, $3, $4, 0, 0, $5)",
     )
     .bind(&name)
     .bind(&region)
+    .bind(&region_url)
     .bind(api_key.expose_secret())
     .bind(now_ms())
     .execute(change.conn())
@@ -133,7 +196,7 @@ async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> Do
     change
         .commit(
             AuditEvent::new(username.clone(), "application.setup", name.clone())
-                .detail(serde_json::json!({ "region": region, "super_admin": username }))
+                .detail(serde_json::json!({ "region": region, "region_url": region_url, "super_admin": username }))
                 .source(setup.source),
         )
         .await
@@ -183,6 +246,39 @@ async fn set_modes(
     Ok(Application {
         secure_mode: secure_after,
         mtls: mtls_after,
+        ..app
+    })
+}
+
+/// Moves the application to another region (a super admin's, audited).
+async fn set_region(db: &Db, actor: &Principal, region: &str, url: Option<&str>) -> DomainResult<Application> {
+    if !actor.is_super_admin() {
+        return Err(DomainError::Forbidden);
+    }
+    let (region, region_url) = validate_region(region, url)?;
+    let mut change = db.change_as(actor).await?;
+    let app = fetch(change.conn()).await?.ok_or(DomainError::SetupRequired)?;
+    if app.region == region && app.region_url == region_url {
+        return Ok(app);
+    }
+    sqlx::query("UPDATE application SET region = $1, region_url = $2 WHERE id = 1")
+        .bind(&region)
+        .bind(&region_url)
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "settings.region_change", "application")
+                .detail(serde_json::json!({
+                    "from": { "region": app.region, "region_url": app.region_url },
+                    "to": { "region": region, "region_url": region_url },
+                }))
+                .source(actor.source()),
+        )
+        .await?;
+    Ok(Application {
+        region,
+        region_url,
         ..app
     })
 }
@@ -243,6 +339,14 @@ impl Keyward {
         mtls: Option<bool>,
     ) -> DomainResult<Application> {
         let app = set_modes(&self.db, who, secure_mode, mtls).await?;
+        self.refresh().await?;
+        Ok(app)
+    }
+
+    /// Moves the application to a built-in region, or a custom one with
+    /// its public base URL. Super admins only.
+    pub async fn set_region(&self, who: &Principal, region: &str, url: Option<&str>) -> DomainResult<Application> {
+        let app = set_region(&self.db, who, region, url).await?;
         self.refresh().await?;
         Ok(app)
     }

@@ -1,9 +1,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{CopyButton, FailureView, FormError, Ready};
+use crate::components::{CopyButton, FailureView, FormError, Ready, RegionFields};
 use crate::model::{Integrations, NewServerKey, ServerKeyRow};
-use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetSecureMode};
+use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetRegion, SetSecureMode};
 
 /// Settings > Integrations. Confirmations are steps in the URL
 /// (`?confirm=…`), so they work the same with and without JavaScript.
@@ -11,8 +11,15 @@ use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetS
 pub fn IntegrationsPage() -> impl IntoView {
     let set_secure = ServerAction::<SetSecureMode>::new();
     let generate = ServerAction::<GenerateServerKey>::new();
+    let set_region = ServerAction::<SetRegion>::new();
     let data = Resource::new(
-        move || (set_secure.version().get(), generate.version().get()),
+        move || {
+            (
+                set_secure.version().get(),
+                generate.version().get(),
+                set_region.version().get(),
+            )
+        },
         |_| load_integrations(),
     );
     view! {
@@ -20,7 +27,7 @@ pub fn IntegrationsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <IntegrationsView data set_secure generate/> }.into_any(),
+                    Ok(data) => view! { <IntegrationsView data set_secure generate set_region/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -33,6 +40,7 @@ fn IntegrationsView(
     data: Integrations,
     set_secure: ServerAction<SetSecureMode>,
     generate: ServerAction<GenerateServerKey>,
+    set_region: ServerAction<SetRegion>,
 ) -> impl IntoView {
     let key = data.api_key.clone();
     // With JavaScript the new key comes back as the action's value;
@@ -60,7 +68,14 @@ fn IntegrationsView(
             <GenerateKey action=generate/>
             <KeyTable rows=data.server_keys/>
         </section>
-        <Endpoints region=data.region endpoints=data.endpoints/>
+        <Endpoints
+            region=data.region
+            region_url=data.region_url
+            regions=data.regions
+            endpoints=data.endpoints
+            can_change=data.can_change_region
+            action=set_region
+        />
     }
 }
 
@@ -203,13 +218,40 @@ fn KeyTable(rows: Vec<ServerKeyRow>) -> impl IntoView {
 }
 
 #[component]
-fn Endpoints(region: String, endpoints: Vec<crate::model::Endpoint>) -> impl IntoView {
+fn Endpoints(
+    region: String,
+    region_url: Option<String>,
+    /// The built-in regions, (code, name), for the region form.
+    regions: Vec<(String, String)>,
+    endpoints: Vec<crate::model::Endpoint>,
+    can_change: bool,
+    action: ServerAction<SetRegion>,
+) -> impl IntoView {
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let custom = region_url.is_some();
+    let change = can_change.then(|| {
+        let (region, region_url) = (region.clone(), region_url.clone());
+        view! {
+            <h3>"Change the region"</h3>
+            <p class="muted">"Clients keep working only if they are pointed at the new region's endpoint."</p>
+            <FormError error/>
+            <ActionForm action attr:class="form" attr:id="region-form">
+                <RegionFields regions current=region current_url=region_url/>
+                <button type="submit" class="button secondary">"Change region"</button>
+            </ActionForm>
+        }
+    });
     view! {
-        <section class="card">
+        <section class="card" id="endpoints">
             <h2>"Endpoints"</h2>
-            <p class="muted">
-                "Your application is in region " <strong>{region.to_uppercase()}</strong>
-                ". Point the SDK's region endpoint at this deployment instead of the public host."
+            <p class="muted" data-testid="region-summary">
+                "Your application is in " {if custom { "the custom region " } else { "region " }}
+                <strong data-testid="endpoint-region">{region.to_uppercase()}</strong>
+                {if custom {
+                    ". Point the SDK's custom endpoint at its URL below."
+                } else {
+                    ". Point the SDK's region endpoint at this deployment instead of the public host."
+                }}
             </p>
             <table>
                 <thead><tr><th>"Region"</th><th>"Endpoint"</th></tr></thead>
@@ -219,12 +261,13 @@ fn Endpoints(region: String, endpoints: Vec<crate::model::Endpoint>) -> impl Int
                         view! {
                             <tr class=class>
                                 <td>{e.region.to_uppercase()}</td>
-                                <td class="mono">{e.url}{e.this_deployment.then_some(" (this deployment)")}</td>
+                                <td class="mono">{e.url}{e.this_deployment.then_some(" (your region)")}</td>
                             </tr>
                         }
                     }).collect_view()}
                 </tbody>
             </table>
+            {change}
         </section>
     }
 }

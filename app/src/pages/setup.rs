@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{FailureView, FormError, Ready};
+use crate::components::{FailureView, FormError, Ready, RegionFields};
 use crate::server_fns::setup::{regions, setup_open, RunSetup};
 
 /// First-run setup: only while no application exists, and only with the
@@ -52,11 +52,7 @@ fn SetupForm(regions: Vec<(String, String)>) -> impl IntoView {
                 <fieldset>
                     <legend>"Application"</legend>
                     <label>"Application name" <input type="text" name="app_name" required maxlength="100"/></label>
-                    <label>"Region"
-                        <select name="region" required>
-                            {regions.into_iter().map(|(code, name)| view! { <option value=code.clone()>{format!("{name} ({code})")}</option> }).collect_view()}
-                        </select>
-                    </label>
+                    <RegionFields regions current_url=None/>
                 </fieldset>
                 <fieldset>
                     <legend>"First super admin"</legend>

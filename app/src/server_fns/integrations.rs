@@ -15,10 +15,16 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
     let found = kw.integrations(&who).await?;
     let app = found.app;
     // Clients of the public API point at a regional host; on Keyward the
-    // application's region is served by this deployment's own URL.
-    let endpoints = REGIONS
-        .iter()
-        .map(|(code, _)| {
+    // application's region is served by this deployment's own URL, or, in
+    // a custom region, by the URL given for it (listed first).
+    let custom = app.region_url.clone().map(|url| Endpoint {
+        region: app.region.clone(),
+        url,
+        this_deployment: true,
+    });
+    let endpoints = custom
+        .into_iter()
+        .chain(REGIONS.iter().map(|(code, _)| {
             let this = *code == app.region;
             Endpoint {
                 region: code.to_string(),
@@ -29,7 +35,7 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
                 },
                 this_deployment: this,
             }
-        })
+        }))
         .collect();
     let server_keys = found
         .server_keys
@@ -49,12 +55,34 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
     Ok(Integrations {
         api_key: app.api_key,
         region: app.region,
+        region_url: app.region_url,
+        can_change_region: who.is_super_admin(),
+        regions: REGIONS
+            .iter()
+            .map(|(code, name)| (code.to_string(), name.to_string()))
+            .collect(),
         endpoints,
         secure_mode: app.secure_mode,
         unsecured_sessions_last_day: found.unsecured_sessions_last_day,
         server_keys,
         revealed_key: crate::reveal::take("server_key").await?,
     })
+}
+
+/// Moves the application to another region: `region` is a built-in code,
+/// or `custom` for the label in `custom_region` at `region_url`.
+#[server(prefix = "/console/fn", endpoint = "set_region")]
+pub async fn set_region(
+    region: String,
+    custom_region: Option<String>,
+    region_url: Option<String>,
+) -> Result<(), AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let (label, url) = crate::server_fns::setup::chosen_region(region, custom_region, region_url);
+    kw.set_region(&who, &label, url.as_deref()).await?;
+    leptos_axum::redirect("/settings/integrations");
+    Ok(())
 }
 
 #[server(prefix = "/console/fn", endpoint = "set_secure_mode")]

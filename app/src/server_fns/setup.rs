@@ -1,3 +1,8 @@
+// `run_setup`'s arguments are the setup form's fields, by name (also
+// without JavaScript): grouping them would rename the fields. The server
+// macro also writes the browser's side of it, hence module-wide.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 
 use crate::error::AppError;
@@ -19,6 +24,24 @@ pub async fn regions() -> Result<Vec<(String, String)>, AppError> {
         .collect())
 }
 
+/// The region a form chose: a built-in code, or (`custom`) the label typed
+/// beside it, with the URL only then. The domain checks both.
+#[cfg(feature = "ssr")]
+pub(crate) fn chosen_region(
+    region: String,
+    custom_region: Option<String>,
+    region_url: Option<String>,
+) -> (String, Option<String>) {
+    if region.trim() == CUSTOM {
+        (custom_region.unwrap_or_default(), region_url)
+    } else {
+        (region, None)
+    }
+}
+
+/// The choice in a region select that stands for the label typed beside it.
+pub const CUSTOM: &str = "custom";
+
 /// Creates the application and the first super admin. Guarded by the
 /// one-time token `keyward serve` prints; it works once.
 #[server(prefix = "/console/fn", endpoint = "setup")]
@@ -26,6 +49,8 @@ pub async fn run_setup(
     token: String,
     app_name: String,
     region: String,
+    custom_region: Option<String>,
+    region_url: Option<String>,
     username: String,
     password: String,
     password_confirm: String,
@@ -37,9 +62,11 @@ pub async fn run_setup(
         return Err(AppError::Invalid("The two passwords do not match.".into()));
     }
     let kw = crate::auth::keyward()?;
+    let (region, region_url) = chosen_region(region, custom_region, region_url);
     let setup = Setup {
         app_name,
         region,
+        region_url,
         admin_username: username,
         admin_password: SecretString::from(password),
         source: Some(crate::auth::client_addr().await),

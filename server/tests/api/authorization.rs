@@ -25,6 +25,7 @@ const GATED: &[Call] = &[
     ("audit_events", &[("actor", ""), ("action", ""), ("target", "")]),
     ("integrations", &[]),
     ("set_secure_mode", &[("enabled", "true")]),
+    ("set_region", &[("region", "us")]),
     ("generate_server_key", &[("overlap_hours", "0")]),
     ("security", &[]),
     (
@@ -49,6 +50,7 @@ const SUPER_ONLY: &[Call] = &[
     ("set_admin_disabled", &[("username", ADMIN), ("disabled", "true")]),
     ("unlock_admin", &[("username", ADMIN)]),
     ("revoke_token", &[("username", ADMIN)]),
+    ("set_region", &[("region", "us")]),
 ];
 
 /// What an action would change: admins, tokens, keys, certificates,
@@ -74,10 +76,11 @@ async fn state(app: &TestApp) -> Vec<String> {
             .unwrap();
         out.push(format!("{table} {n}"));
     }
-    let app_row: (i64, i64) = sqlx::query_as("SELECT secure_mode, mtls FROM application")
-        .fetch_one(db)
-        .await
-        .unwrap();
+    let app_row: (i64, i64, String, Option<String>) =
+        sqlx::query_as("SELECT secure_mode, mtls, region, region_url FROM application")
+            .fetch_one(db)
+            .await
+            .unwrap();
     out.push(format!("{app_row:?}"));
     out
 }

@@ -18,6 +18,7 @@ mod hot_paths;
 mod http_surface;
 mod mtls;
 mod operations;
+mod regions;
 mod rest_admin;
 mod rest_sessions;
 mod setup;

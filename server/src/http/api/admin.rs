@@ -92,6 +92,7 @@ fn settings_json(app: &application::Application) -> Json<Value> {
     Json(json!({
         "apiKey": app.api_key,
         "region": app.region,
+        "regionUrl": app.region_url,
         "secureMode": app.secure_mode,
         "mtls": app.mtls,
     }))
@@ -106,6 +107,9 @@ pub async fn settings(State(state): State<AppState>, token: AdminToken) -> Resul
 pub struct SettingsPatch {
     secure_mode: Option<bool>,
     mtls: Option<bool>,
+    /// Super admins only: eu, sg, us or a custom label (with `regionUrl`).
+    region: Option<String>,
+    region_url: Option<String>,
 }
 
 pub async fn update_settings(
@@ -113,6 +117,23 @@ pub async fn update_settings(
     token: AdminToken,
     ApiJson(patch): ApiJson<SettingsPatch>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(region) = &patch.region {
+        state
+            .keyward
+            .set_region(token.principal(), region, patch.region_url.as_deref())
+            .await
+            .map_err(|e| match e {
+                app::domain::DomainError::Forbidden => {
+                    ApiError::PermissionDenied("Only a super admin may change the region".into())
+                }
+                other => other.into(),
+            })?;
+    } else if patch.region_url.is_some() {
+        return Err(ApiError::Validation {
+            message: "regionUrl goes with region".into(),
+            detail: vec!["regionUrl: give region too".into()],
+        });
+    }
     let app = state
         .keyward
         .set_modes(token.principal(), patch.secure_mode, patch.mtls)
