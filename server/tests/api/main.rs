@@ -17,6 +17,7 @@ mod edge_hardening;
 mod hot_paths;
 mod http_surface;
 mod mtls;
+mod openapi;
 mod operations;
 mod regions;
 mod rest_admin;

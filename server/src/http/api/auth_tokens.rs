@@ -5,14 +5,17 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApiJson, ApiQuery, ServerKey};
-use super::ApiError;
+use super::{ApiError, ErrorBody};
 use crate::http::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ForUser {
+    /// The user the auth token is for (1 to 50 characters).
     user_id: String,
 }
 
@@ -21,6 +24,20 @@ fn mint(state: &AppState, user_id: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/v3/authentication/token?userId=U`: the token as a JSON string.
+#[utoipa::path(
+    get,
+    path = "/api/v3/authentication/token",
+    tag = "Auth tokens",
+    summary = "Mint an auth token for a user (the customer's backend)",
+    params(ForUser),
+    responses(
+        (status = 200, description = "The auth token, a JSON string; it lives 10 minutes and is redeemed once", body = String),
+        (status = 400, description = "No or a bad userId", body = ErrorBody),
+        (status = 401, description = "No or a wrong server key", body = ErrorBody),
+        (status = 403, description = "mTLS is on and the request did not come with a certificate", body = ErrorBody),
+    ),
+    security(("serverKey" = []))
+)]
 pub async fn mint_v3(
     State(state): State<AppState>,
     _key: ServerKey,
@@ -30,6 +47,20 @@ pub async fn mint_v3(
 }
 
 /// `POST /api/v4/authentication/token` with `{userId}`: the token as text.
+#[utoipa::path(
+    post,
+    path = "/api/v4/authentication/token",
+    tag = "Auth tokens",
+    summary = "Mint an auth token for a user (the customer's backend)",
+    request_body = ForUser,
+    responses(
+        (status = 200, description = "The auth token as text; it lives 10 minutes and is redeemed once", body = String, content_type = "text/plain"),
+        (status = 400, description = "A malformed body or a bad userId", body = ErrorBody),
+        (status = 401, description = "No or a wrong server key", body = ErrorBody),
+        (status = 403, description = "mTLS is on and the request did not come with a certificate", body = ErrorBody),
+    ),
+    security(("serverKey" = []))
+)]
 pub async fn mint_v4(
     State(state): State<AppState>,
     _key: ServerKey,

@@ -5,61 +5,107 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use app::domain::clock::iso;
 use app::domain::pki::certificates::{CertificateInfo, Validity};
 use app::domain::DomainError;
 
 use super::extract::{AdminToken, ApiJson};
-use super::ApiError;
+use super::{ApiError, ErrorBody, Success};
 use crate::http::AppState;
 
-fn certificate_json(c: &CertificateInfo) -> Value {
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "subject": c.subject,
-        "keyType": c.key_type,
-        "serialNumber": c.serial_hex,
-        "fingerprintSha256": c.fingerprint,
-        "notBefore": iso(c.not_before),
-        "notAfter": iso(c.not_after),
-        "status": c.status.as_str(),
-        "createdAt": iso(c.created_at),
-        "createdBy": c.created_by,
-        "revokedAt": c.revoked_at.map(iso),
-    })
+/// A client certificate's metadata; with its PEM where asked for one.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    id: String,
+    name: String,
+    subject: String,
+    key_type: String,
+    serial_number: String,
+    fingerprint_sha256: String,
+    not_before: String,
+    not_after: String,
+    /// `active`, `expired` or `revoked`.
+    status: &'static str,
+    created_at: String,
+    created_by: String,
+    revoked_at: Option<String>,
+    /// The certificate and the CA chain (PEM): on creation and on `GET /{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pem: Option<String>,
+}
+
+impl Certificate {
+    fn of(c: CertificateInfo, pem: Option<String>) -> Certificate {
+        Certificate {
+            status: c.status.as_str(),
+            not_before: iso(c.not_before),
+            not_after: iso(c.not_after),
+            created_at: iso(c.created_at),
+            revoked_at: c.revoked_at.map(iso),
+            id: c.id,
+            name: c.name,
+            subject: c.subject,
+            key_type: c.key_type,
+            serial_number: c.serial_hex,
+            fingerprint_sha256: c.fingerprint,
+            created_by: c.created_by,
+            pem,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Certificates {
+    certificates: Vec<Certificate>,
 }
 
 /// `GET /api/v1/certificates`
-pub async fn list(State(state): State<AppState>, token: AdminToken) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/certificates",
+    tag = "Certificates",
+    summary = "The application's client certificates",
+    responses((status = 200, description = "Newest first", body = Certificates), (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
+        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list(State(state): State<AppState>, token: AdminToken) -> Result<Json<Certificates>, ApiError> {
     let rows = state.keyward.certificates(token.principal()).await?;
-    Ok(Json(
-        json!({ "certificates": rows.iter().map(certificate_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(Certificates {
+        certificates: rows.into_iter().map(|c| Certificate::of(c, None)).collect(),
+    }))
 }
 
 /// `GET /api/v1/certificates/{id}`: one certificate with its PEM (and the
 /// CA chain), to download again what `POST` returned once.
+#[utoipa::path(
+    get,
+    path = "/api/v1/certificates/{id}",
+    tag = "Certificates",
+    summary = "One certificate, with its PEM and the CA chain",
+    params(("id" = String, Path, description = "The certificate's id")),
+    responses(
+        (status = 200, description = "The certificate", body = Certificate),
+        (status = 404, description = "No certificate with that id", body = ErrorBody),
+        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
+        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     token: AdminToken,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     let (info, chain) = state.keyward.certificate(token.principal(), &id).await?;
-    Ok(Json(with_pem(&info, chain)))
+    Ok(Json(Certificate::of(info, Some(chain))))
 }
 
-/// The metadata and the PEM (certificate and CA chain), to save as a file.
-fn with_pem(info: &CertificateInfo, chain: String) -> Value {
-    let mut out = certificate_json(info);
-    out["pem"] = Value::String(chain);
-    out
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCertificateBody {
     name: String,
@@ -71,11 +117,26 @@ pub struct NewCertificateBody {
 
 /// `POST /api/v1/certificates`: issues a certificate from a CSR and returns
 /// it (PEM with the CA chain) with its metadata.
+#[utoipa::path(
+    post,
+    path = "/api/v1/certificates",
+    tag = "Certificates",
+    summary = "Issue a client certificate from a CSR",
+    request_body = NewCertificateBody,
+    responses(
+        (status = 200, description = "The certificate, with its PEM and the CA chain", body = Certificate),
+        (status = 400, description = "A malformed body, a bad CSR or validity", body = ErrorBody),
+        (status = 409, description = "Two certificates are active already", body = ErrorBody),
+        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
+        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     token: AdminToken,
     ApiJson(body): ApiJson<NewCertificateBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     let validity = match (body.validity_days, body.validity_seconds) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -90,17 +151,32 @@ pub async fn create(
         .keyward
         .issue_certificate(token.principal(), &body.name, &body.csr, validity)
         .await?;
-    Ok(Json(with_pem(&info, chain)))
+    Ok(Json(Certificate::of(info, Some(chain))))
 }
 
 /// `DELETE /api/v1/certificates/{id}`: revokes it, from the next request on.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/certificates/{id}",
+    tag = "Certificates",
+    summary = "Revoke a certificate, from the next request on",
+    params(("id" = String, Path, description = "The certificate's id")),
+    responses(
+        (status = 200, description = "Revoked (and listed in the CRL)", body = Success),
+        (status = 404, description = "No certificate with that id", body = ErrorBody),
+        (status = 409, description = "Revoked already, or the last active one while mTLS is on", body = ErrorBody),
+        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
+        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     token: AdminToken,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Success>, ApiError> {
     state.keyward.revoke_certificate(token.principal(), &id).await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(Success::YES))
 }
 
 fn pem_response(body: String) -> Response {
@@ -108,6 +184,16 @@ fn pem_response(body: String) -> Response {
 }
 
 /// `GET /api/v1/ca.pem`: public, so clients and proxies can trust it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ca.pem",
+    tag = "Certificates",
+    summary = "The application's CA certificate",
+    responses(
+        (status = 200, description = "PEM", body = String, content_type = "application/x-pem-file"),
+        (status = 404, description = "Keyward is not set up yet", body = ErrorBody),
+    )
+)]
 pub async fn ca_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
     match state.keyward.ca_pem().await {
         Ok(pem) => Ok(pem_response(pem)),
@@ -117,6 +203,16 @@ pub async fn ca_pem(State(state): State<AppState>) -> Result<Response, ApiError>
 }
 
 /// `GET /api/v1/crl.pem`: the revoked certificates, freshly signed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/crl.pem",
+    tag = "Certificates",
+    summary = "The certificate revocation list, freshly signed",
+    responses(
+        (status = 200, description = "PEM", body = String, content_type = "application/x-pem-file"),
+        (status = 404, description = "Keyward is not set up yet", body = ErrorBody),
+    )
+)]
 pub async fn crl_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
     match state.keyward.crl_pem().await {
         Ok(pem) => Ok(pem_response(pem)),

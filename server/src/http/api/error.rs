@@ -9,9 +9,31 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use app::domain::{DomainError, Entity};
+
+/// The error envelope, as every API error is answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `error`.
+    pub status: &'static str,
+    /// 400000 bad request, 400100 bad credential (final: the SDKs end the
+    /// client), 400300 forbidden, 400301 permission denied, 400400 not
+    /// found, 400900 conflict, 400311 rate limited, 500000 internal.
+    pub code: u32,
+    pub message: String,
+    /// A validation error's problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<ErrorData>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorData {
+    /// One line per problem, naming the field.
+    pub detail: Vec<String>,
+}
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -53,11 +75,14 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "internal error in an API handler");
         }
         let (status, code, message) = self.parts();
-        let body = match &self {
-            ApiError::Validation { detail, .. } => {
-                json!({ "status": "error", "code": code, "message": message, "data": { "detail": detail } })
-            }
-            _ => json!({ "status": "error", "code": code, "message": message }),
+        let body = ErrorBody {
+            status: "error",
+            code,
+            message: message.to_owned(),
+            data: match self {
+                ApiError::Validation { detail, .. } => Some(ErrorData { detail }),
+                _ => None,
+            },
         };
         (status, Json(body)).into_response()
     }

@@ -5,6 +5,7 @@
 mod admin;
 mod auth_tokens;
 mod certificates;
+mod docs;
 mod error;
 mod extract;
 mod sessions;
@@ -12,12 +13,23 @@ mod sessions;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+
+/// `{"success": true}`: what an action with nothing else to tell answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Success {
+    pub success: bool,
+}
+
+impl Success {
+    pub const YES: Success = Success { success: true };
+}
 
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(docs::openapi_json))
         .route("/v3/sessions", post(sessions::create).get(sessions::verify))
         .route("/v4/sessions", post(sessions::create).delete(sessions::delete))
         .route("/v5/sessions", post(sessions::create))

@@ -1,0 +1,91 @@
+//! `GET /api/openapi.json`: Keyward's own OpenAPI 3.1 document.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+use crate::helpers::*;
+
+/// Every endpoint the API serves, Social Plus's names included.
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("post", "/api/v3/sessions"),
+    ("get", "/api/v3/sessions"),
+    ("post", "/api/v4/sessions"),
+    ("delete", "/api/v4/sessions"),
+    ("post", "/api/v5/sessions"),
+    ("get", "/api/v3/sessions/current"),
+    ("get", "/api/v3/network-settings/chat"),
+    ("get", "/api/v3/authentication/token"),
+    ("post", "/api/v4/authentication/token"),
+    ("delete", "/api/v4/users/{userId}/sessions"),
+    ("delete", "/api/v4/sessions/users/{userId}"),
+    ("get", "/api/v1/admins/me"),
+    ("post", "/api/v1/admin-token"),
+    ("delete", "/api/v1/admin-token"),
+    ("post", "/admin/v1/token"),
+    ("delete", "/admin/v1/token"),
+    ("get", "/api/v1/settings"),
+    ("patch", "/api/v1/settings"),
+    ("get", "/api/v1/server-keys"),
+    ("post", "/api/v1/server-keys"),
+    ("get", "/api/v1/certificates"),
+    ("post", "/api/v1/certificates"),
+    ("get", "/api/v1/certificates/{id}"),
+    ("delete", "/api/v1/certificates/{id}"),
+    ("get", "/api/v1/audit-events"),
+    ("get", "/api/v1/ca.pem"),
+    ("get", "/api/v1/crl.pem"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint_with_its_errors() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/api/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let doc: Value = res.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let served: BTreeSet<(String, String)> = ENDPOINTS.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, served);
+
+    // Each operation names its answers; each error is the envelope.
+    for (method, path) in &served {
+        let op = &doc["paths"][path][method];
+        let responses = op["responses"].as_object().unwrap();
+        assert!(responses.contains_key("200"), "{method} {path}");
+        for (status, answer) in responses {
+            if status.starts_with('4') || status.starts_with('5') {
+                let schema = &answer["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+            }
+        }
+    }
+    // The credentials, as schemes.
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    for name in ["apiKey", "serverKey", "bearer"] {
+        assert!(schemes.contains_key(name), "{name}");
+    }
+    let error = &doc["components"]["schemas"]["ErrorBody"]["properties"];
+    for field in ["status", "code", "message", "data"] {
+        assert!(error.get(field).is_some(), "the envelope documents {field}");
+    }
+}
