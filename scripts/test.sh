@@ -8,7 +8,7 @@ cd "$ROOT"
 started=$(date +%s)
 
 ensure_rust_tools
-apt_install chromium openssl nginx
+apt_install chromium openssl nginx curl python3
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   apt_install postgresql
   say "starting PostgreSQL"
@@ -93,5 +93,9 @@ if [ ! -d node_modules/@playwright/test ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 KEYWARD_BIN="$ROOT/target/debug/keyward" npx playwright test
+
+cd "$ROOT"
+say "the API against its OpenAPI document (schemathesis)"
+./scripts/api-conformance.sh "$ROOT/target/debug/keyward"
 
 say "all checks passed in $(( $(date +%s) - started ))s"

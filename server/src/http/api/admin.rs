@@ -396,8 +396,8 @@ pub struct AuditEventItem {
     actor: String,
     action: String,
     target: String,
-    /// What the event records besides (never a secret).
-    #[schema(value_type = Object)]
+    /// What the event records besides (never a secret): any JSON value,
+    /// `null` when there is nothing more.
     detail: Value,
     /// Where from: the client's address, or `cli`.
     source: String,

@@ -15,7 +15,9 @@ use crate::http::AppState;
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ForUser {
-    /// The user the auth token is for (1 to 50 characters).
+    /// The user the auth token is for.
+    #[schema(min_length = 1, max_length = 50)]
+    #[param(min_length = 1, max_length = 50)]
     user_id: String,
 }
 
@@ -31,7 +33,7 @@ fn mint(state: &AppState, user_id: &str) -> Result<String, ApiError> {
     summary = "Mint an auth token for a user (the customer's backend)",
     params(ForUser),
     responses(
-        (status = 200, description = "The auth token, a JSON string; it lives 10 minutes and is redeemed once", body = String),
+        (status = 200, description = "The auth token, a JSON string; it lives 10 minutes and is redeemed once", body = String, content_type = "application/json"),
         (status = 400, description = "No or a bad userId", body = ErrorBody),
         (status = 401, description = "No or a wrong server key", body = ErrorBody),
         (status = 403, description = "mTLS is on and the request did not come with a certificate", body = ErrorBody),

@@ -19,11 +19,13 @@ use crate::http::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
-    /// 1 to 50 characters; a new userId is a new user.
+    /// A new userId is a new user; `ADMIN_` and `DELETED_` are reserved.
+    #[schema(min_length = 1, max_length = 50)]
     user_id: String,
-    /// 1 to 150 characters.
+    #[schema(min_length = 1, max_length = 150)]
     device_id: String,
-    /// Up to 100 characters; updates the user's display name.
+    /// Updates the user's display name.
+    #[schema(max_length = 100)]
     display_name: Option<String>,
     /// `{kind, model, sdkVersion}`, as the SDKs send it.
     #[schema(value_type = Option<Object>)]
