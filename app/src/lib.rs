@@ -32,8 +32,9 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use pages::{
-    admin_users::AdminUsersPage, audit_log::AuditLogPage, integrations::IntegrationsPage, layout::ConsoleLayout,
-    login::LoginPage, not_found::NotFound, security::SecurityPage, setup::SetupPage, Home,
+    admin_users::AdminUsersPage, api_reference::ApiReferencePage, audit_log::AuditLogPage,
+    integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage, not_found::NotFound,
+    security::SecurityPage, setup::SetupPage, Home,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -98,6 +99,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("security") view=SecurityPage/>
                     <Route path=path!("admin-users") view=AdminUsersPage/>
                     <Route path=path!("audit-log") view=AuditLogPage/>
+                    <Route path=path!("api") view=ApiReferencePage/>
                 </ParentRoute>
             </Routes>
         </Router>

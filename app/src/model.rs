@@ -209,3 +209,37 @@ pub struct AuditPage {
     /// Where the next (older) page starts, if there is one.
     pub older_than: Option<i64>,
 }
+
+/// The REST API's reference, read from its OpenAPI document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiReference {
+    pub title: String,
+    /// The OpenAPI version of the document.
+    pub version: String,
+    /// By tag, then path.
+    pub operations: Vec<ApiOperation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiOperation {
+    pub tag: String,
+    pub method: String,
+    pub path: String,
+    pub summary: String,
+    /// How the credential is presented, or "none".
+    pub credential: String,
+    pub params: Vec<ApiParam>,
+    /// The request body's schema, if it takes one.
+    pub body: Option<String>,
+    /// (status, what it means).
+    pub responses: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiParam {
+    pub name: String,
+    /// `query`, `path` or `header`.
+    pub place: String,
+    pub required: bool,
+    pub description: String,
+}

@@ -84,3 +84,18 @@ test('the console hydrates from the bundle built into the binary', async ({ page
   ]);
   for (const l of loaded) expect(l.cache).toBe('public, max-age=31536000, immutable');
 });
+
+test('the API reference renders the OpenAPI document in the console', async ({ page, keyward, javaScriptEnabled }) => {
+  await setupApp(page, keyward, javaScriptEnabled);
+  await signIn(page, javaScriptEnabled);
+  await expect(page).toHaveURL(/\/settings\/integrations$/);
+  await page.getByRole('link', { name: 'API reference' }).click();
+  await expect(page).toHaveURL(/\/settings\/api$/);
+  await ready(page, javaScriptEnabled);
+  await expect(page.getByRole('heading', { name: 'API reference' })).toBeVisible();
+  const token = page.locator('#post--admin-v1-token');
+  await expect(token).toContainText('Generate a new admin token');
+  await expect(token).toContainText('Authorization: Bearer token');
+  expect(await page.getByTestId('operation').count()).toBeGreaterThan(20);
+  await expect(page.getByTestId('openapi-link')).toHaveAttribute('href', '/api/openapi.json');
+});

@@ -38,6 +38,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/settings/security">"Security"</A>
                 <A href="/settings/admin-users">"Admin Users"</A>
                 <A href="/settings/audit-log">"Audit log"</A>
+                <A href="/settings/api">"API reference"</A>
             </nav>
             <main class="content">
                 <Suspense fallback=|| ()>

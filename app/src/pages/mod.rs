@@ -1,6 +1,7 @@
 //! One page per module.
 
 pub mod admin_users;
+pub mod api_reference;
 pub mod audit_log;
 pub mod integrations;
 pub mod layout;

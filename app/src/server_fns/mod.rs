@@ -2,6 +2,7 @@
 //! authorization itself (see `crate::auth`), whatever the page shows.
 
 pub mod admins;
+pub mod api_reference;
 pub mod audit;
 pub mod integrations;
 pub mod security;

@@ -84,7 +84,10 @@ pub fn router(parts: Parts) -> Router {
 
     let routes = console_routes();
     let keyward = parts.keyward.clone();
-    let context = move || provide_context(keyward.clone());
+    let context = move || {
+        provide_context(keyward.clone());
+        provide_context(app::server_fns::api_reference::ApiDocument(api::openapi_document()));
+    };
     // Any other path is a page the console does not have: rendered, with
     // its 404, and never looked up on disk.
     let not_found = leptos_axum::render_app_to_stream_with_context(context.clone(), {

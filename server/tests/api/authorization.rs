@@ -35,6 +35,7 @@ const GATED: &[Call] = &[
     ("revoke_certificate", &[("id", "no-such-id")]),
     ("set_mtls", &[("enabled", "false")]),
     ("frame", &[]),
+    ("api_reference", &[]),
 ];
 
 /// A super admin's alone: an admin's session is refused.

@@ -89,3 +89,24 @@ async fn the_openapi_document_lists_every_endpoint_with_its_errors() {
         assert!(error.get(field).is_some(), "the envelope documents {field}");
     }
 }
+
+/// Settings > API reference renders the document in the console: every
+/// operation, with its answers; signed out, it sends to sign-in.
+#[tokio::test]
+async fn the_console_renders_the_api_reference() {
+    let app = TestApp::ready().await;
+    let res = app.client.get(app.url("/settings/api")).send().await.unwrap();
+    assert_eq!(res.status(), 302, "signed out");
+    app.login().await;
+    let page = app.html("/settings/api").await;
+    assert!(page.contains("API reference"));
+    assert!(page.contains("/api/openapi.json"), "it links the document");
+    for (method, path) in ENDPOINTS {
+        // Each operation's card is anchored by method and path.
+        let anchor = format!("id=\"{method}-{}\"", path.replace(['/', '{', '}'], "-"));
+        assert!(page.contains(&anchor), "{method} {path} is on the page ({anchor})");
+    }
+    assert_eq!(page.matches("data-testid=\"operation\"").count(), ENDPOINTS.len());
+    assert!(page.contains("userId Not Found."), "answers are described");
+    assert!(page.contains("X-Server-Key header"), "credentials are named");
+}

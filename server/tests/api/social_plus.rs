@@ -58,6 +58,32 @@ async fn an_admin_revokes_all_of_a_users_tokens_by_each_path() {
         let res = app.bearer(Method::GET, "/api/v3/sessions", &bystander).await;
         assert_eq!(res.status(), 200, "{path}: only {user}'s tokens die");
     }
+    // isPublic=false: the user named by Keyward's own id (`_id`).
+    let body: Value = app
+        .session(json!({ "userId": "frank", "deviceId": "d" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (frank, internal) = (
+        body["accessToken"].as_str().unwrap().to_string(),
+        body["users"][0]["_id"].as_str().unwrap().to_string(),
+    );
+    let res = app
+        .bearer(Method::DELETE, "/api/v4/sessions/users/frank?isPublic=false", &admin)
+        .await;
+    envelope(res, 404, 400400).await;
+    let res = app
+        .bearer(
+            Method::DELETE,
+            &format!("/api/v4/sessions?userId={internal}&isPublic=false"),
+            &admin,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app.bearer(Method::GET, "/api/v3/sessions", &frank).await;
+    envelope(res, 401, 400100).await;
+
     // An unknown user: Social Plus's UserIdNotFound.
     for path in [
         "/api/v4/sessions?userId=nobody",

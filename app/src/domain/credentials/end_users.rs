@@ -28,6 +28,15 @@ impl From<UserRow> for EndUser {
     }
 }
 
+/// The user whose internal id (`_id` in a session answer) is `id`.
+pub async fn find_user_by_id(db: &Db, id: &str) -> DomainResult<Option<EndUser>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM end_users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.read())
+        .await?;
+    Ok(row.map(EndUser::from))
+}
+
 pub async fn find_user(db: &Db, user_id: &str) -> DomainResult<Option<EndUser>> {
     let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM end_users WHERE user_id = $1"))
         .bind(user_id)

@@ -203,11 +203,26 @@ async fn revoke_session(kw: &Keyward, claims: &AccessClaims) -> DomainResult<()>
 }
 
 /// Every access token of the user issued until now is dead (audited).
-async fn revoke_user_sessions(kw: &Keyward, actor: &Principal, user_id: &str) -> DomainResult<()> {
-    validate_user_id(user_id)?;
-    let user = crate::domain::credentials::end_users::find_user(&kw.db, user_id)
-        .await?
-        .ok_or(DomainError::NotFound(crate::domain::Entity::EndUser))?;
+/// How an admin names the user whose sessions end.
+#[derive(Debug, Clone, Copy)]
+pub enum UserRef<'a> {
+    /// The public `userId` the client chose.
+    UserId(&'a str),
+    /// Keyward's own id for the user (`_id` in a session answer).
+    InternalId(&'a str),
+}
+
+async fn revoke_user_sessions(kw: &Keyward, actor: &Principal, who: UserRef<'_>) -> DomainResult<()> {
+    use crate::domain::credentials::end_users::{find_user, find_user_by_id};
+    let found = match who {
+        UserRef::UserId(user_id) => {
+            validate_user_id(user_id)?;
+            find_user(&kw.db, user_id).await?
+        }
+        UserRef::InternalId(id) => find_user_by_id(&kw.db, id).await?,
+    };
+    let user = found.ok_or(DomainError::NotFound(crate::domain::Entity::EndUser))?;
+    let user_id = user.user_id.as_str();
     let now = now_ms();
     let far = now + kw.lifetimes.access_token_ttl.as_millis() as i64;
     let mut change = kw.db.change_as(actor).await?;
@@ -272,8 +287,8 @@ impl Keyward {
     }
 
     /// Every access token of the end user issued until now is dead (audited).
-    pub async fn revoke_user_sessions(&self, who: &Principal, user_id: &str) -> DomainResult<()> {
-        revoke_user_sessions(self, who, user_id).await
+    pub async fn revoke_user_sessions(&self, who: &Principal, user: UserRef<'_>) -> DomainResult<()> {
+        revoke_user_sessions(self, who, user).await
     }
 
     /// An auth token for `user_id`, minted for a customer backend that

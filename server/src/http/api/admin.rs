@@ -160,7 +160,10 @@ async fn revoke(state: &AppState, token: &AdminToken, username: &str) -> Result<
     path = "/api/v4/sessions/users/{userId}",
     tag = "Sessions",
     summary = "Revoke every access token of a user (also /api/v4/users/{userId}/sessions)",
-    params(("userId" = String, Path, description = "The user's public id")),
+    params(
+        ("userId" = String, Path, description = "The user's public id, or with isPublic=false Keyward's own (`_id`)"),
+        IsPublic
+    ),
     responses(
         (status = 200, description = "Every access token of the user is dead", body = Success),
         (status = 400, description = "A bad userId", body = ErrorBody),
@@ -174,9 +177,19 @@ pub async fn revoke_user_sessions(
     State(state): State<AppState>,
     token: AdminToken,
     Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<IsPublic>,
 ) -> Result<Json<Success>, ApiError> {
-    state.keyward.revoke_user_sessions(token.principal(), &user_id).await?;
+    let user = super::sessions::user_ref(&user_id, q.is_public);
+    state.keyward.revoke_user_sessions(token.principal(), user).await?;
     Ok(Json(Success::YES))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct IsPublic {
+    /// `false`: the path's userId is Keyward's own id for the user. Default `true`.
+    is_public: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]

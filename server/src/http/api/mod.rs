@@ -13,6 +13,7 @@ mod sessions;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+pub use docs::document as openapi_document;
 pub use error::{ApiError, ErrorBody};
 
 /// `{"success": true}`: what an action with nothing else to tell answers.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use app::domain::clock::iso;
-use app::domain::credentials::sessions::SessionRequest;
+use app::domain::credentials::sessions::{SessionRequest, UserRef};
 
 use super::extract::{AccessToken, AdminToken, ApiJson, ApiKey, ApiQuery};
 use super::{ApiError, ErrorBody, Success};
@@ -109,9 +109,18 @@ pub async fn create(
 pub struct DeleteQuery {
     /// With an admin token: revoke every access token of this user.
     user_id: Option<String>,
-    /// Social Plus's flag for "userId is the public id", the only kind
-    /// Keyward's API speaks.
+    /// Social Plus's flag: `false` means userId is Keyward's own id for
+    /// the user (`_id` in a session answer). Default `true`.
     is_public: Option<bool>,
+}
+
+/// Names the user as `isPublic` says.
+pub(super) fn user_ref(user_id: &str, is_public: Option<bool>) -> UserRef<'_> {
+    if is_public == Some(false) {
+        UserRef::InternalId(user_id)
+    } else {
+        UserRef::UserId(user_id)
+    }
 }
 
 /// `DELETE /api/v4/sessions`: with an access token, that token is dead
@@ -140,14 +149,11 @@ pub async fn delete(
 ) -> Result<Json<Success>, ApiError> {
     match q.user_id {
         Some(user_id) => {
-            if q.is_public == Some(false) {
-                return Err(ApiError::Validation {
-                    message: "isPublic=false is not supported: give the public userId".into(),
-                    detail: vec!["isPublic: only true (the public userId) is supported".into()],
-                });
-            }
             let admin = AdminToken::from_request_parts(&mut parts, &state).await?;
-            state.keyward.revoke_user_sessions(admin.principal(), &user_id).await?;
+            state
+                .keyward
+                .revoke_user_sessions(admin.principal(), user_ref(&user_id, q.is_public))
+                .await?;
         }
         None => {
             let AccessToken(claims) = AccessToken::from_request_parts(&mut parts, &state).await?;
