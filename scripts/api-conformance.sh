@@ -11,7 +11,9 @@ SCHEMATHESIS_VERSION="4.32.5"
 VENV="$ROOT/target/schemathesis-venv"
 
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q " $SCHEMATHESIS_VERSION\$"; then
-  python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+  # Debian's python3 runs `-m venv --help` without python3-venv, but
+  # cannot make a venv: ensurepip is what that package brings.
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
   say "installing schemathesis $SCHEMATHESIS_VERSION (PyPI)"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
@@ -21,12 +23,18 @@ fi
 DIR="$(mktemp -d)"
 LOG="$DIR/keyward.log"
 cleanup() {
-  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$DIR"
+  if [ -n "${PID:-}" ]; then
+    kill "$PID" 2>/dev/null || true
+    # SIGTERM drains and stops; a server that hangs is killed, not waited for.
+    timeout 20 tail --pid="$PID" -f /dev/null 2>/dev/null || kill -9 "$PID" 2>/dev/null || true
+  fi
+  rm -rf "$DIR" "$ROOT/.schemathesis"
 }
 trap cleanup EXIT
+# Nothing of the caller's configuration: a fresh instance of its own.
+for name in $(compgen -e | grep '^KEYWARD_' || true); do unset "$name"; done
+unset DATABASE_URL
 export KEYWARD_DATA_DIR="$DIR" KEYWARD_HTTP_ADDR=127.0.0.1:0 KEYWARD_HTTPS_ADDR=127.0.0.1:0 KEYWARD_LOG=warn
-unset DATABASE_URL KEYWARD_SITE_ROOT
 
 echo 'a long enough password' | "$BIN" init --app-name Conformance --region eu \
   --admin-username root-admin --admin-password-stdin >/dev/null

@@ -430,6 +430,12 @@ impl crate::domain::Keyward {
                     format!("{name} must be at most {MAX_FILTER_CHARS} characters."),
                 ));
             }
+            if value.chars().any(char::is_control) {
+                return Err(DomainError::invalid_field(
+                    field,
+                    format!("{name} must not contain control characters."),
+                ));
+            }
         }
         let found = page(&self.db, &filter, before, limit).await?;
         Ok((filter, found))

@@ -317,3 +317,55 @@ async fn only_a_bad_credential_is_400100_on_the_session_path() {
         assert_eq!(body["code"], 400100, "{why}: {body}");
     }
 }
+
+/// A control character (NUL among them, which PostgreSQL refuses in text)
+/// in an id is bad input: a 400, never a 500, on either database.
+#[tokio::test]
+async fn control_characters_in_ids_are_refused_as_bad_input() {
+    let app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    for body in [
+        json!({ "userId": "a\u{0}b", "deviceId": "d" }),
+        json!({ "userId": "a\nb", "deviceId": "d" }),
+        json!({ "userId": "alice", "deviceId": "d\u{0}" }),
+        json!({ "userId": "alice", "deviceId": "d", "displayName": "A\u{0}" }),
+    ] {
+        let res = app.session(body.clone()).await;
+        envelope(res, 400, 400000).await;
+    }
+    for path in [
+        "/api/v4/sessions/users/a%00b",
+        "/api/v4/sessions/users/a%00b?isPublic=false",
+        "/api/v4/sessions?userId=a%00b",
+        "/api/v4/sessions?userId=a%00b&isPublic=false",
+        "/api/v4/users/a%00b/sessions",
+    ] {
+        let res = app.bearer(Method::DELETE, path, &admin).await;
+        envelope(res, 400, 400000).await;
+    }
+    // Elsewhere in the admin API: no such thing, or bad input; never a 500.
+    let res = app.bearer(Method::GET, "/api/v1/certificates/a%00b", &admin).await;
+    envelope(res, 404, 400400).await;
+    let res = app
+        .bearer(Method::GET, "/api/v1/audit-events?actor=a%00b", &admin)
+        .await;
+    envelope(res, 400, 400000).await;
+    let res = app
+        .client
+        .delete(app.url("/admin/v1/token"))
+        .bearer_auth(&admin)
+        .json(&json!({ "username": "a\u{0}b" }))
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 403, 400301).await;
+    let res = app
+        .client
+        .get(app.url("/api/v3/authentication/token?userId=a%00b"))
+        .header("x-server-key", app.server_key(&admin, 0).await)
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 400, 400000).await;
+}

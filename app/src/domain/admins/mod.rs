@@ -113,7 +113,13 @@ pub(crate) async fn by_id(db: &Db, id: &str) -> DomainResult<Option<Admin>> {
     row.map(from_row).transpose()
 }
 
+/// The admin named `username`, if any. A name no username can be (control
+/// characters among them, which PostgreSQL refuses in text) is nobody's,
+/// found without a query.
 pub(crate) async fn by_username(db: &Db, username: &str) -> DomainResult<Option<Admin>> {
+    let Ok(username) = validate_username(username) else {
+        return Ok(None);
+    };
     let row: Option<AdminRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM admin_users WHERE username = $1"))
         .bind(username.trim().to_lowercase())
         .fetch_optional(db.read())

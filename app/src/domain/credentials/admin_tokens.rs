@@ -154,9 +154,14 @@ async fn issue(
 /// Admins may revoke only their own; super admins anyone's. Refusals are
 /// audited too.
 async fn revoke(db: &Db, actor: &Principal, username: &str) -> DomainResult<()> {
-    let target_name = username.trim().to_lowercase();
+    // A name no username can be is nobody's; it is recorded without its
+    // control characters (PostgreSQL refuses NUL in text).
+    let target_name = match admins::validate_username(username) {
+        Ok(name) => name,
+        Err(_) => username.chars().filter(|c| !c.is_control()).take(64).collect(),
+    };
+    let target = admins::by_username(db, username).await?;
     let allowed = actor.is_super_admin() || actor.is_admin_named(&target_name);
-    let target = admins::by_username(db, &target_name).await?;
     let refusal = match (&target, allowed) {
         (_, false) => Some(DomainError::Forbidden),
         (None, true) => Some(DomainError::NotFound(crate::domain::Entity::Admin)),

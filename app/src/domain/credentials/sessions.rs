@@ -56,6 +56,9 @@ fn validate_user_id(user_id: &str) -> DomainResult<()> {
     if n == 0 || n > 50 {
         return Err(invalid("userId must be 1 to 50 characters"));
     }
+    if user_id.chars().any(char::is_control) {
+        return Err(invalid("userId must not contain control characters"));
+    }
     if user_id.starts_with("ADMIN_") || user_id.starts_with("DELETED_") {
         return Err(invalid("userId must not start with ADMIN_ or DELETED_"));
     }
@@ -68,8 +71,18 @@ fn validate(req: &SessionRequest) -> DomainResult<()> {
     if n == 0 || n > 150 {
         return Err(invalid("deviceId must be 1 to 150 characters"));
     }
+    if req.device_id.chars().any(char::is_control) {
+        return Err(invalid("deviceId must not contain control characters"));
+    }
     if req.display_name.as_ref().is_some_and(|d| d.chars().count() > 100) {
         return Err(invalid("displayName must be at most 100 characters"));
+    }
+    if req
+        .display_name
+        .as_ref()
+        .is_some_and(|d| d.chars().any(char::is_control))
+    {
+        return Err(invalid("displayName must not contain control characters"));
     }
     if req.auth_token.as_ref().is_some_and(|t| t.chars().count() > 100) {
         return Err(invalid("authToken must be at most 100 characters"));
@@ -219,7 +232,14 @@ async fn revoke_user_sessions(kw: &Keyward, actor: &Principal, who: UserRef<'_>)
             validate_user_id(user_id)?;
             find_user(&kw.db, user_id).await?
         }
-        UserRef::InternalId(id) => find_user_by_id(&kw.db, id).await?,
+        UserRef::InternalId(id) => {
+            if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+                return Err(invalid(
+                    "userId (an internal id) must be 1 to 64 characters, no control characters",
+                ));
+            }
+            find_user_by_id(&kw.db, id).await?
+        }
     };
     let user = found.ok_or(DomainError::NotFound(crate::domain::Entity::EndUser))?;
     let user_id = user.user_id.as_str();

@@ -232,7 +232,8 @@ pub async fn settings(State(state): State<AppState>, token: AdminToken) -> Resul
 pub struct SettingsPatch {
     secure_mode: Option<bool>,
     mtls: Option<bool>,
-    /// Super admins only: eu, sg, us or a custom label (with `regionUrl`).
+    /// Changing the region is a super admin's, and super admins hold no
+    /// admin token: through this API it is always refused (400301).
     region: Option<String>,
     region_url: Option<String>,
 }
@@ -241,7 +242,7 @@ pub struct SettingsPatch {
     patch,
     path = "/api/v1/settings",
     tag = "Admin",
-    summary = "Turn secure mode or mTLS on or off",
+    summary = "Turn secure mode or mTLS on or off (the region is changed in the console or the CLI)",
     request_body = SettingsPatch,
     responses(
         (status = 200, description = "The settings after the change", body = Settings),

@@ -33,7 +33,7 @@ fn mint(state: &AppState, user_id: &str) -> Result<String, ApiError> {
     summary = "Mint an auth token for a user (the customer's backend)",
     params(ForUser),
     responses(
-        (status = 200, description = "The auth token, a JSON string; it lives 10 minutes and is redeemed once", body = String, content_type = "application/json"),
+        (status = 200, description = "The auth token, a JSON string; it lives the auth-token lifetime (10 minutes by default) and is redeemed once", body = String, content_type = "application/json"),
         (status = 400, description = "No or a bad userId", body = ErrorBody),
         (status = 401, description = "No or a wrong server key", body = ErrorBody),
         (status = 403, description = "mTLS is on and the request did not come with a certificate", body = ErrorBody),
@@ -56,7 +56,7 @@ pub async fn mint_v3(
     summary = "Mint an auth token for a user (the customer's backend)",
     request_body = ForUser,
     responses(
-        (status = 200, description = "The auth token as text; it lives 10 minutes and is redeemed once", body = String, content_type = "text/plain"),
+        (status = 200, description = "The auth token as text; it lives the auth-token lifetime (10 minutes by default) and is redeemed once", body = String, content_type = "text/plain"),
         (status = 400, description = "A malformed body or a bad userId", body = ErrorBody),
         (status = 401, description = "No or a wrong server key", body = ErrorBody),
         (status = 403, description = "mTLS is on and the request did not come with a certificate", body = ErrorBody),
