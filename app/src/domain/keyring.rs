@@ -167,12 +167,17 @@ pub async fn open(db: &Db, master: &MasterKey, record: bool) -> DomainResult<Key
     if !record {
         return Ok(legacy);
     }
-    // Two first starts at once: one inserts, both hold the same keys.
+    // Two first starts at once: one inserts, both hold the same keys. What
+    // is stored is read back: had a rotation sealed the keys meanwhile,
+    // this key would not open them, and the start is refused.
     sqlx::query("INSERT INTO sealed_keys (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
         .bind(legacy.seal(master)?)
         .execute(db.write())
         .await?;
-    Ok(legacy)
+    let stored = sealed(&mut *db.write().acquire().await?)
+        .await?
+        .ok_or_else(|| DomainError::Internal("the sealed keys vanished".into()))?;
+    KeyRing::unseal(&stored, master)
 }
 
 /// What a master-key rotation re-sealed, by kind.
