@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs schemathesis (from PyPI, in a virtualenv under target/) against
 # /api/openapi.json of a real Keyward, the binary given as $1 (default
-# target/debug/keyward), with real credentials: the API key, a server key
-# and an admin token. Fails on any finding of its checks. Called by
-# scripts/test.sh; runnable alone after a build.
+# target/debug/keyward), on the database $2 names (sqlite, the default, or
+# postgres: a fresh database on KEYWARD_TEST_POSTGRES_URL's server), with
+# real credentials: the API key, a server key and an admin token. Fails on
+# any finding of its checks. Called by scripts/test.sh; runnable alone
+# after a build.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 BIN="${1:-$ROOT/target/debug/keyward}"
+DATABASE="${2:-sqlite}"
+PG_ADMIN_URL="${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 SCHEMATHESIS_VERSION="4.32.5"
 VENV="$ROOT/target/schemathesis-venv"
 
@@ -28,6 +32,9 @@ cleanup() {
     # SIGTERM drains and stops; a server that hangs is killed, not waited for.
     timeout 20 tail --pid="$PID" -f /dev/null 2>/dev/null || kill -9 "$PID" 2>/dev/null || true
   fi
+  if [ -n "${PG_DB:-}" ]; then
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
   rm -rf "$DIR" "$ROOT/.schemathesis"
 }
 trap cleanup EXIT
@@ -35,6 +42,15 @@ trap cleanup EXIT
 for name in $(compgen -e | grep '^KEYWARD_' || true); do unset "$name"; done
 unset DATABASE_URL
 export KEYWARD_DATA_DIR="$DIR" KEYWARD_HTTP_ADDR=127.0.0.1:0 KEYWARD_HTTPS_ADDR=127.0.0.1:0 KEYWARD_LOG=warn
+case "$DATABASE" in
+  sqlite) ;;
+  postgres)
+    PG_DB="keyward_conformance_$$_$RANDOM"
+    psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    export DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+    ;;
+  *) say "the database is sqlite or postgres, not $DATABASE"; exit 2 ;;
+esac
 
 echo 'a long enough password' | "$BIN" init --app-name Conformance --region eu \
   --admin-username root-admin --admin-password-stdin >/dev/null
@@ -73,7 +89,7 @@ run() {
     --workers 2 \
     "$@"
 }
-say "schemathesis against $URL/api/openapi.json"
+say "schemathesis against $URL/api/openapi.json ($DATABASE)"
 run --exclude-operation-id-regex '^(revoke_token|generate_server_key|rotate_token)'
 run --include-operation-id-regex '^(generate_server_key|rotate_token)'
 run --include-operation-id-regex '^revoke_token'

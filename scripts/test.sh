@@ -96,6 +96,7 @@ KEYWARD_BIN="$ROOT/target/debug/keyward" npx playwright test
 
 cd "$ROOT"
 say "the API against its OpenAPI document (schemathesis)"
-./scripts/api-conformance.sh "$ROOT/target/debug/keyward"
+./scripts/api-conformance.sh "$ROOT/target/debug/keyward" sqlite
+./scripts/api-conformance.sh "$ROOT/target/debug/keyward" postgres
 
 say "all checks passed in $(( $(date +%s) - started ))s"

@@ -253,6 +253,15 @@ async fn set_modes(
 /// Moves the application to another region (a super admin's, audited).
 async fn set_region(db: &Db, actor: &Principal, region: &str, url: Option<&str>) -> DomainResult<Application> {
     if !actor.is_super_admin() {
+        // Refused, and on record, as a refused token revoke is.
+        db.change_as(actor)
+            .await?
+            .commit(
+                AuditEvent::new(&actor.name, "settings.region_change_refused", "application")
+                    .detail(serde_json::json!({ "reason": "not permitted" }))
+                    .source(actor.source()),
+            )
+            .await?;
         return Err(DomainError::Forbidden);
     }
     let (region, region_url) = validate_region(region, url)?;

@@ -75,6 +75,12 @@ async fn a_custom_region_through_the_cli_and_the_api() {
         .await
         .unwrap();
     envelope(res, 403, 400301).await;
+    let events = app::domain::audit::recent(app.kw().db(), 5).await.unwrap();
+    let refused = events
+        .iter()
+        .find(|e| e.action == "settings.region_change_refused")
+        .expect("a refused change is on record");
+    assert_eq!(refused.actor, "ops");
     let res = app
         .client
         .patch(app.url("/api/v1/settings"))
