@@ -10,7 +10,7 @@ use crate::helpers::*;
 use reqwest::Method;
 
 /// What kind of key a test CSR is made with.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub enum Key {
     Rsa(u32),
     P256,

@@ -13,6 +13,7 @@ mod console_admins;
 mod console_audit;
 mod console_auth;
 mod console_sessions;
+mod csr_der;
 mod edge_hardening;
 mod hot_paths;
 mod http_surface;

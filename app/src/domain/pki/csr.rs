@@ -92,6 +92,48 @@ fn bit_len(bytes: &[u8]) -> usize {
     (trimmed.len() - 1) * 8 + (8 - trimmed[0].leading_zeros() as usize)
 }
 
+/// A CA reads requests as DER, not as the laxer BER most parsers accept
+/// (x509-parser among them): a request openssl refuses (an altered tag, a
+/// signature with unused bits, parameters its algorithm does not take) is
+/// refused here too, even when its signed part is intact. Decoded with
+/// RustCrypto's strict `der`, and encoded again to the same bytes.
+fn strict_der(der: &[u8]) -> DomainResult<()> {
+    use x509_cert::der::{Decode, Encode, Tag, Tagged};
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+
+    let malformed = |what: &str| invalid(format!("The CSR is not valid DER ({what}): it may have been altered."));
+    let req = x509_cert::request::CertReq::from_der(der).map_err(|_| malformed("its structure"))?;
+    if req.to_der().map_err(|_| malformed("its structure"))? != der {
+        return Err(malformed("a non-canonical encoding"));
+    }
+    if req.signature.unused_bits() != 0 || req.info.public_key.subject_public_key.unused_bits() != 0 {
+        return Err(malformed("a bit string with unused bits"));
+    }
+    // RSA's algorithms (but PSS) take NULL parameters, or none; ECDSA's
+    // and Ed25519 signatures none; an EC key names its curve.
+    const RSA_ARC: &str = "1.2.840.113549.1.1.";
+    const RSA_PSS: &str = "1.2.840.113549.1.1.10";
+    const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+    let tag_of = |alg: &AlgorithmIdentifierOwned| alg.parameters.as_ref().map(|p| (p.tag(), p.value().len()));
+    let params_fit = |alg: &AlgorithmIdentifierOwned| {
+        let oid = alg.oid.to_string();
+        match tag_of(alg) {
+            None => oid != EC_PUBLIC_KEY,
+            Some((Tag::Null, 0)) => oid.starts_with(RSA_ARC) && oid != RSA_PSS,
+            Some((Tag::ObjectIdentifier, _)) => oid == EC_PUBLIC_KEY,
+            Some((Tag::Sequence, _)) => oid == RSA_PSS,
+            Some(_) => false,
+        }
+    };
+    if !params_fit(&req.algorithm) {
+        return Err(malformed("signature algorithm parameters"));
+    }
+    if !params_fit(&req.info.public_key.algorithm) {
+        return Err(malformed("key algorithm parameters"));
+    }
+    Ok(())
+}
+
 pub fn check(pem: &str) -> DomainResult<CheckedCsr> {
     let der = der_from_pem(pem.trim())?;
     let (rest, csr) = X509CertificationRequest::from_der(&der)
@@ -99,6 +141,8 @@ pub fn check(pem: &str) -> DomainResult<CheckedCsr> {
     if !rest.is_empty() {
         return Err(invalid("The CSR has trailing data after the request."));
     }
+    // What reads as PKCS#10 at all must also be it in strict DER.
+    strict_der(&der)?;
     let info = &csr.certification_request_info;
     let spki = &info.subject_pki;
     let alg = &spki.algorithm.algorithm;
