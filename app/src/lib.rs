@@ -50,6 +50,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // The bundle's names carry its content hash (the server's
                 // `output_name`), so the stylesheet is linked here, not in App.
                 <link rel="stylesheet" id="keyward" href=format!("/pkg/{}.css", options.output_name)/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -88,7 +89,9 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Title text="Keyward"/>
+        // Pages name themselves (`<Title text=…/>`); the console frame adds
+        // the application's name once it knows it.
+        <Title formatter=|text: String| if text.is_empty() { "Keyward".to_owned() } else { format!("{text} · Keyward") }/>
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=Home ssr=SsrMode::Async/>

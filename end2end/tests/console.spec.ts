@@ -93,6 +93,8 @@ test('the API reference renders the OpenAPI document in the console', async ({ p
   await expect(page).toHaveURL(/\/settings\/api$/);
   await ready(page, javaScriptEnabled);
   await expect(page.getByRole('heading', { name: 'API reference' })).toBeVisible();
+  // The tab says where you are, also after in-app navigation.
+  await expect(page).toHaveTitle('API reference · Acme Chat · Keyward');
   const token = page.locator('#post--admin-v1-token');
   await expect(token).toContainText('Generate a new admin token');
   await expect(token).toContainText('Authorization: Bearer token');

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::urlencode;
@@ -50,6 +51,7 @@ pub fn AdminUsersPage() -> impl IntoView {
         |(q, page, ..)| list_admins(q, page),
     );
     view! {
+        <Title text="Admin Users"/>
         <h1>"Admin Users"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::components::{FailureView, Ready};
 use crate::model::{ApiOperation, ApiReference};
@@ -11,6 +12,7 @@ use crate::server_fns::api_reference::load_api_reference;
 pub fn ApiReferencePage() -> impl IntoView {
     let reference = Resource::new(|| (), |_| load_api_reference());
     view! {
+        <Title text="API reference"/>
         <h1>"API reference"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

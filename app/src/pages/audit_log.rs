@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::urlencode;
@@ -27,6 +28,7 @@ pub fn AuditLogPage() -> impl IntoView {
         |(actor, action, target, before)| list_audit(actor, action, target, before),
     );
     view! {
+        <Title text="Audit log"/>
         <h1>"Audit log"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{CopyButton, FailureView, FormError, Ready, RegionFields};
@@ -23,6 +24,7 @@ pub fn IntegrationsPage() -> impl IntoView {
         |_| load_integrations(),
     );
     view! {
+        <Title text="Integrations"/>
         <h1>"Integrations"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

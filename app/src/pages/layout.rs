@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 
 use crate::components::FailureView;
@@ -56,7 +57,9 @@ pub fn ConsoleLayout() -> impl IntoView {
 
 #[component]
 fn FrameInfo(frame: ConsoleFrame) -> impl IntoView {
+    let app = frame.app_name.clone();
     view! {
+        <Title formatter=move |text: String| format!("{text} · {app} · Keyward")/>
         <span class="app" data-testid="app-name">{frame.app_name}</span>
         <span class="badge" data-testid="region">{frame.region.to_uppercase()}</span>
         <span class="spacer"></span>

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{FormError, Ready};
@@ -18,6 +19,7 @@ pub fn LoginPage() -> impl IntoView {
     };
     let error = Signal::derive(move || login.value().get().and_then(Result::err));
     view! {
+        <Title text="Sign in"/>
         <main class="narrow">
             <Ready/>
             <h1 class="brand">"Keyward"</h1>

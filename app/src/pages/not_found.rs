@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -7,6 +8,7 @@ pub fn NotFound() -> impl IntoView {
         res.set_status(axum::http::StatusCode::NOT_FOUND);
     }
     view! {
+        <Title text="Not found"/>
         <main class="narrow">
             <h1>"Page not found"</h1>
             <p><a href="/">"Go to the console"</a></p>

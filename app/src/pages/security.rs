@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{FailureView, FormError, Ready};
@@ -18,6 +19,7 @@ pub fn SecurityPage() -> impl IntoView {
         |_| load_security(),
     );
     view! {
+        <Title text="Security"/>
         <h1>"Security"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
@@ -12,6 +13,7 @@ pub fn SetupPage() -> impl IntoView {
     let open = Resource::new(|| (), |_| setup_open());
     let regions = Resource::new(|| (), |_| regions());
     view! {
+        <Title text="Set up"/>
         <main class="narrow">
             <h1 class="brand">"Keyward"</h1>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>

@@ -65,6 +65,13 @@ impl Console {
     }
 
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let icon = Router::new()
+            .route("/favicon.svg", get(favicon))
+            .route("/favicon.ico", get(favicon));
+        icon.merge(self.bundle())
+    }
+
+    fn bundle<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         match self {
             Console::Embedded => Router::new().route("/pkg/{file}", get(embedded)),
             Console::Folder(root) => {
@@ -84,6 +91,19 @@ impl Console {
             }
         }
     }
+}
+
+/// The product's icon (browsers ask for `/favicon.ico` whatever the page
+/// links; an SVG under that name is what they then get).
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("favicon.svg"),
+    )
+        .into_response()
 }
 
 async fn embedded(Path(file): Path<String>, headers: HeaderMap) -> Response {

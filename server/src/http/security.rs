@@ -140,7 +140,8 @@ fn is_same_origin(headers: &HeaderMap) -> bool {
 /// without JavaScript are sent back to the page they came from by its
 /// Referer, and `same-origin` still never leaks a URL to another site.
 pub async fn headers(req: Request, next: Next) -> Response {
-    let is_asset = req.uri().path().starts_with("/pkg/");
+    let path = req.uri().path();
+    let is_asset = path.starts_with("/pkg/") || path.starts_with("/favicon.");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

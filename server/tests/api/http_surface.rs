@@ -223,3 +223,37 @@ async fn the_console_bundle_is_built_in_hashed_and_cached() {
         assert_eq!(res.status(), 404, "{path}");
     }
 }
+
+/// Each page names itself, and in the console the application too; the
+/// product has an icon.
+#[tokio::test]
+async fn pages_have_their_own_titles_and_the_product_an_icon() {
+    let app = TestApp::ready().await;
+    let title = |html: &str| {
+        let start = html.find("<title>").expect("a title") + "<title>".len();
+        html[start..start + html[start..].find("</title>").unwrap()].to_string()
+    };
+    assert_eq!(title(&app.html("/login").await), "Sign in · Keyward");
+    assert_eq!(title(&app.html("/no-such-page").await), "Not found · Keyward");
+    app.login().await;
+    for (path, name) in [
+        ("/settings/integrations", "Integrations"),
+        ("/settings/security", "Security"),
+        ("/settings/admin-users", "Admin Users"),
+        ("/settings/audit-log", "Audit log"),
+        ("/settings/api", "API reference"),
+    ] {
+        assert_eq!(
+            title(&app.html(path).await),
+            format!("{name} · Acme Chat · Keyward"),
+            "{path}"
+        );
+    }
+    for path in ["/favicon.ico", "/favicon.svg"] {
+        let res = anonymous().get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-type"], "image/svg+xml");
+        assert!(res.text().await.unwrap().starts_with("<svg"));
+    }
+    assert!(app.html("/login").await.contains(r#"rel="icon" href="/favicon.svg""#));
+}
