@@ -13,7 +13,7 @@ use app::domain::credentials::server_keys::KeyStatus;
 use app::domain::{application, audit};
 
 use super::extract::{json_or_default, AdminToken, ApiJson, ApiQuery};
-use super::{ApiError, ErrorBody, Success};
+use super::{AdminTokenRefusals, ApiError, ErrorBody, Success};
 use crate::http::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -33,8 +33,7 @@ pub struct AdminMe {
     path = "/api/v1/admins/me",
     tag = "Admin",
     summary = "The admin holding this token",
-    responses((status = 200, description = "The token's holder", body = AdminMe), (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)),
+    responses((status = 200, description = "The token's holder", body = AdminMe), AdminTokenRefusals),
     security(("bearer" = []))
 )]
 pub async fn me(token: AdminToken) -> Json<AdminMe> {
@@ -68,8 +67,7 @@ pub struct IssuedAdminToken {
     responses(
         (status = 200, description = "The new token; the presented one keeps working for the switch-over", body = IssuedAdminToken),
         (status = 409, description = "The token is already being switched over", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]
@@ -168,8 +166,7 @@ async fn revoke(state: &AppState, token: &AdminToken, username: &str) -> Result<
         (status = 200, description = "Every access token of the user is dead", body = Success),
         (status = 400, description = "A bad userId", body = ErrorBody),
         (status = 404, description = "userId Not Found.", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]
@@ -219,8 +216,7 @@ fn settings_json(app: application::Application) -> Json<Settings> {
     path = "/api/v1/settings",
     tag = "Admin",
     summary = "The application's settings",
-    responses((status = 200, description = "The settings", body = Settings), (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)),
+    responses((status = 200, description = "The settings", body = Settings), AdminTokenRefusals),
     security(("bearer" = []))
 )]
 pub async fn settings(State(state): State<AppState>, token: AdminToken) -> Result<Json<Settings>, ApiError> {
@@ -327,8 +323,7 @@ pub struct ServerKeyItem {
     responses(
         (status = 200, description = "The new key, shown only here", body = NewServerKey),
         (status = 400, description = "A malformed body or an overlap out of range", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]
@@ -353,8 +348,7 @@ pub async fn generate_server_key(
     path = "/api/v1/server-keys",
     tag = "Admin",
     summary = "The server keys as the console lists them; never a key itself",
-    responses((status = 200, description = "The keys, newest first", body = ServerKeys), (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)),
+    responses((status = 200, description = "The keys, newest first", body = ServerKeys), AdminTokenRefusals),
     security(("bearer" = []))
 )]
 pub async fn list_server_keys(State(state): State<AppState>, token: AdminToken) -> Result<Json<ServerKeys>, ApiError> {
@@ -429,8 +423,7 @@ pub struct AuditEventItem {
     responses(
         (status = 200, description = "The page", body = AuditEvents),
         (status = 400, description = "A malformed query or a limit out of range", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]

@@ -13,7 +13,7 @@ use app::domain::pki::certificates::{CertificateInfo, Validity};
 use app::domain::DomainError;
 
 use super::extract::{AdminToken, ApiJson};
-use super::{ApiError, ErrorBody, Success};
+use super::{AdminTokenRefusals, ApiError, ErrorBody, Success};
 use crate::http::AppState;
 
 /// A client certificate's metadata; with its PEM where asked for one.
@@ -69,8 +69,7 @@ pub struct Certificates {
     path = "/api/v1/certificates",
     tag = "Certificates",
     summary = "The application's client certificates",
-    responses((status = 200, description = "Newest first", body = Certificates), (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)),
+    responses((status = 200, description = "Newest first", body = Certificates), AdminTokenRefusals),
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, token: AdminToken) -> Result<Json<Certificates>, ApiError> {
@@ -91,8 +90,7 @@ pub async fn list(State(state): State<AppState>, token: AdminToken) -> Result<Js
     responses(
         (status = 200, description = "The certificate", body = Certificate),
         (status = 404, description = "No certificate with that id", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]
@@ -127,8 +125,7 @@ pub struct NewCertificateBody {
         (status = 200, description = "The certificate, with its PEM and the CA chain", body = Certificate),
         (status = 400, description = "A malformed body, a bad CSR or validity", body = ErrorBody),
         (status = 409, description = "Two certificates are active already", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]
@@ -165,8 +162,7 @@ pub async fn create(
         (status = 200, description = "Revoked (and listed in the CRL)", body = Success),
         (status = 404, description = "No certificate with that id", body = ErrorBody),
         (status = 409, description = "Revoked already, or the last active one while mTLS is on", body = ErrorBody),
-        (status = 401, description = "No, a bad or an expired admin token", body = ErrorBody),
-        (status = 403, description = "mTLS is on and the request did not come with an active certificate", body = ErrorBody)
+        AdminTokenRefusals
     ),
     security(("bearer" = []))
 )]

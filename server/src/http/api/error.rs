@@ -35,6 +35,19 @@ pub struct ErrorData {
     pub detail: Vec<String>,
 }
 
+/// What every admin-token endpoint may answer besides its own, for the
+/// OpenAPI document (the answers themselves are `ApiError`s).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // never built: it only describes the answers
+pub enum AdminTokenRefusals {
+    /// No, a bad or an expired admin token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// mTLS is on and the request did not come with an active certificate.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),

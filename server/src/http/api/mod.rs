@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use docs::document as openapi_document;
-pub use error::{ApiError, ErrorBody};
+pub use error::{AdminTokenRefusals, ApiError, ErrorBody};
 
 /// `{"success": true}`: what an action with nothing else to tell answers.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
