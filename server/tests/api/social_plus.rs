@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mtls::{mtls_on, tls_client};
+use crate::mtls::{mint, mtls_on, tls_client};
 
 /// `GET /api/v3/sessions` verifies an access token.
 #[tokio::test]
@@ -183,16 +183,7 @@ async fn the_admin_paths_are_behind_the_mtls_gate() {
     let good = tls_client(app, Some((m.cert["pem"].as_str().unwrap(), &m.key)));
     // Secure mode is on: a session needs an auth token, minted over mTLS.
     let session = || async {
-        let auth_token = good
-            .post(format!("{}/api/v4/authentication/token", app.https_base))
-            .header("x-server-key", &m.server_key)
-            .json(&json!({ "userId": "alice" }))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let auth_token = mint(&good, &app.https_base, &m.server_key).await.text().await.unwrap();
         let body: Value = app
             .session(json!({ "userId": "alice", "deviceId": "d", "authToken": auth_token }))
             .await
