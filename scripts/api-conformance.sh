@@ -14,15 +14,7 @@ PG_ADMIN_URL="${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/po
 SCHEMATHESIS_VERSION="4.32.5"
 VENV="$ROOT/target/schemathesis-venv"
 
-if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q " $SCHEMATHESIS_VERSION\$"; then
-  # Debian's python3 runs `-m venv --help` without python3-venv, but
-  # cannot make a venv: ensurepip is what that package brings.
-  python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
-  say "installing schemathesis $SCHEMATHESIS_VERSION (PyPI)"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+python_venv "$VENV" schemathesis "$SCHEMATHESIS_VERSION"
 
 DIR="$(mktemp -d)"
 LOG="$DIR/keyward.log"

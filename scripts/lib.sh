@@ -43,3 +43,20 @@ build_server() {
     cargo build
   fi
 }
+
+# `python_venv DIR PACKAGE VERSION`: a virtualenv in DIR with PACKAGE at
+# VERSION from PyPI, made (again) only when it is missing or another
+# version.
+python_venv() {
+  local venv="$1" package="$2" version="$3"
+  if "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')" 2>/dev/null; then
+    return 0
+  fi
+  # Debian's python3 runs `-m venv --help` without python3-venv, but
+  # cannot make a venv: ensurepip is what that package brings.
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+  say "installing $package $version (PyPI)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$version"
+}

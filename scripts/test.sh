@@ -45,6 +45,11 @@ fi
 # nothing is compiled twice. Both database passes use the same package
 # selection and features, so the second one reuses that build (another
 # selection unifies features differently and rebuilds the tree).
+# The metrics test reads /metrics with the Prometheus project's own
+# parsers (Python's prometheus_client).
+python_venv "$ROOT/target/test-venv" prometheus-client 0.26.0
+export KEYWARD_TEST_PYTHON="$ROOT/target/test-venv/bin/python"
+
 TESTS=(cargo test -p app -p server --features app/ssr)
 say "building the tests"
 "${TESTS[@]}" --no-run

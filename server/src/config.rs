@@ -103,6 +103,13 @@ pub struct ConfigArgs {
     #[arg(long, env = "KEYWARD_REVOCATION_MEMORY", global = true, value_parser = parse_bytes)]
     #[serde(deserialize_with = "file::bytes")]
     pub revocation_memory: Option<usize>,
+    /// OTLP/HTTP collector to send request and batch spans to (e.g.
+    /// http://127.0.0.1:4318; `/v1/traces` is added to a base URL). Unset,
+    /// no span is made. Checked in `Config::load`, not by the argument
+    /// parser, whose refusal would quote the value (a mistyped one may
+    /// hold a token).
+    #[arg(long, env = "KEYWARD_OTLP_ENDPOINT", global = true, hide_env_values = true)]
+    pub otlp_endpoint: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "KEYWARD_LOG_JSON", global = true)]
     #[serde(skip)]
@@ -147,6 +154,7 @@ impl ConfigArgs {
             request_timeout,
             max_connections,
             revocation_memory,
+            otlp_endpoint,
         )
     }
 }
@@ -229,6 +237,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Bytes of memory for logged-out access tokens.
     pub revocation_memory: usize,
+    /// The OTLP/HTTP traces URL spans go to, if any.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -248,6 +258,7 @@ impl Config {
             lifetimes: Lifetimes::default(),
             connections: ConnectionLimits::default(),
             revocation_memory: DEFAULT_REVOCATION_MEMORY,
+            otlp_endpoint: None,
         }
     }
 
@@ -328,6 +339,12 @@ impl Config {
             ));
         }
         config.revocation_memory = s.revocation_memory.unwrap_or(DEFAULT_REVOCATION_MEMORY);
+        config.otlp_endpoint = s
+            .otlp_endpoint
+            .as_deref()
+            .map(parse_otlp_endpoint)
+            .transpose()
+            .map_err(|e| ServerError::Config(format!("KEYWARD_OTLP_ENDPOINT (--otlp-endpoint): {e}")))?;
         Ok(config)
     }
 
@@ -464,6 +481,10 @@ impl Config {
             ("request_timeout", show_duration(c.connections.request_timeout)),
             ("max_connections", c.connections.max_per_listener.to_string()),
             ("revocation_memory", show_bytes(c.revocation_memory)),
+            (
+                "otlp_endpoint",
+                c.otlp_endpoint.clone().unwrap_or_else(|| "(no traces)".into()),
+            ),
         ];
         let effective = rows
             .into_iter()
@@ -625,6 +646,36 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
     Ok(s)
 }
 
+/// An OTLP/HTTP collector: its base URL, to which the traces path is
+/// added as OpenTelemetry's own settings do, or the full traces URL.
+/// Plain HTTP: the collector runs beside Keyward (an agent or sidecar)
+/// and forwards over its own TLS. No credentials in the URL: they would
+/// be shown by `keyward config`; the exporter reads OpenTelemetry's
+/// `OTEL_EXPORTER_OTLP_HEADERS` for a collector that wants a token.
+pub fn parse_otlp_endpoint(raw: &str) -> Result<String, String> {
+    // The value is never echoed: a mistyped one may hold a token.
+    let mut url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if url.scheme() == "https" {
+        return Err("Keyward sends spans over plain HTTP to a collector beside it \
+             (e.g. http://127.0.0.1:4318), which forwards them over TLS"
+            .into());
+    }
+    if url.scheme() != "http" || url.host_str().is_none() {
+        return Err("must be an http:// URL, e.g. http://127.0.0.1:4318".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("no credentials in the URL (set OTEL_EXPORTER_OTLP_HEADERS instead)".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("no query or fragment in the URL".into());
+    }
+    if !url.path().ends_with("/v1/traces") {
+        let base = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{base}/v1/traces"));
+    }
+    Ok(url.to_string())
+}
+
 /// Sizes read like `32MiB`, `512KiB`, `1GiB` or a number of bytes.
 pub fn parse_bytes(raw: &str) -> Result<usize, String> {
     let raw = raw.trim();
@@ -693,6 +744,33 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         for bad in ["", "h", "10", "10x", "-1h", "0s", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn otlp_endpoints_name_the_traces_path_and_carry_no_credentials() {
+        assert_eq!(
+            parse_otlp_endpoint("http://127.0.0.1:4318").unwrap(),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            parse_otlp_endpoint("http://collector:4318/otlp/").unwrap(),
+            "http://collector:4318/otlp/v1/traces"
+        );
+        assert_eq!(
+            parse_otlp_endpoint("http://collector/v1/traces").unwrap(),
+            "http://collector/v1/traces"
+        );
+        for bad in [
+            "",
+            "collector:4318",
+            "ftp://collector/",
+            "https://collector:4318",
+            "http://user:secret@collector:4318",
+            "http://collector:4318/?token=x",
+        ] {
+            let err = parse_otlp_endpoint(bad).expect_err(bad);
+            assert!(!err.contains("secret") && !err.contains("token="), "{err}");
         }
     }
 

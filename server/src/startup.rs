@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use app::domain::admins::throttle::ThrottlePolicy;
 use app::domain::secrets::MasterKey;
 use app::domain::storage::db::Db;
+use app::domain::traces::Traces;
 use app::domain::{Keyward, Mode, Settings};
 
 use crate::config::Config;
@@ -29,6 +30,8 @@ pub struct Running {
     /// Present while setup is open: the one-time token for the setup page.
     pub setup_token: Option<SecretString>,
     pub keyward: Keyward,
+    /// Sends spans, when an OTLP endpoint is configured.
+    spans: Option<crate::telemetry::traces::Exporter>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     tls_server: JoinHandle<std::io::Result<()>>,
@@ -42,8 +45,9 @@ impl Running {
     }
 
     /// Stops accepting, lets requests in flight finish, closes the database.
-    pub async fn shutdown(self) -> Result<(), ServerError> {
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(true);
+        let spans = self.spans.take();
         let served = self
             .server
             .await
@@ -53,6 +57,10 @@ impl Running {
             .await
             .map_err(|e| ServerError::Domain(format!("HTTPS server task: {e}")))?;
         self.keyward.stop().await;
+        // After the domain has stopped: the writer's last batches are spans too.
+        if let Some(spans) = spans {
+            spans.shutdown().await;
+        }
         served.map_err(ServerError::io("HTTP server"))?;
         served_tls.map_err(ServerError::io("HTTPS server"))
     }
@@ -162,12 +170,13 @@ pub fn master_key_path(config: &Config) -> PathBuf {
 }
 
 /// The domain's settings from the configuration.
-fn settings(config: &Config, public_url: String) -> Settings {
+fn settings(config: &Config, public_url: String, traces: Traces) -> Settings {
     Settings {
         lifetimes: config.lifetimes,
         public_url,
         throttle: ThrottlePolicy::default(),
         revocation_memory: config.revocation_memory,
+        traces,
     }
 }
 
@@ -176,7 +185,9 @@ fn settings(config: &Config, public_url: String) -> Settings {
 pub async fn open_domain(config: &Config, opener: Opener) -> Result<Keyward, ServerError> {
     let Opened { db, master_key, .. } = open_database(config, opener).await?;
     let public_url = config.public_url_for(config.http_addr);
-    match Keyward::start(db.clone(), master_key, settings(config, public_url), Mode::Tool).await {
+    // A one-shot command sends no spans.
+    let settings = settings(config, public_url, Traces::default());
+    match Keyward::start(db.clone(), master_key, settings, Mode::Tool).await {
         Ok(kw) => Ok(kw),
         Err(e) => {
             db.close().await;
@@ -211,7 +222,14 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         TlsListener::new(tls_tcp, tls_config, tls_places.clone()).map_err(ServerError::io("HTTPS listener"))?;
     let https_addr = tls_listener.local_addr();
 
-    let keyward = Keyward::start(db, master_key, settings(&config, public_url.clone()), Mode::Server).await?;
+    let (traces, spans) = crate::telemetry::traces::start(config.otlp_endpoint.as_deref())?;
+    let keyward = Keyward::start(
+        db,
+        master_key,
+        settings(&config, public_url.clone(), traces),
+        Mode::Server,
+    )
+    .await?;
     let setup_token = keyward.open_setup_if_needed().await?;
 
     let (shutdown, _) = watch::channel(false);
@@ -231,6 +249,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
         public_url,
         setup_token,
         keyward,
+        spans,
         shutdown,
         server,
         tls_server,

@@ -7,6 +7,7 @@ use crate::domain::admins::password::{self, Hasher};
 use crate::domain::admins::{self, NewAdmin};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
+use crate::domain::metrics::Verdict;
 use crate::domain::principal::Principal;
 use crate::domain::principal::Role;
 use crate::domain::secrets::{self, prefix, MasterKey};
@@ -364,7 +365,12 @@ impl Keyward {
     pub fn check_api_key(&self, given: Option<&str>) -> Result<(), ApiKeyRefusal> {
         let app = self.views.app().ok_or(ApiKeyRefusal::NotSetUp)?;
         let given = given.ok_or(ApiKeyRefusal::Missing)?;
-        if crate::domain::secrets::ct_eq(given.as_bytes(), app.api_key.as_bytes()) {
+        let good = crate::domain::secrets::ct_eq(given.as_bytes(), app.api_key.as_bytes());
+        self.metrics.verification(
+            crate::domain::metrics::TokenKind::ApiKey,
+            if good { Verdict::Ok } else { Verdict::Invalid },
+        );
+        if good {
             Ok(())
         } else {
             Err(ApiKeyRefusal::Invalid)

@@ -14,12 +14,14 @@ use crate::domain::admins::password::Hasher;
 use crate::domain::admins::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::domain::credentials::logout_limit::LogoutLimit;
 use crate::domain::credentials::signing::SigningKeys;
+use crate::domain::metrics::Metrics;
 use crate::domain::secrets::{self, ct_eq, prefix, sha256, MasterKey};
 use crate::domain::storage::db::Db;
 use crate::domain::storage::known_users::KnownUsers;
 use crate::domain::storage::usage::Usage;
 use crate::domain::storage::views::Views;
 use crate::domain::storage::writer::Writer;
+use crate::domain::traces::Traces;
 use crate::domain::{DomainError, DomainResult};
 
 /// Lifetimes the operator may configure (SPEC §7); tests use short ones.
@@ -61,6 +63,8 @@ pub struct Settings {
     pub throttle: ThrottlePolicy,
     /// Memory for the logout filter, in bytes.
     pub revocation_memory: usize,
+    /// Where spans go (nowhere unless an exporter is configured).
+    pub traces: Traces,
 }
 
 /// Is this handle a server's (background work runs: views kept fresh,
@@ -88,6 +92,8 @@ pub struct Inner {
     pub(in crate::domain) logouts: LogoutLimit,
     /// The one batching writer for new users and redemptions.
     pub(in crate::domain) writer: Writer,
+    pub(in crate::domain) metrics: Arc<Metrics>,
+    traces: Traces,
     /// Digest of the one-time setup token, while setup is open.
     setup_token: Mutex<Option<[u8; 32]>>,
     /// Tells the background tasks to stop; they are awaited at `stop`.
@@ -127,8 +133,11 @@ impl Keyward {
             hasher.warm_up().await;
         }
         let (stop, _) = watch::channel(false);
+        let metrics = Arc::new(Metrics::default());
         let kw = Keyward(Arc::new(Inner {
-            writer: Writer::start(db.clone()),
+            writer: Writer::start(db.clone(), metrics.clone(), settings.traces.clone()),
+            metrics,
+            traces: settings.traces,
             db,
             master_key,
             lifetimes: settings.lifetimes,
@@ -226,15 +235,17 @@ impl Keyward {
         self.db.ping().await
     }
 
-    /// What `/metrics` reports of the domain: aggregates only.
-    pub fn gauges(&self) -> Gauges<'_> {
+    /// Where this instance's spans go (the HTTP layer records its own).
+    pub fn traces(&self) -> &Traces {
+        &self.traces
+    }
+
+    /// What `/metrics` reports of the domain (aggregates only), its
+    /// gauges read as of now.
+    pub fn metrics(&self) -> &Metrics {
         let (filter_bytes, filter_logouts) = self.views.revocation_filter();
-        Gauges {
-            writer: self.writer.metrics(),
-            writer_queued: self.writer.queued(),
-            revocation_filter_bytes: filter_bytes,
-            revocation_filter_logouts: filter_logouts,
-        }
+        self.metrics.sample(self.writer.queued(), filter_bytes, filter_logouts);
+        &self.metrics
     }
 
     /// Opens setup with a fresh one-time token, if there is no application
@@ -285,15 +296,4 @@ impl Keyward {
     pub(in crate::domain) fn close_setup(&self) {
         *self.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
-}
-
-/// The domain's operational figures, read for `/metrics`.
-pub struct Gauges<'a> {
-    pub writer: &'a crate::domain::metrics::WriterMetrics,
-    /// Writes waiting for a batch.
-    pub writer_queued: usize,
-    /// Memory of the logged-out-token filter in use.
-    pub revocation_filter_bytes: usize,
-    /// Logouts put into that filter since it was built.
-    pub revocation_filter_logouts: u64,
 }

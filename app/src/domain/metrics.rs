@@ -1,133 +1,373 @@
-//! Operational counters for `/metrics` (SPEC §9): plain atomics, so
-//! recording on the hot path takes no lock. Aggregates only: nothing here
-//! names a user, a key or a token.
+//! The domain's operational figures for `/metrics` (SPEC §9), kept with
+//! `prometheus-client` (the Prometheus project's OpenMetrics client):
+//! every labelled series is made here, at start, from closed sets of
+//! label values, so recording is one atomic add with no lock and no
+//! lookup, every series exists (at zero) before its first event, and no
+//! label can ever carry a user, a key, a token or a path parameter.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use std::time::Duration;
 
-/// Upper bounds of the latency buckets, in microseconds (0.5 ms … 2.5 s):
-/// fine where the targets are (SPEC §8: p99 under 10 ms), coarse beyond.
-const BOUNDS_MICROS: [u64; 12] = [
-    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+/// Upper bounds of the latency buckets, in seconds (0.5 ms … 2.5 s): fine
+/// where the targets are (SPEC §8: p99 under 10 ms), coarse beyond.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// A latency histogram with fixed buckets.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    /// Per bucket, not cumulative; the last one is everything above.
-    buckets: [AtomicU64; BOUNDS_MICROS.len() + 1],
-    sum_micros: AtomicU64,
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
-/// A histogram as read at one moment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistogramSnapshot {
-    /// (upper bound in seconds, observations at or below it), ascending;
-    /// the count of all observations follows as `count`.
-    pub cumulative: Vec<(f64, u64)>,
-    pub count: u64,
-    pub sum_seconds: f64,
+/// Which token a verification was of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An end user's access token, on every API call that carries one.
+    Access,
+    /// An auth token from a customer backend, redeemed for a session.
+    Auth,
+    /// An admin token, on the admin API.
+    Admin,
+    /// A server key, presented to mint auth tokens.
+    ServerKey,
+    /// The application's API key, on every session request.
+    ApiKey,
 }
 
-impl Histogram {
-    pub fn observe(&self, took: Duration) {
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        let i = BOUNDS_MICROS
+/// How a token verification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Expired,
+    /// Genuine and unexpired, but dead: logged out, revoked, or (an auth
+    /// token) already used.
+    Revoked,
+    /// Malformed, forged, or not a live token at all.
+    Invalid,
+    /// Not decided: the database failed while checking it.
+    Error,
+}
+
+/// How a console sign-in ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    Ok,
+    /// Unknown user, wrong password or disabled admin (told apart nowhere).
+    BadCredentials,
+    /// Refused before the password was checked: too many failures.
+    Throttled,
+    /// Anything else (no application yet, a database error).
+    Error,
+}
+
+/// A credential replaced by a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    AdminToken,
+    ServerKey,
+}
+
+/// A credential ended before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    AdminToken,
+    Certificate,
+    /// Every session of an end user, by an admin.
+    EndUserSessions,
+    /// One access token, by its holder.
+    Logout,
+}
+
+/// A write the batching writer takes into a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    User,
+    Redemption,
+    Logout,
+}
+
+const TOKENS: [(TokenKind, &str); 5] = [
+    (TokenKind::Access, "access"),
+    (TokenKind::Auth, "auth"),
+    (TokenKind::Admin, "admin"),
+    (TokenKind::ServerKey, "server_key"),
+    (TokenKind::ApiKey, "api_key"),
+];
+const VERDICTS: [(Verdict, &str); 5] = [
+    (Verdict::Ok, "ok"),
+    (Verdict::Expired, "expired"),
+    (Verdict::Revoked, "revoked"),
+    (Verdict::Invalid, "invalid"),
+    (Verdict::Error, "error"),
+];
+const SIGN_INS: [(SignIn, &str); 4] = [
+    (SignIn::Ok, "ok"),
+    (SignIn::BadCredentials, "bad_credentials"),
+    (SignIn::Throttled, "throttled"),
+    (SignIn::Error, "error"),
+];
+const ROTATIONS: [(Rotation, &str); 2] = [
+    (Rotation::AdminToken, "admin_token"),
+    (Rotation::ServerKey, "server_key"),
+];
+const REVOCATIONS: [(Revocation, &str); 4] = [
+    (Revocation::AdminToken, "admin_token"),
+    (Revocation::Certificate, "certificate"),
+    (Revocation::EndUserSessions, "end_user_sessions"),
+    (Revocation::Logout, "logout"),
+];
+const WRITES: [(WriteKind, &str); 3] = [
+    (WriteKind::User, "user"),
+    (WriteKind::Redemption, "redemption"),
+    (WriteKind::Logout, "logout"),
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerificationLabels {
+    token: &'static str,
+    result: &'static str,
+}
+
+/// One counter per value of a closed label set, made up front: the
+/// family is what is registered, the counters what is incremented.
+struct Series<K, L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug> {
+    family: Family<L, Counter>,
+    counters: Vec<(K, Counter)>,
+}
+
+impl<K: Copy + PartialEq, L> Series<K, L>
+where
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+{
+    fn new(values: impl IntoIterator<Item = (K, L)>) -> Self {
+        let family = Family::<L, Counter>::default();
+        let counters = values
+            .into_iter()
+            .map(|(k, labels)| (k, family.get_or_create_owned(&labels)))
+            .collect();
+        Series { family, counters }
+    }
+
+    fn inc_by(&self, key: K, n: u64) {
+        if let Some((_, c)) = self.counters.iter().find(|(k, _)| *k == key) {
+            c.inc_by(n);
+        }
+    }
+
+    fn get(&self, key: K) -> u64 {
+        self.counters
             .iter()
-            .position(|&b| micros <= b)
-            .unwrap_or(BOUNDS_MICROS.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(micros, Relaxed);
-    }
-
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut running = 0;
-        let mut cumulative = Vec::with_capacity(BOUNDS_MICROS.len());
-        for (bound, bucket) in BOUNDS_MICROS.iter().zip(&self.buckets) {
-            running += bucket.load(Relaxed);
-            cumulative.push((*bound as f64 / 1e6, running));
-        }
-        // The count is the buckets' total, so it always equals the `+Inf`
-        // bucket even while observations land during the read.
-        let count = running + self.buckets[BOUNDS_MICROS.len()].load(Relaxed);
-        HistogramSnapshot {
-            cumulative,
-            count,
-            sum_seconds: self.sum_micros.load(Relaxed) as f64 / 1e6,
-        }
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, c)| c.get())
     }
 }
 
-/// What the batching writer did.
-#[derive(Debug, Default)]
-pub struct WriterMetrics {
-    /// Time to write and commit one batch: what every waiter in it waited
+fn kinds<K: Copy>(values: &'static [(K, &'static str)]) -> impl Iterator<Item = (K, KindLabel)> {
+    values.iter().map(|&(k, kind)| (k, KindLabel { kind }))
+}
+
+/// The domain's series. Cheap to record into from any task.
+pub struct Metrics {
+    verifications: Series<(TokenKind, Verdict), VerificationLabels>,
+    sign_ins: Series<SignIn, ResultLabel>,
+    rotations: Series<Rotation, KindLabel>,
+    revocations: Series<Revocation, KindLabel>,
+    writes: Series<WriteKind, KindLabel>,
+    /// Time to write and commit one batch: what every write in it waited
     /// on the database.
-    pub commit: Histogram,
-    pub new_users: AtomicU64,
-    pub redemptions: AtomicU64,
+    commit: Histogram,
     /// Statements that failed (their waiters got an error).
-    pub failures: AtomicU64,
+    failures: Counter,
+    /// Sampled when `/metrics` is read.
+    queued: Gauge,
+    filter_bytes: Gauge,
+    filter_logouts: Gauge,
 }
 
-/// Responses by status class, and how long requests took to answer.
-#[derive(Debug, Default)]
-pub struct HttpMetrics {
-    /// 1xx … 5xx, at index class - 1.
-    classes: [AtomicU64; 5],
-    pub duration: Histogram,
-}
-
-impl HttpMetrics {
-    pub fn record(&self, status: u16, took: Duration) {
-        if let Some(class) = self.classes.get(usize::from(status / 100).wrapping_sub(1)) {
-            class.fetch_add(1, Relaxed);
+impl Default for Metrics {
+    fn default() -> Self {
+        let verifications = TOKENS.iter().flat_map(|&(t, token)| {
+            VERDICTS
+                .iter()
+                .map(move |&(v, result)| ((t, v), VerificationLabels { token, result }))
+        });
+        Metrics {
+            verifications: Series::new(verifications),
+            sign_ins: Series::new(SIGN_INS.iter().map(|&(s, result)| (s, ResultLabel { result }))),
+            rotations: Series::new(kinds(&ROTATIONS)),
+            revocations: Series::new(kinds(&REVOCATIONS)),
+            writes: Series::new(kinds(&WRITES)),
+            commit: latency_histogram(),
+            failures: Counter::default(),
+            queued: Gauge::default(),
+            filter_bytes: Gauge::default(),
+            filter_logouts: Gauge::default(),
         }
-        self.duration.observe(took);
+    }
+}
+
+impl Metrics {
+    pub fn verification(&self, token: TokenKind, verdict: Verdict) {
+        self.verifications.inc_by((token, verdict), 1);
     }
 
-    /// ("2xx", count) for each class.
-    pub fn responses(&self) -> Vec<(String, u64)> {
-        (1..=5)
-            .zip(&self.classes)
-            .map(|(c, n)| (format!("{c}xx"), n.load(Relaxed)))
-            .collect()
+    pub fn sign_in(&self, result: SignIn) {
+        self.sign_ins.inc_by(result, 1);
+    }
+
+    pub fn rotation(&self, kind: Rotation) {
+        self.rotations.inc_by(kind, 1);
+    }
+
+    pub fn revocation(&self, kind: Revocation) {
+        self.revocations.inc_by(kind, 1);
+    }
+
+    pub(crate) fn writes(&self, kind: WriteKind, n: usize) {
+        self.writes.inc_by(kind, n as u64);
+    }
+
+    pub(crate) fn commit_took(&self, took: Duration) {
+        self.commit.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn statement_failed(&self) {
+        self.failures.inc();
+    }
+
+    /// The gauges as of now (called when `/metrics` is read).
+    pub(crate) fn sample(&self, queued: usize, filter_bytes: usize, filter_logouts: u64) {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.queued.set(clamp(queued as u64));
+        self.filter_bytes.set(clamp(filter_bytes as u64));
+        self.filter_logouts.set(clamp(filter_logouts));
+    }
+
+    /// Logouts in the filter in use, as last sampled.
+    pub fn revocation_filter_logouts(&self) -> i64 {
+        self.filter_logouts.get()
+    }
+
+    /// A verification count, for tests.
+    pub fn verifications_of(&self, token: TokenKind, verdict: Verdict) -> u64 {
+        self.verifications.get((token, verdict))
+    }
+
+    /// Registers every series under its documented name (the README's
+    /// Operations section lists them).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "keyward_token_verifications",
+            "Credential verifications, by token (access, auth, admin, server_key, api_key) and result (ok, expired, revoked, invalid, error)",
+            self.verifications.family.clone(),
+        );
+        registry.register(
+            "keyward_sign_ins",
+            "Console sign-ins, by result (ok, bad_credentials, throttled, error)",
+            self.sign_ins.family.clone(),
+        );
+        registry.register(
+            "keyward_rotations",
+            "Credentials replaced by a new one, by kind (admin_token, server_key)",
+            self.rotations.family.clone(),
+        );
+        registry.register(
+            "keyward_revocations",
+            "Credentials ended before their time, by kind (admin_token, certificate, end_user_sessions, logout)",
+            self.revocations.family.clone(),
+        );
+        registry.register_with_unit(
+            "keyward_writer_commit",
+            "Time to write and commit one batch of the batching writer: what each write in it waited on the database",
+            Unit::Seconds,
+            self.commit.clone(),
+        );
+        registry.register(
+            "keyward_writer_writes",
+            "Writes taken into a batch, by kind (user, redemption, logout)",
+            self.writes.family.clone(),
+        );
+        registry.register(
+            "keyward_writer_failed_statements",
+            "Batch statements the database refused (their writes were answered with an error)",
+            self.failures.clone(),
+        );
+        registry.register(
+            "keyward_writer_queued",
+            "Writes waiting for a batch",
+            self.queued.clone(),
+        );
+        registry.register(
+            "keyward_revocation_filter_bytes",
+            "Memory of the logged-out-token filter in use (fixed; a second one while it is rebuilt)",
+            self.filter_bytes.clone(),
+        );
+        registry.register(
+            "keyward_revocation_filter_logouts",
+            "Logouts put into the filter in use since it was built",
+            self.filter_logouts.clone(),
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus_client::encoding::text::encode;
 
-    #[test]
-    fn buckets_are_cumulative_and_the_count_matches_the_last() {
-        let h = Histogram::default();
-        for ms in [0, 1, 3, 3, 40, 5_000] {
-            h.observe(Duration::from_millis(ms));
-        }
-        let s = h.snapshot();
-        let at = |bound: f64| s.cumulative.iter().find(|(b, _)| *b == bound).unwrap().1;
-        assert_eq!(at(0.0005), 1);
-        assert_eq!(at(0.001), 2);
-        assert_eq!(at(0.005), 4);
-        assert_eq!(at(0.05), 5);
-        assert_eq!(at(2.5), 5, "5 s is above every bound");
-        assert_eq!(s.count, 6);
-        assert!((s.sum_seconds - 5.047).abs() < 1e-9, "{}", s.sum_seconds);
+    fn exposition(m: &Metrics) -> String {
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        let mut out = String::new();
+        encode(&mut out, &registry).unwrap();
+        out
     }
 
     #[test]
-    fn responses_are_counted_by_class() {
-        let m = HttpMetrics::default();
-        for status in [200, 204, 302, 404, 429, 500, 99, 600] {
-            m.record(status, Duration::ZERO);
-        }
-        let by: std::collections::HashMap<_, _> = m.responses().into_iter().collect();
-        assert_eq!(by["2xx"], 2);
-        assert_eq!(by["3xx"], 1);
-        assert_eq!(by["4xx"], 2);
-        assert_eq!(by["5xx"], 1);
-        assert_eq!(by["1xx"], 0, "99 is no status class");
-        assert_eq!(m.duration.snapshot().count, 8);
+    fn every_series_exists_at_zero_and_counts_its_own_events() {
+        let m = Metrics::default();
+        let before = exposition(&m);
+        assert!(before.contains("keyward_token_verifications_total{token=\"admin\",result=\"expired\"} 0"));
+        assert!(before.contains("keyward_revocations_total{kind=\"logout\"} 0"));
+        m.verification(TokenKind::Admin, Verdict::Expired);
+        m.verification(TokenKind::Admin, Verdict::Expired);
+        m.revocation(Revocation::Logout);
+        m.writes(WriteKind::User, 3);
+        let after = exposition(&m);
+        assert!(after.contains("keyward_token_verifications_total{token=\"admin\",result=\"expired\"} 2"));
+        assert!(after.contains("keyward_token_verifications_total{token=\"access\",result=\"expired\"} 0"));
+        assert!(after.contains("keyward_revocations_total{kind=\"logout\"} 1"));
+        assert!(after.contains("keyward_writer_writes_total{kind=\"user\"} 3"));
+        assert_eq!(m.verifications_of(TokenKind::Admin, Verdict::Expired), 2);
+    }
+
+    #[test]
+    fn commit_latency_lands_in_its_bucket() {
+        let m = Metrics::default();
+        m.commit_took(Duration::from_millis(3));
+        let out = exposition(&m);
+        assert!(
+            out.contains("keyward_writer_commit_seconds_bucket{le=\"0.0025\"} 0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("keyward_writer_commit_seconds_bucket{le=\"0.005\"} 1"),
+            "{out}"
+        );
+        assert!(out.contains("keyward_writer_commit_seconds_count 1"), "{out}");
     }
 }

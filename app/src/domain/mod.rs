@@ -32,6 +32,7 @@ pub mod pki;
 pub mod principal;
 pub mod secrets;
 pub mod storage;
+pub mod traces;
 
 pub use error::{DomainError, DomainResult, Entity};
 pub use keyward::{Keyward, Lifetimes, Mode, Settings};

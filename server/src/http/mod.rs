@@ -22,7 +22,6 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use app::domain::admins::console_sessions::SqlSessionStore;
-use app::domain::metrics::HttpMetrics;
 use app::domain::Keyward;
 use app::{shell, App};
 
@@ -39,7 +38,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub leptos: Arc<LeptosOptions>,
     pub keyward: Keyward,
-    pub http_metrics: Arc<HttpMetrics>,
+    pub recorder: metrics::Recorder,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -65,7 +64,10 @@ pub fn router(parts: Parts) -> Router {
     let state = AppState {
         leptos: Arc::new(leptos.clone()),
         keyward: parts.keyward.clone(),
-        http_metrics: Arc::new(HttpMetrics::default()),
+        recorder: metrics::Recorder {
+            exposition: Arc::new(metrics::Exposition::new(parts.keyward.clone())),
+            traces: parts.keyward.traces().clone(),
+        },
     };
     let secure_cookie = parts.keyward.public_url().starts_with("https://");
     let idle = time::Duration::try_from(parts.keyward.console_idle()).unwrap_or(time::Duration::minutes(30));
@@ -125,7 +127,7 @@ pub fn router(parts: Parts) -> Router {
             security::client_info,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.http_metrics.clone(),
+            state.recorder.clone(),
             metrics::record,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(security::span_without_query))

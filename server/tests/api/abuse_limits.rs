@@ -188,7 +188,7 @@ async fn logouts_stay_refused_across_a_rebuild_and_a_restart() {
     let kw = app.kw().clone();
     kw.rebuild_logout_filter().await.unwrap();
     assert_eq!(
-        kw.gauges().revocation_filter_logouts,
+        kw.metrics().revocation_filter_logouts(),
         5,
         "the rebuilt filter holds the five"
     );

@@ -246,6 +246,40 @@ async fn config_check_shows_each_value_with_its_source_and_no_secret() {
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    // A mistyped OTLP endpoint is refused without being repeated: it may
+    // hold a token (flag, environment or file alike).
+    for endpoint in [
+        "http://otel:hunter4-secret@collector:4318",
+        "https://collector/?key=hunter4-secret",
+    ] {
+        let out = run(&["config", "check", "--otlp-endpoint", endpoint]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("KEYWARD_OTLP_ENDPOINT"), "{err}");
+        assert!(!err.contains("hunter4-secret"), "{err}");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(["config", "check"])
+            .env("KEYWARD_DATA_DIR", dir.path())
+            .env("KEYWARD_OTLP_ENDPOINT", endpoint)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let both = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!both.contains("hunter4-secret"), "{both}");
+    }
+    let toml = dir.path().join("otlp.toml");
+    std::fs::write(&toml, "otlp_endpoint = \"http://otel:hunter4-secret@collector:4318\"\n").unwrap();
+    let out = run(&["config", "check", "--config", toml.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter4-secret"));
+    let out = run(&["config", "check", "--otlp-endpoint", "http://127.0.0.1:4318"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("http://127.0.0.1:4318/v1/traces"));
 }
 
 /// An older binary meeting a newer release's database stops, naming the

@@ -18,6 +18,7 @@ mod edge_hardening;
 mod hot_paths;
 mod http_surface;
 mod mtls;
+mod observability;
 mod openapi;
 mod operations;
 mod regions;

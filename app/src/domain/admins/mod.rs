@@ -160,7 +160,8 @@ async fn create(
 /// Disabling ends every console session of that admin and revokes their
 /// admin tokens for good: enabling them again brings no token back (they
 /// get a new one at their next sign-in).
-async fn set_disabled(db: &Db, actor: &Principal, username: &str, disabled: bool) -> DomainResult<()> {
+/// Says how many tokens a disable revoked.
+async fn set_disabled(db: &Db, actor: &Principal, username: &str, disabled: bool) -> DomainResult<u64> {
     let username = username.trim().to_lowercase();
     let now = now_ms();
     let mut change = db.change_as(actor).await?;
@@ -176,14 +177,16 @@ async fn set_disabled(db: &Db, actor: &Principal, username: &str, disabled: bool
     let Some((id,)) = id else {
         return Err(DomainError::NotFound(crate::domain::Entity::Admin));
     };
-    let event = if disabled {
+    let (event, revoked) = if disabled {
         let revoked = crate::domain::credentials::admin_tokens::revoke_all(change.conn(), &id, now).await?;
-        AuditEvent::new(&actor.name, "admin.disable", &username)
-            .detail(serde_json::json!({ "tokens_revoked": revoked }))
+        let event = AuditEvent::new(&actor.name, "admin.disable", &username)
+            .detail(serde_json::json!({ "tokens_revoked": revoked }));
+        (event, revoked)
     } else {
-        AuditEvent::new(&actor.name, "admin.enable", &username)
+        (AuditEvent::new(&actor.name, "admin.enable", &username), 0)
     };
-    change.commit(event.source(actor.source())).await
+    change.commit(event.source(actor.source())).await?;
+    Ok(revoked)
 }
 
 /// A new password also ends every console session of that admin.
@@ -352,7 +355,9 @@ impl Keyward {
         if who.is_admin_named(&username.trim().to_lowercase()) {
             return Err(DomainError::invalid_field("username", "You cannot disable yourself."));
         }
-        set_disabled(&self.db, who, username, disabled).await?;
+        if set_disabled(&self.db, who, username, disabled).await? > 0 {
+            self.metrics.revocation(crate::domain::metrics::Revocation::AdminToken);
+        }
         self.refresh().await
     }
 

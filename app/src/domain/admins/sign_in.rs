@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 
 use crate::domain::admins::{authenticate, Admin};
+use crate::domain::metrics::SignIn;
 use crate::domain::principal::{Channel, Principal};
 use crate::domain::{DomainError, DomainResult, Keyward};
 
@@ -14,11 +15,21 @@ impl Keyward {
     /// are throttled per user and address. An admin without a live token
     /// gets one.
     pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<Admin> {
-        crate::domain::application::require(&self.db).await?;
-        let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
-        let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
-        crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
-        Ok(admin)
+        let signed_in = async {
+            crate::domain::application::require(&self.db).await?;
+            let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
+            let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
+            crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
+            Ok(admin)
+        }
+        .await;
+        self.metrics.sign_in(match &signed_in {
+            Ok(_) => SignIn::Ok,
+            Err(DomainError::BadCredentials) => SignIn::BadCredentials,
+            Err(DomainError::RateLimited(_)) => SignIn::Throttled,
+            Err(_) => SignIn::Error,
+        });
+        signed_in
     }
 
     /// The password of the acting admin again, throttled like sign-in,

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::domain::admins::{self, Admin};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
+use crate::domain::metrics::{self, Rotation, TokenKind, Verdict};
 use crate::domain::pki::mtls::Transport;
 use crate::domain::principal::Role;
 use crate::domain::principal::{Credential, Principal};
@@ -342,10 +343,13 @@ impl Keyward {
         address: &str,
     ) -> Result<TokenHolder, AdminTokenRefusal> {
         self.mtls_gate(transport).map_err(AdminTokenRefusal::Mtls)?;
+        // No token is no verification (as for the other credentials).
         let presented = presented.ok_or(AdminTokenRefusal::Invalid)?;
+        let counted = |verdict| self.metrics.verification(TokenKind::Admin, verdict);
         match verify(&self.views, presented) {
             // Super admins hold no token; a view that says otherwise is stale.
             Ok(view) if view.role == Role::Admin => {
+                counted(Verdict::Ok);
                 self.usage.admin_token_used(&view.token_id, now_ms());
                 Ok(TokenHolder {
                     principal: Principal::admin_api(&view.username, &view.admin_id, view.role, &view.token_id, address),
@@ -353,8 +357,15 @@ impl Keyward {
                     current: view.current,
                 })
             }
-            Ok(_) | Err(Refusal::Invalid) => Err(AdminTokenRefusal::Invalid),
-            Err(Refusal::Expired) => Err(AdminTokenRefusal::Expired),
+            // A revoked token has left the views: it reads as invalid.
+            Ok(_) | Err(Refusal::Invalid) => {
+                counted(Verdict::Invalid);
+                Err(AdminTokenRefusal::Invalid)
+            }
+            Err(Refusal::Expired) => {
+                counted(Verdict::Expired);
+                Err(AdminTokenRefusal::Expired)
+            }
         }
     }
 
@@ -369,6 +380,7 @@ impl Keyward {
         self.reauthenticate(who, password).await?;
         let admin = self.acting_admin(who).await?;
         let issued = issue(&self.db, &self.master_key, &self.lifetimes, who, &admin).await?;
+        self.metrics.rotation(Rotation::AdminToken);
         self.refresh().await?;
         Ok(issued)
     }
@@ -383,6 +395,7 @@ impl Keyward {
             .await?
             .ok_or(DomainError::NotFound(Entity::Admin))?;
         let issued = issue(&self.db, &self.master_key, &self.lifetimes, who, &admin).await?;
+        self.metrics.rotation(Rotation::AdminToken);
         self.refresh().await?;
         Ok(issued)
     }
@@ -404,6 +417,7 @@ impl Keyward {
     /// anyone. Says whether the acting admin revoked their own.
     pub async fn revoke_admin_token(&self, who: &Principal, username: &str) -> DomainResult<Revoked> {
         revoke(&self.db, who, username).await?;
+        self.metrics.revocation(metrics::Revocation::AdminToken);
         self.refresh().await?;
         Ok(Revoked {
             own: who.is_admin_named(&username.trim().to_lowercase()),

@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
+use crate::domain::metrics::{Rotation, TokenKind, Verdict};
 use crate::domain::pki::mtls::Transport;
 use crate::domain::principal::Principal;
 use crate::domain::secrets::{self, sha256};
@@ -125,6 +126,7 @@ impl Keyward {
     /// retire after `overlap_secs` (0: at once; at most 24 hours).
     pub async fn generate_server_key(&self, who: &Principal, overlap_secs: i64) -> DomainResult<NewServerKey> {
         let key = generate(&self.db, who, overlap_secs).await?;
+        self.metrics.rotation(Rotation::ServerKey);
         self.refresh().await?;
         Ok(key)
     }
@@ -156,12 +158,21 @@ impl Keyward {
         self.mtls_gate(transport).map_err(ServerKeyRefusal::Mtls)?;
         let given = given.ok_or(ServerKeyRefusal::Missing)?;
         let now = now_ms();
+        let counted = |verdict| self.metrics.verification(TokenKind::ServerKey, verdict);
         match self.views.server_key(&sha256(given.as_bytes())) {
             Some(key) if key.retires_at.is_none_or(|t| t > now) => {
+                counted(Verdict::Ok);
                 self.usage.server_key_used(&key.id, now);
                 Ok(())
             }
-            _ => Err(ServerKeyRefusal::Invalid),
+            Some(_) => {
+                counted(Verdict::Expired);
+                Err(ServerKeyRefusal::Invalid)
+            }
+            None => {
+                counted(Verdict::Invalid);
+                Err(ServerKeyRefusal::Invalid)
+            }
         }
     }
 }

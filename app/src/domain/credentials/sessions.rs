@@ -7,6 +7,7 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
 use crate::domain::credentials::end_users::EndUser;
 use crate::domain::credentials::tokens::{self, AccessClaims};
+use crate::domain::metrics::{self, TokenKind, Verdict};
 use crate::domain::principal::Principal;
 use crate::domain::storage::db::Db;
 use crate::domain::storage::views::Revocation;
@@ -132,16 +133,29 @@ async fn create(kw: &Keyward, req: SessionRequest) -> DomainResult<IssuedSession
 }
 
 async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -> DomainResult<()> {
-    let refused = || DomainError::Unauthorized("Invalid authToken".into());
-    let grant = tokens::verify_auth(&kw.signing, user_id, token).ok_or_else(refused)?;
+    let counted = |verdict| kw.metrics.verification(TokenKind::Auth, verdict);
+    let Some(grant) = tokens::verify_auth(&kw.signing, user_id, token) else {
+        counted(Verdict::Invalid);
+        return Err(DomainError::Unauthorized("Invalid authToken".into()));
+    };
     if grant.exp <= now {
+        counted(Verdict::Expired);
         return Err(DomainError::Unauthorized("authToken has expired".into()));
     }
     // Durable before answering: the nonce's row makes the token single use.
-    if kw.writer.redeem(&grant.nonce, grant.exp).await? {
-        Ok(())
-    } else {
-        Err(DomainError::Unauthorized("authToken has already been used".into()))
+    match kw.writer.redeem(&grant.nonce, grant.exp).await {
+        Ok(true) => {
+            counted(Verdict::Ok);
+            Ok(())
+        }
+        Ok(false) => {
+            counted(Verdict::Revoked);
+            Err(DomainError::Unauthorized("authToken has already been used".into()))
+        }
+        Err(e) => {
+            counted(Verdict::Error);
+            Err(e)
+        }
     }
 }
 
@@ -186,18 +200,31 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
 /// one: then one indexed read).
 async fn verify_access(kw: &Keyward, token: &str) -> DomainResult<AccessClaims> {
     let invalid = || DomainError::Unauthorized("Invalid access token".into());
-    let claims = tokens::verify_access(&kw.signing, token).ok_or_else(invalid)?;
+    let counted = |verdict| kw.metrics.verification(TokenKind::Access, verdict);
+    let Some(claims) = tokens::verify_access(&kw.signing, token) else {
+        counted(Verdict::Invalid);
+        return Err(invalid());
+    };
     if claims.exp <= now_ms() {
+        counted(Verdict::Expired);
         return Err(DomainError::Unauthorized("Access token expired".into()));
     }
     let revoked = match kw.views.access_revocation(&claims.sid, &claims.uid, claims.iat) {
         Revocation::Live => false,
         Revocation::Revoked => true,
-        Revocation::Ask => crate::domain::storage::views::session_revoked(&kw.db, &claims.sid).await?,
+        Revocation::Ask => match crate::domain::storage::views::session_revoked(&kw.db, &claims.sid).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                counted(Verdict::Error);
+                return Err(e);
+            }
+        },
     };
     if revoked {
+        counted(Verdict::Revoked);
         return Err(invalid());
     }
+    counted(Verdict::Ok);
     kw.usage.end_user_seen(&claims.uid, now_ms());
     Ok(claims)
 }
@@ -212,6 +239,7 @@ async fn revoke_session(kw: &Keyward, claims: &AccessClaims) -> DomainResult<()>
     }
     kw.writer.logout(&claims.sid, now_ms(), claims.exp).await?;
     kw.views.note_session_revoked(&claims.sid);
+    kw.metrics.revocation(metrics::Revocation::Logout);
     Ok(())
 }
 
@@ -308,7 +336,9 @@ impl Keyward {
 
     /// Every access token of the end user issued until now is dead (audited).
     pub async fn revoke_user_sessions(&self, who: &Principal, user: UserRef<'_>) -> DomainResult<()> {
-        revoke_user_sessions(self, who, user).await
+        revoke_user_sessions(self, who, user).await?;
+        self.metrics.revocation(metrics::Revocation::EndUserSessions);
+        Ok(())
     }
 
     /// An auth token for `user_id`, minted for a customer backend that

@@ -403,6 +403,7 @@ impl Keyward {
     pub async fn revoke_certificate(&self, who: &Principal, id: &str) -> DomainResult<CertificateInfo> {
         plausible_id(id)?;
         let info = revoke(&self.db, who, id).await?;
+        self.metrics.revocation(crate::domain::metrics::Revocation::Certificate);
         self.refresh().await?;
         Ok(info)
     }

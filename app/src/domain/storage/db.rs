@@ -28,6 +28,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The name OpenTelemetry's conventions give it (`db.system.name`).
+    pub fn system_name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     /// Reads: many connections.

@@ -9,7 +9,6 @@
 //! batches overlap, so one waiting for its flush does not stall the rest.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -17,8 +16,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::domain::credentials::end_users::{EndUser, UserRow, USER_COLUMNS};
-use crate::domain::metrics::WriterMetrics;
+use crate::domain::metrics::{Metrics, WriteKind};
 use crate::domain::storage::db::{Backend, Db};
+use crate::domain::traces::{Finished, Traces};
 use crate::domain::{DomainError, DomainResult};
 
 /// At most this many writes share a transaction.
@@ -47,7 +47,6 @@ enum Msg {
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
     task: Mutex<Option<JoinHandle<()>>>,
-    metrics: Arc<WriterMetrics>,
 }
 
 fn stopped() -> DomainError {
@@ -55,19 +54,15 @@ fn stopped() -> DomainError {
 }
 
 impl Writer {
-    pub fn start(db: Db) -> Writer {
+    /// Starts the writer's task; it records its batches into `metrics`
+    /// and, when spans are exported, one span per batch.
+    pub fn start(db: Db, metrics: Arc<Metrics>, traces: Traces) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let metrics = Arc::new(WriterMetrics::default());
-        let task = tokio::spawn(run(db, rx, metrics.clone()));
+        let task = tokio::spawn(run(db, rx, Observe { metrics, traces }));
         Writer {
             tx,
             task: Mutex::new(Some(task)),
-            metrics,
         }
-    }
-
-    pub fn metrics(&self) -> &WriterMetrics {
-        &self.metrics
     }
 
     /// Writes waiting for a batch.
@@ -139,7 +134,14 @@ fn in_flight(db: &Db) -> u32 {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, metrics: Arc<WriterMetrics>) {
+/// Where the writer reports what it did.
+#[derive(Clone)]
+struct Observe {
+    metrics: Arc<Metrics>,
+    traces: Traces,
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, observe: Observe) {
     let slots = in_flight(&db);
     let permits = Arc::new(Semaphore::new(slots as usize));
     let mut buf = Vec::with_capacity(MAX_BATCH);
@@ -177,9 +179,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, metrics: Arc<WriterMetrics>) {
         }
         let batch = std::mem::take(&mut buf);
         let db_for_batch = db.clone();
-        let metrics = metrics.clone();
+        let observe = observe.clone();
         tokio::spawn(async move {
-            commit(&db_for_batch, batch, &metrics).await;
+            commit(&db_for_batch, batch, &observe).await;
             drop(permit);
         });
         if closing {
@@ -214,7 +216,8 @@ struct Logout {
 /// Writes a batch: one multi-row statement per chunk of each kind. A
 /// single statement is its own transaction, so a chunk commits in one
 /// round trip to the database; each waiter hears its chunk's outcome.
-async fn commit(db: &Db, batch: Vec<Msg>, metrics: &WriterMetrics) {
+async fn commit(db: &Db, batch: Vec<Msg>, observe: &Observe) {
+    let metrics = &*observe.metrics;
     let started = std::time::Instant::now();
     let mut users = Vec::new();
     let mut redeems = Vec::new();
@@ -227,35 +230,56 @@ async fn commit(db: &Db, batch: Vec<Msg>, metrics: &WriterMetrics) {
             Msg::Close => {}
         }
     }
+    let (n_users, n_redeems, n_logouts) = (users.len(), redeems.len(), logouts.len());
+    let mut all_ok = true;
     if !logouts.is_empty() {
-        insert_logouts(db, logouts, metrics).await;
+        all_ok &= insert_logouts(db, logouts, metrics).await;
     }
-    let (n_users, n_redeems) = (users.len(), redeems.len());
     if !redeems.is_empty() {
-        redeem_all(db, redeems, metrics).await;
+        all_ok &= redeem_all(db, redeems, metrics).await;
     }
     if !users.is_empty() {
-        insert_users(db, users, metrics).await;
+        all_ok &= insert_users(db, users, metrics).await;
     }
-    metrics.commit.observe(started.elapsed());
-    metrics.new_users.fetch_add(n_users as u64, Relaxed);
-    metrics.redemptions.fetch_add(n_redeems as u64, Relaxed);
+    if n_users + n_redeems + n_logouts == 0 {
+        // The closing message alone: nothing was written.
+        return;
+    }
+    let took = started.elapsed();
+    metrics.commit_took(took);
+    metrics.writes(WriteKind::User, n_users);
+    metrics.writes(WriteKind::Redemption, n_redeems);
+    metrics.writes(WriteKind::Logout, n_logouts);
+    observe.traces.record(|| Finished {
+        name: "keyward.writer.commit".into(),
+        kind: opentelemetry::trace::SpanKind::Internal,
+        took,
+        attributes: vec![
+            opentelemetry::KeyValue::new("db.system.name", db.backend().system_name()),
+            opentelemetry::KeyValue::new("keyward.batch.users", n_users as i64),
+            opentelemetry::KeyValue::new("keyward.batch.redemptions", n_redeems as i64),
+            opentelemetry::KeyValue::new("keyward.batch.logouts", n_logouts as i64),
+        ],
+        failed: !all_ok,
+    });
     tracing::trace!(
         users = n_users,
         redeems = n_redeems,
-        micros = started.elapsed().as_micros() as u64,
+        micros = took.as_micros() as u64,
         "batch written"
     );
 }
 
-fn failed(e: DomainError, metrics: &WriterMetrics) -> String {
-    metrics.failures.fetch_add(1, Relaxed);
+fn failed(e: DomainError, metrics: &Metrics) -> String {
+    metrics.statement_failed();
     let detail = e.to_string();
     tracing::error!(error = %detail, "a batch of writes failed");
     detail
 }
 
-async fn redeem_all(db: &Db, redeems: Vec<Redeem>, metrics: &WriterMetrics) {
+/// Says whether every statement succeeded.
+async fn redeem_all(db: &Db, redeems: Vec<Redeem>, metrics: &Metrics) -> bool {
+    let mut all_ok = true;
     // The first request for a nonce is the one that can redeem it; any
     // later one in the same batch finds it used.
     let mut seen = HashSet::new();
@@ -277,6 +301,7 @@ async fn redeem_all(db: &Db, redeems: Vec<Redeem>, metrics: &WriterMetrics) {
                 }
             }
             Err(e) => {
+                all_ok = false;
                 let detail = failed(e.into(), metrics);
                 for r in chunk {
                     let _ = r.reply.send(Err(DomainError::Internal(detail.clone())));
@@ -284,6 +309,7 @@ async fn redeem_all(db: &Db, redeems: Vec<Redeem>, metrics: &WriterMetrics) {
             }
         }
     }
+    all_ok
 }
 
 /// The nonces of `chunk` that were not redeemed before.
@@ -338,7 +364,9 @@ const PG_INSERT_USERS: &str =
 const PG_INSERT_LOGOUTS: &str = "INSERT INTO revocations (kind, subject, at, expires_at) \
      SELECT 'session', r.sid, r.at, r.expires_at FROM json_to_recordset($1::json) AS r(sid text, at bigint, expires_at bigint)";
 
-async fn insert_logouts(db: &Db, logouts: Vec<Logout>, metrics: &WriterMetrics) {
+/// Says whether every statement succeeded.
+async fn insert_logouts(db: &Db, logouts: Vec<Logout>, metrics: &Metrics) -> bool {
+    let mut all_ok = true;
     let mut logouts = logouts.into_iter().peekable();
     while logouts.peek().is_some() {
         let chunk: Vec<Logout> = logouts.by_ref().take(rows_per_statement(db)).collect();
@@ -382,6 +410,7 @@ async fn insert_logouts(db: &Db, logouts: Vec<Logout>, metrics: &WriterMetrics) 
                 }
             }
             Err(e) => {
+                all_ok = false;
                 let detail = failed(e.into(), metrics);
                 for l in chunk {
                     let _ = l.reply.send(Err(DomainError::Internal(detail.clone())));
@@ -389,6 +418,7 @@ async fn insert_logouts(db: &Db, logouts: Vec<Logout>, metrics: &WriterMetrics) 
             }
         }
     }
+    all_ok
 }
 
 fn as_json(rows: &impl Serialize) -> String {
@@ -396,21 +426,30 @@ fn as_json(rows: &impl Serialize) -> String {
     serde_json::to_string(rows).unwrap_or_default()
 }
 
-async fn insert_users(db: &Db, users: Vec<NewUser>, metrics: &WriterMetrics) {
+/// Says whether every statement succeeded.
+async fn insert_users(db: &Db, users: Vec<NewUser>, metrics: &Metrics) -> bool {
+    let mut all_ok = true;
     let mut users = users.into_iter().peekable();
     while users.peek().is_some() {
         let chunk: Vec<NewUser> = users.by_ref().take(rows_per_statement(db)).collect();
         match insert_chunk(db, &chunk).await {
             Ok(stored) => {
                 for u in chunk {
-                    let row = stored
-                        .get(&u.user_id)
-                        .cloned()
-                        .ok_or_else(|| DomainError::Internal("user missing after the batch".into()));
+                    let row = match stored.get(&u.user_id) {
+                        Some(row) => Ok(row.clone()),
+                        None => {
+                            all_ok = false;
+                            Err(DomainError::Internal(failed(
+                                DomainError::Internal("user missing after the batch".into()),
+                                metrics,
+                            )))
+                        }
+                    };
                     let _ = u.reply.send(row);
                 }
             }
             Err(e) => {
+                all_ok = false;
                 let detail = failed(e, metrics);
                 for u in chunk {
                     let _ = u.reply.send(Err(DomainError::Internal(detail.clone())));
@@ -418,6 +457,7 @@ async fn insert_users(db: &Db, users: Vec<NewUser>, metrics: &WriterMetrics) {
             }
         }
     }
+    all_ok
 }
 
 /// Inserts the users that do not exist yet and reads those that do.
