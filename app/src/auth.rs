@@ -70,6 +70,21 @@ pub async fn sign_in(session: &Session, admin: &Admin) -> Result<(), AppError> {
     session.insert(SESSION_KEY, signed_in).await.map_err(session_error)
 }
 
+/// Keeps this console session after its admin's session epoch moved
+/// (their own password change ended every session): a new id, the new
+/// epoch, and the sign-in time it had, so its absolute limit still holds.
+pub async fn reseat(session: &Session, admin: &Admin) -> Result<(), AppError> {
+    let Some(mut signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
+        return Err(AppError::Unauthorized);
+    };
+    if signed_in.admin_id != admin.id {
+        return Err(AppError::Unauthorized);
+    }
+    signed_in.epoch = admin.session_epoch;
+    session.cycle_id().await.map_err(session_error)?;
+    session.insert(SESSION_KEY, signed_in).await.map_err(session_error)
+}
+
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(session_error)
 }

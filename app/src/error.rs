@@ -19,7 +19,8 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("Too many attempts. Try again in {0} seconds.")]
+    /// How many seconds to wait.
+    #[error("Too many attempts. Try again in {}.", wait_phrase(*.0))]
     RateLimited(u64),
     #[error("Keyward has not been set up yet.")]
     SetupRequired,
@@ -28,6 +29,19 @@ pub enum AppError {
     /// The request never reached the function (network, encoding).
     #[error("The request could not be completed: {0}")]
     Transport(String),
+}
+
+/// A wait as people say it: seconds under a minute, else whole minutes
+/// (rounded up, so nobody comes back too early).
+pub fn wait_phrase(seconds: u64) -> String {
+    match seconds {
+        0 | 1 => "a second".into(),
+        2..=59 => format!("{seconds} seconds"),
+        _ => match seconds.div_ceil(60) {
+            1 => "a minute".into(),
+            minutes => format!("{minutes} minutes"),
+        },
+    }
 }
 
 impl AppError {
@@ -82,5 +96,22 @@ impl From<crate::domain::DomainError> for AppError {
                 AppError::Internal
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_reads_in_seconds_or_whole_minutes() {
+        assert_eq!(
+            AppError::RateLimited(891).to_string(),
+            "Too many attempts. Try again in 15 minutes."
+        );
+        assert_eq!(wait_phrase(1), "a second");
+        assert_eq!(wait_phrase(45), "45 seconds");
+        assert_eq!(wait_phrase(60), "a minute");
+        assert_eq!(wait_phrase(61), "2 minutes");
     }
 }

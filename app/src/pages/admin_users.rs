@@ -6,7 +6,7 @@ use super::urlencode;
 use crate::components::{CopyButton, FailureView, FormError, Ready};
 use crate::model::{AdminPage, AdminRow, Role, ShownToken};
 use crate::server_fns::admins::{
-    list_admins, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled, UnlockAdmin,
+    list_admins, ChangePassword, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled, UnlockAdmin,
 };
 
 /// The actions of this page, so the table reloads after any of them.
@@ -18,6 +18,7 @@ struct Actions {
     create: ServerAction<CreateAdmin>,
     disable: ServerAction<SetAdminDisabled>,
     unlock: ServerAction<UnlockAdmin>,
+    password: ServerAction<ChangePassword>,
 }
 
 /// Settings > Admin Users. Menus and confirmations are URL steps
@@ -31,6 +32,7 @@ pub fn AdminUsersPage() -> impl IntoView {
         create: ServerAction::new(),
         disable: ServerAction::new(),
         unlock: ServerAction::new(),
+        password: ServerAction::new(),
     };
     let query = use_query_map();
     // Only the search and the page reload the list; opening a step (`?do=…`) does not.
@@ -92,17 +94,31 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             .or_else(|| actions.revoke.value().get().and_then(Result::err))
             .or_else(|| actions.disable.value().get().and_then(Result::err))
             .or_else(|| actions.unlock.value().get().and_then(Result::err))
+            .or_else(|| actions.password.value().get().and_then(Result::err))
     });
+    let query = use_query_map();
+    let changed = move || {
+        query.with(|q| q.get("changed").as_deref() == Some("password"))
+            || actions.password.value().get().is_some_and(|r| r.is_ok())
+    };
     let me_admin = data.rows.iter().any(|r| r.is_you && r.role == Role::Admin) || !data.you_are_super;
     let switch_over = data.switch_over.clone();
+    let token_days = data.token_days.clone();
+    let token_lifetime = data.token_lifetime.clone();
     view! {
         <Ready/>
         <FormError error=errors/>
+        {move || changed().then(|| view! {
+            <p class="alert info" role="status" data-testid="password-changed">
+                "Your password was changed. Your other console sessions were signed out."
+            </p>
+        })}
         {move || shown().map(|t| view! { <RevealToken t actions/> })}
         {move || match step.get().as_deref() {
             Some("retrieve") if me_admin => view! { <RetrieveStep action=actions.retrieve/> }.into_any(),
-            Some("generate") if me_admin => view! { <GenerateStep action=actions.generate switch_over=switch_over.clone()/> }.into_any(),
+            Some("generate") if me_admin => view! { <GenerateStep action=actions.generate switch_over=switch_over.clone() days=token_days.clone() longest=token_lifetime.clone()/> }.into_any(),
             Some("revoke") => view! { <RevokeOwnStep action=actions.revoke me=data.you.clone()/> }.into_any(),
+            Some("password") if !changed() => view! { <PasswordStep action=actions.password/> }.into_any(),
             Some("revoke-other") if data.you_are_super => view! { <RevokeOtherStep action=actions.revoke/> }.into_any(),
             _ => ().into_any(),
         }}
@@ -174,16 +190,55 @@ fn PasswordAgain(submit: &'static str) -> impl IntoView {
 }
 
 #[component]
-fn GenerateStep(action: ServerAction<GenerateToken>, switch_over: String) -> impl IntoView {
+fn GenerateStep(
+    action: ServerAction<GenerateToken>,
+    switch_over: String,
+    days: Vec<u32>,
+    longest: String,
+) -> impl IntoView {
+    // The longest is chosen unless the admin picks a shorter life.
+    let longest_days = days.last().copied();
+    let choice = (!days.is_empty()).then(|| {
+        view! {
+            <label>"Expires after "
+                <select name="days">
+                    {days.into_iter().map(|d| view! {
+                        <option value=d.to_string() selected=Some(d) == longest_days>{format!("{d} days")}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+        }
+        .into_any()
+    });
     view! {
         <section class="card confirm" role="group" aria-label="Generate token">
             <h2>"Generate a new admin token?"</h2>
             <p class="alert warn">
-                "The new token lasts a year. Your current token keeps working for " {switch_over}
+                "Your current token keeps working for " {switch_over}
                 " and then stops: switch your automation to the new token within that time."
             </p>
             <ActionForm action attr:class="form">
+                {choice.unwrap_or_else(|| view! { <p>"The new token lasts " {longest} "."</p> }.into_any())}
                 <PasswordAgain submit="Generate new token"/>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn PasswordStep(action: ServerAction<ChangePassword>) -> impl IntoView {
+    view! {
+        <section class="card confirm" role="group" aria-label="Change your password">
+            <h2>"Change your password"</h2>
+            <p class="muted">"Your other console sessions are signed out; this one stays. At least 12 characters."</p>
+            <ActionForm action attr:class="form">
+                <label>"Current password" <input type="password" name="current" required autocomplete="current-password" maxlength="256"/></label>
+                <label>"New password" <input type="password" name="password" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
+                <label>"New password again" <input type="password" name="password_confirm" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
+                <div>
+                    <button type="submit" class="button primary">"Change password"</button>
+                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+                </div>
             </ActionForm>
         </section>
     }
@@ -236,12 +291,24 @@ fn Search(query: String) -> impl IntoView {
     }
 }
 
+/// "1 admin", "30 admins · page 1 of 2", or what a search that found
+/// nobody looked for.
+fn count_text(total: i64, page: i64, pages: i64, query: &str) -> String {
+    match total {
+        0 => format!("No admin matches “{}”.", query.trim()),
+        1 => "1 admin".into(),
+        n if pages > 1 => format!("{n} admins · page {page} of {pages}"),
+        n => format!("{n} admins"),
+    }
+}
+
 #[component]
 fn Pager(page: i64, pages: i64, total: i64, query: String) -> impl IntoView {
+    let count = count_text(total, page, pages, &query);
     let link = move |p: i64| format!("/settings/admin-users?q={}&page={p}", urlencode(&query));
     view! {
         <nav class="pager" aria-label="Pages">
-            <span data-testid="admin-count">{total} " admins · page " {page} " of " {pages}</span>
+            <span data-testid="admin-count">{count}</span>
             {(page > 1).then(|| view! { <a href=link(page - 1)>"← Previous"</a> })}
             {(page < pages).then(|| view! { <a href=link(page + 1)>"Next →"</a> })}
         </nav>
@@ -294,6 +361,7 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
                         <a href="?do=generate">"Generate new token"</a>
                     })}
                     <a href="?do=revoke">"Revoke token"</a>
+                    <a href="?do=password">"Change password"</a>
                 </div>
             </details>
         }

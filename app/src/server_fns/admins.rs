@@ -63,6 +63,8 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
         you_are_super: who.is_super_admin(),
         you: who.name().to_string(),
         switch_over: human(found.switch_over),
+        token_days: crate::domain::credentials::admin_tokens::lifetime_choices(found.token_lifetime),
+        token_lifetime: human(found.token_lifetime),
         revealed_token: crate::reveal::take("admin_token").await?,
     })
 }
@@ -103,14 +105,14 @@ pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
 /// A new token for the caller, after their password again; the previous
 /// one works until the switch-over ends.
 #[server(prefix = "/console/fn", endpoint = "generate_token")]
-pub async fn generate_token(password: String) -> Result<ShownToken, AppError> {
+pub async fn generate_token(password: String, days: Option<u32>) -> Result<ShownToken, AppError> {
     use crate::domain::clock::display;
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     let issued = kw
-        .generate_admin_token(&who, Some(secrecy::SecretString::from(password)))
+        .generate_admin_token(&who, Some(secrecy::SecretString::from(password)), days)
         .await
         .map_err(wrong_password)?;
     let shown = ShownToken {
@@ -165,5 +167,26 @@ pub async fn unlock_admin(username: String) -> Result<(), AppError> {
     let who = crate::auth::require_admin().await?;
     kw.unlock_admin(&who, &username).await?;
     leptos_axum::redirect("/settings/admin-users");
+    Ok(())
+}
+
+/// Changes the signed-in admin's own password, after the current one.
+/// Their other console sessions end; this one goes on (a new id).
+#[server(prefix = "/console/fn", endpoint = "change_password")]
+pub async fn change_password(current: String, password: String, password_confirm: String) -> Result<(), AppError> {
+    use secrecy::SecretString;
+
+    if password != password_confirm {
+        return Err(AppError::Invalid("The new passwords do not match.".into()));
+    }
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let admin = kw
+        .change_own_password(&who, SecretString::from(current), SecretString::from(password))
+        .await
+        .map_err(wrong_password)?;
+    let session = crate::auth::session().await?;
+    crate::auth::reseat(&session, &admin).await?;
+    leptos_axum::redirect("/settings/admin-users?changed=password");
     Ok(())
 }

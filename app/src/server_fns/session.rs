@@ -31,6 +31,13 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
 #[server(prefix = "/console/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     let session = crate::auth::session().await?;
+    // A session that had already ended signs out quietly: nobody to name.
+    // Signing out never fails for want of its audit event.
+    if let Ok(who) = crate::auth::require_admin().await {
+        if let Err(e) = crate::auth::keyward()?.signed_out(&who).await {
+            tracing::error!(error = %e, "the sign-out could not be audited");
+        }
+    }
     crate::auth::sign_out(&session).await?;
     leptos_axum::redirect("/login");
     Ok(())

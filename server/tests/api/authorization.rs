@@ -22,6 +22,14 @@ const GATED: &[Call] = &[
     ),
     ("set_admin_disabled", &[("username", ADMIN), ("disabled", "true")]),
     ("unlock_admin", &[("username", ADMIN)]),
+    (
+        "change_password",
+        &[
+            ("current", PASSWORD),
+            ("password", "a brand new passphrase"),
+            ("password_confirm", "a brand new passphrase"),
+        ],
+    ),
     ("audit_events", &[("actor", ""), ("action", ""), ("target", "")]),
     ("integrations", &[]),
     ("set_secure_mode", &[("enabled", "true")]),

@@ -205,6 +205,21 @@ async fn the_admin_list_pages_and_searches_a_thousand_admins() {
     assert_eq!(page["total"], 0);
     let html = app.html("/settings/admin-users?q=user_0999").await;
     assert!(html.contains("user_0999") && !html.contains("user_0998"));
+    // The count reads as English, and a search that finds nobody says so.
+    let count = |html: &str| {
+        let at = html.find("data-testid=\"admin-count\"").expect("the count");
+        let rest = &html[at..];
+        let text = &rest[rest.find('>').unwrap() + 1..rest.find("</span>").unwrap()];
+        text.replace("<!-- -->", "")
+    };
+    assert_eq!(count(&html), "1 admin");
+    let html = app.html("/settings/admin-users?q=user_099").await;
+    assert_eq!(count(&html), "10 admins");
+    let html = app.html("/settings/admin-users").await;
+    assert_eq!(count(&html), "1001 admins · page 1 of 41");
+    let html = app.html("/settings/admin-users?q=rx0").await;
+    assert_eq!(count(&html), "No admin matches “rx0”.");
+    assert!(!html.contains("page 1 of"), "no pages of nothing");
 }
 
 #[tokio::test]
@@ -223,4 +238,137 @@ async fn admins_are_warned_before_their_token_expires() {
     let ops = signed_in_admin(&app, "ops").await;
     let html = app.html_as(&ops, "/settings/integrations").await;
     assert!(!html.contains("expires within"));
+}
+
+/// A new admin token lasts 30, 90 or 365 days, as its admin chooses,
+/// never longer than the server allows; without a choice, the longest.
+#[tokio::test]
+async fn a_new_admin_token_lasts_the_days_chosen_within_the_longest() {
+    use time::format_description::well_known::Rfc3339;
+    let days_left = |iso: &str| {
+        let at = time::OffsetDateTime::parse(iso, &Rfc3339).unwrap();
+        (at - time::OffsetDateTime::now_utc()).as_seconds_f64() / 86_400.0
+    };
+    let app = TestApp::ready().await;
+    let ops = signed_in_admin(&app, "ops").await;
+    let html = app.html_as(&ops, "/settings/admin-users?do=generate").await;
+    for days in ["30", "90", "365"] {
+        assert!(
+            html.contains(&format!("<option value=\"{days}\"")),
+            "{days} days offered"
+        );
+    }
+    assert!(html.contains("value=\"365\" selected"), "the longest is chosen");
+    let (status, body) = app
+        .call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", "30")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let me = app
+        .bearer_json("/api/v1/admins/me", shown["token"].as_str().unwrap())
+        .await;
+    let left = days_left(me["tokenExpiresAt"].as_str().unwrap());
+    assert!((29.99..=30.0).contains(&left), "{left} days");
+    for bad in ["0", "366", "4000000000"] {
+        let (status, body) = app
+            .call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", bad)])
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        if bad != "4000000000" {
+            assert!(body.contains("1 to 365 days"), "{body}");
+        }
+    }
+    // The admin API's rotation gives the longest.
+    let res = app
+        .bearer(
+            reqwest::Method::POST,
+            "/api/v1/admin-token",
+            shown["token"].as_str().unwrap(),
+        )
+        .await;
+    let rotated: serde_json::Value = res.json().await.unwrap();
+    assert!(days_left(rotated["expiresAt"].as_str().unwrap()) > 364.9);
+
+    // A server that allows 60 days offers only 30.
+    let short =
+        TestApp::spawn_with(|c| c.lifetimes.admin_token_ttl = std::time::Duration::from_secs(60 * 86_400)).await;
+    short.setup(short.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+    let ops = signed_in_admin(&short, "ops").await;
+    let html = short.html_as(&ops, "/settings/admin-users?do=generate").await;
+    assert!(html.contains("<option value=\"30\"") && !html.contains("<option value=\"90\""));
+    let (status, body) = short
+        .call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", "90")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("1 to 60 days"), "{body}");
+}
+
+/// An admin changes their own password with the current one: this session
+/// goes on, their others end, the old password stops working, and it is on
+/// record (a wrong current password too) without either password.
+#[tokio::test]
+async fn admins_change_their_own_password_and_their_other_sessions_end() {
+    const NEW: &str = "a brand new passphrase";
+    let app = TestApp::ready().await;
+    let here = signed_in_admin(&app, "ops").await;
+    let there = browser(&app.base);
+    assert_eq!(app.login_with(&there, "ops", ADMIN_PASSWORD).await.status(), 302);
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let here = here.clone();
+        let app = &app;
+        async move {
+            app.call(
+                &here,
+                "change_password",
+                &[("current", current), ("password", new), ("password_confirm", again)],
+            )
+            .await
+        }
+    };
+    let (status, body) = change("not my password at all", NEW, NEW).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("not correct"), "{body}");
+    let (status, body) = change(ADMIN_PASSWORD, NEW, "a brand new passphrasf").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("do not match"), "{body}");
+    let (status, body) = change(ADMIN_PASSWORD, "short", "short").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("at least"), "{body}");
+    let page = |client: &reqwest::Client| client.get(app.url("/settings/admin-users")).send();
+    assert_eq!(page(&there).await.unwrap().status(), 200, "nothing ended yet");
+
+    let (status, body) = change(ADMIN_PASSWORD, NEW, NEW).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(page(&here).await.unwrap().status(), 200, "this session goes on");
+    let res = page(&there).await.unwrap();
+    assert_eq!(res.status(), 302, "the other session ended");
+    let (_, body) = app
+        .call(
+            &browser(&app.base),
+            "login",
+            &[("username", "ops"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert!(body.contains("Incorrect"), "the old password is dead: {body}");
+    assert_eq!(app.login_with(&browser(&app.base), "ops", NEW).await.status(), 302);
+
+    // The menu offers it; the page says what happened.
+    let html = app.html_as(&here, "/settings/admin-users").await;
+    assert!(html.contains("?do=password"));
+    let html = app.html_as(&here, "/settings/admin-users?changed=password").await;
+    assert!(html.contains("Your password was changed"));
+
+    let operator = app::domain::Principal::operator();
+    let (_, page) = app
+        .kw()
+        .audit_page(&operator, Default::default(), None, Some(20))
+        .await
+        .unwrap();
+    let actions: Vec<&str> = page.events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"admin.change_password"), "{actions:?}");
+    assert!(actions.contains(&"admin.reauthenticate_refused"), "{actions:?}");
+    for e in &page.events {
+        let all = format!("{} {} {}", e.target, e.detail, e.source);
+        assert!(!all.contains(NEW) && !all.contains(ADMIN_PASSWORD), "{all}");
+    }
 }

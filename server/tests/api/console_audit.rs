@@ -29,11 +29,12 @@ async fn the_audit_log_lists_filters_and_pages_events_for_signed_in_admins() {
 
     let token = app.admin_with_token("alice");
     app.settle().await;
+    // Signed in first: a sign-in is on record too.
+    app.login().await;
     let mut keys = Vec::new();
     for _ in 0..50 {
         keys.push(app.server_key(&token, 0).await);
     }
-    app.login().await;
 
     // Newest first: the 50 server keys fill the first page, and a link
     // leads to the older events (setup, alice's creation and token).
@@ -75,4 +76,71 @@ async fn the_audit_log_lists_filters_and_pages_events_for_signed_in_admins() {
     let long = "a".repeat(201);
     let refused = audit_page(&app, &format!("?target={long}")).await;
     assert!(refused.contains("Target must be at most 200 characters."), "{refused}");
+}
+
+/// Sign-ins, refused passwords (at sign-in and when re-entered), the token
+/// given at sign-in and sign-outs are on record; a typed password never
+/// is, and an unknown name is not kept.
+#[tokio::test]
+async fn sign_ins_refusals_and_sign_outs_are_on_record_without_the_password() {
+    let app = TestApp::ready().await;
+    app.create_admin("alice");
+    let stranger = browser(&app.base);
+    let refused = |username: &'static str| {
+        let client = stranger.clone();
+        let app = &app;
+        async move {
+            let (_, body) = app
+                .call(
+                    &client,
+                    "login",
+                    &[("username", username), ("password", "pw-typo-s3cret")],
+                )
+                .await;
+            assert!(body.contains("Incorrect username or password"), "{body}");
+        }
+    };
+    refused("alice").await;
+    refused("nobody-x9").await;
+
+    let alice = browser(&app.base);
+    assert_eq!(app.login_with(&alice, "alice", ADMIN_PASSWORD).await.status(), 302);
+    let (status, body) = app
+        .call(&alice, "retrieve_token", &[("password", "pw-typo-s3cret")])
+        .await;
+    assert_ne!(status, 200, "{body}");
+    let (status, _) = app.call(&alice, "logout", &[]).await;
+    assert!(status < 400, "signed out");
+    // A second sign-out, with the session gone, names nobody.
+    app.call(&alice, "logout", &[]).await;
+
+    let operator = app::domain::Principal::operator();
+    let (_, page) = app
+        .kw()
+        .audit_page(&operator, Default::default(), None, Some(10))
+        .await
+        .unwrap();
+    let events: Vec<_> = page.events.iter().take(6).collect();
+    let seen: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("alice", "admin.sign_out", "alice"),
+            ("alice", "admin.reauthenticate_refused", "alice"),
+            ("alice", "admin.sign_in", "alice"),
+            ("alice", "admin_token.issue_at_sign_in", "alice"),
+            ("anonymous", "admin.sign_in_refused", "(unknown)"),
+            ("anonymous", "admin.sign_in_refused", "alice"),
+        ],
+        "newest first"
+    );
+    for e in &page.events {
+        let all = format!("{} {} {} {} {}", e.actor, e.action, e.target, e.detail, e.source);
+        assert!(!all.contains("pw-typo-s3cret"), "a typed password is on record: {all}");
+        assert!(!all.contains("nobody-x9"), "an unknown name is kept: {all}");
+    }
+    assert!(events[0].source.contains("127.0.0.1"), "{:?}", events[0].source);
 }

@@ -17,6 +17,8 @@ pub struct AdminPage {
     pub pages: i64,
     /// How long a superseded admin token keeps working.
     pub switch_over: std::time::Duration,
+    /// The longest a new admin token may last.
+    pub token_lifetime: std::time::Duration,
 }
 
 pub struct AdminEntry {
@@ -54,6 +56,7 @@ impl Keyward {
             page,
             pages,
             switch_over: self.lifetimes.admin_token_grace,
+            token_lifetime: self.lifetimes.admin_token_ttl,
         })
     }
 }

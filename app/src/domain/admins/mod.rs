@@ -377,6 +377,43 @@ impl Keyward {
         self.refresh().await
     }
 
+    /// Changes the acting admin's own password, after the current one
+    /// (checked and throttled like a sign-in; a wrong one is audited).
+    /// Every console session of theirs ends: the caller seats the one it
+    /// serves again with the admin returned (its new session epoch).
+    pub async fn change_own_password(
+        &self,
+        who: &Principal,
+        current: SecretString,
+        new: SecretString,
+    ) -> DomainResult<Admin> {
+        if who.channel != crate::domain::principal::Channel::Console {
+            return Err(DomainError::Forbidden);
+        }
+        password::check_policy(&new)?;
+        self.reauthenticate(who, Some(current)).await?;
+        let admin = self.acting_admin(who).await?;
+        let hash = self.hasher.hash(new).await?;
+        let mut change = self.db.change_as(who).await?;
+        let (epoch,): (i64,) = sqlx::query_as(
+            "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+             WHERE id = $3 RETURNING session_epoch",
+        )
+        .bind(&hash)
+        .bind(now_ms())
+        .bind(&admin.id)
+        .fetch_one(change.conn())
+        .await?;
+        change
+            .commit(AuditEvent::new(&who.name, "admin.change_password", &admin.username).source(who.source()))
+            .await?;
+        self.refresh().await?;
+        Ok(Admin {
+            session_epoch: epoch,
+            ..admin
+        })
+    }
+
     /// Ends every sign-in lockout of `username` at once (super admins and the operator).
     pub async fn unlock_admin(&self, who: &Principal, username: &str) -> DomainResult<()> {
         who.require_super_admin()?;

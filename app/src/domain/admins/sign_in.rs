@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 
 use crate::domain::admins::{authenticate, Admin};
+use crate::domain::audit::AuditEvent;
 use crate::domain::metrics::SignIn;
 use crate::domain::principal::{Channel, Principal};
 use crate::domain::{DomainError, DomainResult, Keyward};
@@ -13,16 +14,35 @@ impl Keyward {
     /// Signs an admin in. Unknown user, wrong password and disabled admin
     /// all give `BadCredentials` after the same work; repeated failures
     /// are throttled per user and address. An admin without a live token
-    /// gets one.
+    /// gets one. A sign-in and a refused password are audited; an attempt
+    /// the throttle refused before any work is not (its lockout is), so a
+    /// flood of them writes nothing.
     pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<Admin> {
         let signed_in = async {
             crate::domain::application::require(&self.db).await?;
             let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
             let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
             crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
+            self.audit_sign_in(
+                AuditEvent::new(&admin.username, "admin.sign_in", &admin.username),
+                address,
+            )
+            .await?;
             Ok(admin)
         }
         .await;
+        if matches!(signed_in, Err(DomainError::BadCredentials)) {
+            // Written for every refused password, whether or not the name
+            // is an admin's, so the answer takes as long either way; the
+            // name is kept only when it is an admin's (an unknown one may
+            // be a password typed into the wrong field).
+            let target = match crate::domain::admins::by_username(&self.db, username).await? {
+                Some(admin) => admin.username,
+                None => "(unknown)".to_owned(),
+            };
+            self.audit_sign_in(AuditEvent::new("anonymous", "admin.sign_in_refused", target), address)
+                .await?;
+        }
         self.metrics.sign_in(match &signed_in {
             Ok(_) => SignIn::Ok,
             Err(DomainError::BadCredentials) => SignIn::BadCredentials,
@@ -32,15 +52,34 @@ impl Keyward {
         signed_in
     }
 
+    /// Records that the acting admin signed out of the console.
+    pub async fn signed_out(&self, who: &Principal) -> DomainResult<()> {
+        if who.channel != Channel::Console {
+            return Err(DomainError::Forbidden);
+        }
+        self.audit_sign_in(AuditEvent::new(&who.name, "admin.sign_out", &who.name), who.address())
+            .await
+    }
+
+    async fn audit_sign_in(&self, event: AuditEvent, address: &str) -> DomainResult<()> {
+        let event = event.detail(serde_json::json!({ "client": address }));
+        self.db
+            .change()
+            .await?
+            .commit(event.source(Some(address.to_owned())))
+            .await
+    }
+
     /// The password of the acting admin again, throttled like sign-in,
     /// before a secret is shown or minted in the console. The admin API's
-    /// token and the operator's host access are proof enough.
+    /// token and the operator's host access are proof enough. A wrong one
+    /// is audited (a session in the wrong hands guessing).
     pub(crate) async fn reauthenticate(&self, who: &Principal, password: Option<SecretString>) -> DomainResult<()> {
         if who.channel != Channel::Console {
             return Ok(());
         }
         let password = password.ok_or_else(|| DomainError::invalid_field("password", "Enter your password."))?;
-        authenticate(
+        let checked = authenticate(
             &self.db,
             &self.hasher,
             &self.throttle,
@@ -48,7 +87,18 @@ impl Keyward {
             password,
             who.address(),
         )
-        .await?;
-        Ok(())
+        .await;
+        match checked {
+            Ok(_) => Ok(()),
+            Err(DomainError::BadCredentials) => {
+                self.audit_sign_in(
+                    AuditEvent::new(&who.name, "admin.reauthenticate_refused", &who.name),
+                    who.address(),
+                )
+                .await?;
+                Err(DomainError::BadCredentials)
+            }
+            Err(e) => Err(e),
+        }
     }
 }

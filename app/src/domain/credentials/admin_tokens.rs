@@ -5,6 +5,7 @@
 //! kills every token of the admin at once and ends their console sessions.
 
 use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
 
 use crate::domain::admins::{self, Admin};
 use crate::domain::audit::AuditEvent;
@@ -72,12 +73,52 @@ pub struct TokenStatus {
 
 /// Issues a new current token for `admin`; the previous one (if any) keeps
 /// working until the switch-over ends (or its own expiry, if sooner).
+/// Why a token is issued, as its audit event names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Issue {
+    /// An admin (or the operator) asked for one.
+    Generate,
+    /// Given at sign-in to an admin who had none live.
+    AtSignIn,
+}
+
+/// The lifetimes the console offers for a new admin token, in days, as
+/// GitHub does: those within the configured longest (`admin_token_ttl`).
+/// Empty when even the shortest is longer: then a token lives that long.
+pub fn lifetime_choices(longest: Duration) -> Vec<u32> {
+    [30u32, 90, 365]
+        .into_iter()
+        .filter(|d| u64::from(*d) * DAY_SECS <= longest.as_secs())
+        .collect()
+}
+
+const DAY_SECS: u64 = 86_400;
+
+/// A lifetime asked for in days: at least one, at most the configured longest.
+fn chosen_lifetime(lifetimes: &Lifetimes, days: Option<u32>) -> DomainResult<Duration> {
+    let longest = lifetimes.admin_token_ttl;
+    let Some(days) = days else { return Ok(longest) };
+    let asked = Duration::from_secs(u64::from(days) * DAY_SECS);
+    if days == 0 || asked > longest {
+        return Err(DomainError::invalid_field(
+            "days",
+            format!(
+                "A token lasts from 1 to {} days here.",
+                (longest.as_secs() / DAY_SECS).max(1)
+            ),
+        ));
+    }
+    Ok(asked)
+}
+
 async fn issue(
     db: &Db,
     master: &MasterKey,
     lifetimes: &Lifetimes,
     actor: &Principal,
     admin: &Admin,
+    why: Issue,
+    lifetime: Duration,
 ) -> DomainResult<IssuedToken> {
     if admin.role == Role::SuperAdmin {
         return Err(DomainError::invalid("Admin tokens are not available for Super Admin."));
@@ -87,7 +128,7 @@ async fn issue(
     }
     let now = now_ms();
     let grace_end = now + lifetimes.admin_token_grace.as_millis() as i64;
-    let expires_at = now + lifetimes.admin_token_ttl.as_millis() as i64;
+    let expires_at = now + lifetime.as_millis() as i64;
     let token = secrets::generate(PREFIX);
     let id = crate::domain::ids::random_id();
     let sealed = master.seal(token.expose_secret().as_bytes(), &seal_context(&id))?;
@@ -138,9 +179,18 @@ async fn issue(
     .await?;
     change
         .commit(
-            AuditEvent::new(&actor.name, "admin_token.generate", &admin.username)
-                .detail(serde_json::json!({ "token_id": id, "expires_at": expires_at, "previous_superseded": superseded > 0 }))
-                .source(actor.source()),
+            AuditEvent::new(
+                &actor.name,
+                match why {
+                    Issue::Generate => "admin_token.generate",
+                    Issue::AtSignIn => "admin_token.issue_at_sign_in",
+                },
+                &admin.username,
+            )
+            .detail(
+                serde_json::json!({ "token_id": id, "expires_at": expires_at, "previous_superseded": superseded > 0 }),
+            )
+            .source(actor.source()),
         )
         .await?;
     Ok(IssuedToken {
@@ -307,7 +357,17 @@ pub(crate) async fn ensure_after_login(kw: &Keyward, admin: &Admin, who: &Princi
     }
     let status = status(&kw.db, &admin.id).await?;
     if matches!(status.state, TokenState::None | TokenState::Revoked) {
-        issue(&kw.db, &kw.master_key, &kw.lifetimes, who, admin).await?;
+        let lifetime = kw.lifetimes.admin_token_ttl;
+        issue(
+            &kw.db,
+            &kw.master_key,
+            &kw.lifetimes,
+            who,
+            admin,
+            Issue::AtSignIn,
+            lifetime,
+        )
+        .await?;
         kw.refresh().await?;
     }
     Ok(())
@@ -369,17 +429,29 @@ impl Keyward {
         }
     }
 
-    /// A new token for the acting admin; the previous one keeps working
-    /// for the switch-over. In the console, after their password again (a
-    /// session left open is not a token).
+    /// A new token for the acting admin, lasting `days` (the configured
+    /// longest when `None`); the previous one keeps working for the
+    /// switch-over. In the console, after their password again (a session
+    /// left open is not a token).
     pub async fn generate_admin_token(
         &self,
         who: &Principal,
         password: Option<SecretString>,
+        days: Option<u32>,
     ) -> DomainResult<IssuedToken> {
+        let lifetime = chosen_lifetime(&self.lifetimes, days)?;
         self.reauthenticate(who, password).await?;
         let admin = self.acting_admin(who).await?;
-        let issued = issue(&self.db, &self.master_key, &self.lifetimes, who, &admin).await?;
+        let issued = issue(
+            &self.db,
+            &self.master_key,
+            &self.lifetimes,
+            who,
+            &admin,
+            Issue::Generate,
+            lifetime,
+        )
+        .await?;
         self.metrics.rotation(Rotation::AdminToken);
         self.refresh().await?;
         Ok(issued)
@@ -394,7 +466,16 @@ impl Keyward {
         let admin = admins::by_username(&self.db, username)
             .await?
             .ok_or(DomainError::NotFound(Entity::Admin))?;
-        let issued = issue(&self.db, &self.master_key, &self.lifetimes, who, &admin).await?;
+        let issued = issue(
+            &self.db,
+            &self.master_key,
+            &self.lifetimes,
+            who,
+            &admin,
+            Issue::Generate,
+            self.lifetimes.admin_token_ttl,
+        )
+        .await?;
         self.metrics.rotation(Rotation::AdminToken);
         self.refresh().await?;
         Ok(issued)

@@ -75,7 +75,10 @@ pub async fn rotate_token(
     State(state): State<AppState>,
     token: AdminToken,
 ) -> Result<Json<IssuedAdminToken>, ApiError> {
-    let issued = state.keyward.generate_admin_token(token.principal(), None).await?;
+    let issued = state
+        .keyward
+        .generate_admin_token(token.principal(), None, None)
+        .await?;
     Ok(Json(IssuedAdminToken {
         admin_token: issued.token.expose_secret().to_owned(),
         issued_at: iso(issued.issued_at),
