@@ -202,15 +202,36 @@ pub async fn recent(db: &crate::domain::storage::db::Db, limit: i64) -> DomainRe
     search(db, &Filter::default(), None, limit).await
 }
 
-/// What the audit log page narrows by; an empty field matches anything.
+/// What the audit log page narrows by: each field matches where it
+/// appears anywhere in the event's, in any case ("revoke" finds
+/// `admin_token.revoke`, "OPS" finds `ops-one`); an empty one matches
+/// anything.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
-    /// Exactly this actor (a username, or "operator" for the CLI).
+    /// In the actor (a username, "operator" for the CLI, "anonymous").
     pub actor: String,
-    /// Actions starting with this, e.g. "admin_token" or "admin_token.revoke".
+    /// In the action, e.g. "admin_token" or "revoke".
     pub action: String,
-    /// Exactly this target (a username, a key or certificate id, …).
+    /// In the target (a username, a key prefix or certificate id, …).
     pub target: String,
+}
+
+/// `needle` as a LIKE pattern matching it anywhere, in lower case, with
+/// LIKE's own characters taken literally (actions hold `_`).
+fn anywhere(needle: &str) -> String {
+    let needle: String = needle
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if needle.is_empty() {
+        return String::new();
+    }
+    format!(
+        "%{}%",
+        needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    )
 }
 
 /// Events per page when the reader does not say (the console's page, the
@@ -246,17 +267,17 @@ pub async fn search(
     before: Option<i64>,
     limit: i64,
 ) -> DomainResult<Vec<StoredEvent>> {
-    // A prefix by substr, not LIKE: actions hold '_', LIKE's wildcard.
+    // lower() on both sides: PostgreSQL's LIKE is case-sensitive.
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events \
-         WHERE seq < $1 AND ($2 = '' OR actor = $2) \
-         AND ($3 = '' OR substr(action, 1, length($3)) = $3) AND ($4 = '' OR target = $4) \
+         WHERE seq < $1 AND ($2 = '' OR lower(actor) LIKE $2 ESCAPE '\\') \
+         AND ($3 = '' OR lower(action) LIKE $3 ESCAPE '\\') AND ($4 = '' OR lower(target) LIKE $4 ESCAPE '\\') \
          ORDER BY seq DESC LIMIT $5",
     )
     .bind(before.unwrap_or(i64::MAX))
-    .bind(&filter.actor)
-    .bind(&filter.action)
-    .bind(&filter.target)
+    .bind(anywhere(&filter.actor))
+    .bind(anywhere(&filter.action))
+    .bind(anywhere(&filter.target))
     .bind(limit)
     .fetch_all(db.read())
     .await?;

@@ -96,11 +96,8 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             .or_else(|| actions.unlock.value().get().and_then(Result::err))
             .or_else(|| actions.password.value().get().and_then(Result::err))
     });
-    let query = use_query_map();
-    let changed = move || {
-        query.with(|q| q.get("changed").as_deref() == Some("password"))
-            || actions.password.value().get().is_some_and(|r| r.is_ok())
-    };
+    let changed_now = data.password_changed;
+    let changed = move || changed_now || actions.password.value().get().is_some_and(|r| r.is_ok());
     let me_admin = data.rows.iter().any(|r| r.is_you && r.role == Role::Admin) || !data.you_are_super;
     let switch_over = data.switch_over.clone();
     let token_days = data.token_days.clone();
@@ -120,6 +117,7 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             Some("revoke") => view! { <RevokeOwnStep action=actions.revoke me=data.you.clone()/> }.into_any(),
             Some("password") if !changed() => view! { <PasswordStep action=actions.password/> }.into_any(),
             Some("revoke-other") if data.you_are_super => view! { <RevokeOtherStep action=actions.revoke/> }.into_any(),
+            Some("disable") if data.you_are_super => view! { <DisableStep action=actions.disable/> }.into_any(),
             _ => ().into_any(),
         }}
         <Search query=data.query.clone()/>
@@ -231,6 +229,10 @@ fn PasswordStep(action: ServerAction<ChangePassword>) -> impl IntoView {
         <section class="card confirm" role="group" aria-label="Change your password">
             <h2>"Change your password"</h2>
             <p class="muted">"Your other console sessions are signed out; this one stays. At least 12 characters."</p>
+            <p class="muted">
+                "Your admin token keeps working: if someone else may have learned your password, "
+                "revoke your token too (the “…” menu on your row)."
+            </p>
             <ActionForm action attr:class="form">
                 <label>"Current password" <input type="password" name="current" required autocomplete="current-password" maxlength="256"/></label>
                 <label>"New password" <input type="password" name="password" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
@@ -270,6 +272,10 @@ fn RevokeOtherStep(action: ServerAction<RevokeToken>) -> impl IntoView {
         <section class="card confirm" role="group" aria-label="Revoke an admin's token">
             <h2>"Revoke an admin's token"</h2>
             <p class="alert warn">"Their tokens stop working at once and they are signed out of every console session."</p>
+            <p data-testid="revoke-is-not-disable">
+                "This does not keep them out: their next sign-in gives them a new token. "
+                "To keep someone out, disable them (the “…” menu on their row)."
+            </p>
             <ActionForm action attr:class="form">
                 <label>"Username" <input type="text" name="username" required maxlength="64" value=preset/></label>
                 <div>
@@ -277,6 +283,27 @@ fn RevokeOtherStep(action: ServerAction<RevokeToken>) -> impl IntoView {
                     " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
                 </div>
             </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn DisableStep(action: ServerAction<SetAdminDisabled>) -> impl IntoView {
+    let query = use_query_map();
+    let name = query.with_untracked(|q| q.get("username").unwrap_or_default());
+    view! {
+        <section class="card confirm" role="group" aria-label="Disable an admin">
+            <h2>"Disable " {name.clone()} "?"</h2>
+            <p class="alert warn">
+                "They are signed out of every console session, their admin tokens are revoked for good, "
+                "and they cannot sign in until a super admin enables them again."
+            </p>
+            <ActionForm action attr:class="inline">
+                <input type="hidden" name="username" value=name.clone()/>
+                <input type="hidden" name="disabled" value="true"/>
+                <button type="submit" class="button danger">"Disable " {name}</button>
+            </ActionForm>
+            " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
         </section>
     }
 }
@@ -331,7 +358,11 @@ fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> imp
                             <td>{r.username}{r.is_you.then_some(" (you)")}</td>
                             <td>{r.role.label()}</td>
                             <td>
-                                {if r.disabled { "Disabled" } else { "Active" }}
+                                {match (r.disabled, r.locked_out.is_some()) {
+                                    (true, _) => "Disabled",
+                                    (false, true) => "Locked out",
+                                    (false, false) => "Active",
+                                }}
                                 {r.locked_out.map(|why| view! { <br/><span class="badge warn" data-testid="locked-out">"Locked out " {why}</span> })}
                             </td>
                             <td data-testid="token-status">{r.token_status}</td>
@@ -385,11 +416,19 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
                         <button type="submit" class="link">"Unlock"</button>
                     </ActionForm>
                 }})}
-                <ActionForm action=actions.disable>
-                    <input type="hidden" name="username" value=name.clone()/>
-                    <input type="hidden" name="disabled" value=disable_to.to_string()/>
-                    <button type="submit" class="link">{if disable_to { "Disable" } else { "Enable" }}</button>
-                </ActionForm>
+                {if disable_to {
+                    // Disabling is confirmed first: it ends the admin's sessions and tokens for good.
+                    view! { <a href=format!("?do=disable&username={}", urlencode(&name))>"Disable…"</a> }.into_any()
+                } else {
+                    view! {
+                        <ActionForm action=actions.disable>
+                            <input type="hidden" name="username" value=name.clone()/>
+                            <input type="hidden" name="disabled" value="false"/>
+                            <button type="submit" class="link">"Enable"</button>
+                        </ActionForm>
+                    }
+                    .into_any()
+                }}
             </div>
         </details>
     }

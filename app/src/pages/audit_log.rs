@@ -57,7 +57,7 @@ fn AuditEvents(page: AuditPage) -> impl IntoView {
         <Ready/>
         <form method="get" action="/settings/audit-log" class="search filters" role="search" aria-label="Filter events">
             <label>"Actor" <input type="text" name="actor" value=page.actor.clone() placeholder="username"/></label>
-            <label>"Action" <input type="text" name="action" value=page.action.clone() placeholder="e.g. admin_token"/></label>
+            <label>"Action" <input type="text" name="action" value=page.action.clone() placeholder="e.g. revoke"/></label>
             <label>"Target" <input type="text" name="target" value=page.target.clone() placeholder="username or id"/></label>
             <button type="submit" class="button secondary">"Filter"</button>
             {filtered.then(|| view! { <a href="/settings/audit-log">"Clear"</a> })}

@@ -66,6 +66,7 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
         token_days: crate::domain::credentials::admin_tokens::lifetime_choices(found.token_lifetime),
         token_lifetime: human(found.token_lifetime),
         revealed_token: crate::reveal::take("admin_token").await?,
+        password_changed: crate::reveal::take("password_changed").await?.unwrap_or(false),
     })
 }
 
@@ -176,17 +177,20 @@ pub async fn unlock_admin(username: String) -> Result<(), AppError> {
 pub async fn change_password(current: String, password: String, password_confirm: String) -> Result<(), AppError> {
     use secrecy::SecretString;
 
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
     if password != password_confirm {
         return Err(AppError::Invalid("The new passwords do not match.".into()));
     }
-    let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin().await?;
     let admin = kw
         .change_own_password(&who, SecretString::from(current), SecretString::from(password))
         .await
         .map_err(wrong_password)?;
     let session = crate::auth::session().await?;
     crate::auth::reseat(&session, &admin).await?;
-    leptos_axum::redirect("/settings/admin-users?changed=password");
+    // Said once, on the page the form lands on (not from the URL, which
+    // anyone could link to).
+    crate::reveal::stash("password_changed", &true).await?;
+    leptos_axum::redirect("/settings/admin-users");
     Ok(())
 }

@@ -33,8 +33,8 @@ pub async fn logout() -> Result<(), AppError> {
     let session = crate::auth::session().await?;
     // A session that had already ended signs out quietly: nobody to name.
     // Signing out never fails for want of its audit event.
-    if let Ok(who) = crate::auth::require_admin().await {
-        if let Err(e) = crate::auth::keyward()?.signed_out(&who).await {
+    if let (Ok(kw), Ok(who)) = (crate::auth::keyward(), crate::auth::require_admin().await) {
+        if let Err(e) = kw.signed_out(&who).await {
             tracing::error!(error = %e, "the sign-out could not be audited");
         }
     }

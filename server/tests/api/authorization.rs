@@ -67,8 +67,8 @@ const SUPER_ONLY: &[Call] = &[
 async fn state(app: &TestApp) -> Vec<String> {
     let db = app.kw().db().read();
     let mut out = Vec::new();
-    let admins: Vec<(String, i64, i64)> =
-        sqlx::query_as("SELECT username, disabled, session_epoch FROM admin_users ORDER BY username")
+    let admins: Vec<(String, i64, i64, String)> =
+        sqlx::query_as("SELECT username, disabled, session_epoch, password_hash FROM admin_users ORDER BY username")
             .fetch_all(db)
             .await
             .unwrap();

@@ -269,15 +269,22 @@ async fn a_new_admin_token_lasts_the_days_chosen_within_the_longest() {
         .await;
     let left = days_left(me["tokenExpiresAt"].as_str().unwrap());
     assert!((29.99..=30.0).contains(&left), "{left} days");
-    for bad in ["0", "366", "4000000000"] {
+    for bad in ["0", "366", "4294967295"] {
         let (status, body) = app
             .call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", bad)])
             .await;
         assert_eq!(status, 400, "{bad}: {body}");
-        if bad != "4000000000" {
-            assert!(body.contains("1 to 365 days"), "{body}");
-        }
+        assert!(body.contains("1 to 365 days"), "{bad}: {body}");
     }
+    // Past any u32: the form itself is refused.
+    let (status, body) = app
+        .call(
+            &ops,
+            "generate_token",
+            &[("password", ADMIN_PASSWORD), ("days", "4294967296")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
     // The admin API's rotation gives the longest.
     let res = app
         .bearer(
@@ -337,9 +344,28 @@ async fn admins_change_their_own_password_and_their_other_sessions_end() {
     let page = |client: &reqwest::Client| client.get(app.url("/settings/admin-users")).send();
     assert_eq!(page(&there).await.unwrap().status(), 200, "nothing ended yet");
 
-    let (status, body) = change(ADMIN_PASSWORD, NEW, NEW).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(page(&here).await.unwrap().status(), 200, "this session goes on");
+    // Without JavaScript: the form lands on the list, which says so once.
+    let res = app
+        .form(
+            &here,
+            "change_password",
+            "/settings/admin-users?do=password",
+            &[
+                ("current", ADMIN_PASSWORD),
+                ("password", NEW),
+                ("password_confirm", NEW),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), "/settings/admin-users");
+    let html = app.html_as(&here, "/settings/admin-users").await;
+    assert!(
+        html.contains("Your password was changed"),
+        "this session goes on, and is told"
+    );
+    let html = app.html_as(&here, "/settings/admin-users").await;
+    assert!(!html.contains("Your password was changed"), "said once");
     let res = page(&there).await.unwrap();
     assert_eq!(res.status(), 302, "the other session ended");
     let (_, body) = app
@@ -352,11 +378,20 @@ async fn admins_change_their_own_password_and_their_other_sessions_end() {
     assert!(body.contains("Incorrect"), "the old password is dead: {body}");
     assert_eq!(app.login_with(&browser(&app.base), "ops", NEW).await.status(), 302);
 
-    // The menu offers it; the page says what happened.
+    // The menu offers it; a link cannot make the page say it happened.
     let html = app.html_as(&here, "/settings/admin-users").await;
     assert!(html.contains("?do=password"));
     let html = app.html_as(&here, "/settings/admin-users?changed=password").await;
-    assert!(html.contains("Your password was changed"));
+    assert!(!html.contains("Your password was changed"));
+    // Signed out, the function is refused before it looks at anything.
+    let (status, _) = app
+        .call(
+            &browser(&app.base),
+            "change_password",
+            &[("current", "x"), ("password", "a"), ("password_confirm", "b")],
+        )
+        .await;
+    assert_eq!(status, 401);
 
     let operator = app::domain::Principal::operator();
     let (_, page) = app
@@ -371,4 +406,59 @@ async fn admins_change_their_own_password_and_their_other_sessions_end() {
         let all = format!("{} {} {}", e.target, e.detail, e.source);
         assert!(!all.contains(NEW) && !all.contains(ADMIN_PASSWORD), "{all}");
     }
+}
+
+/// The row of `username` in the admin list's HTML.
+fn row_of<'a>(html: &'a str, username: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-username=\"{username}\""))
+        .unwrap_or_else(|| panic!("no row for {username}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</tr>").unwrap()]
+}
+
+/// Disabling asks first; revoking says it does not keep anyone out; a
+/// locked-out admin does not look "Active".
+#[tokio::test]
+async fn disabling_is_confirmed_and_states_read_true() {
+    let app = TestApp::ready().await;
+    app.create_admin("ops");
+    app.create_admin("locky");
+    for _ in 0..5 {
+        app.call(
+            &browser(&app.base),
+            "login",
+            &[("username", "locky"), ("password", "wrong password!!")],
+        )
+        .await;
+    }
+    app.login().await;
+    let html = app.html("/settings/admin-users").await;
+    let ops = row_of(&html, "ops");
+    assert!(ops.contains("?do=disable&amp;username=ops"), "{ops}");
+    assert!(!ops.contains("value=\"true\""), "no one-click disable: {ops}");
+    assert!(ops.contains(">Active<"), "{ops}");
+    let locky = row_of(&html, "locky");
+    assert!(locky.contains("Locked out") && !locky.contains(">Active<"), "{locky}");
+
+    let step = app.html("/settings/admin-users?do=disable&username=ops").await;
+    assert!(
+        step.contains("cannot sign in until a super admin enables them again"),
+        "{step}"
+    );
+    let res = app
+        .form(
+            &app.client,
+            "set_admin_disabled",
+            "/settings/admin-users?do=disable&username=ops",
+            &[("username", "ops"), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let html = app.html("/settings/admin-users").await;
+    let ops = row_of(&html, "ops");
+    assert!(ops.contains(">Disabled<") && ops.contains(">Enable<"), "{ops}");
+
+    let step = app.html("/settings/admin-users?do=revoke-other&username=locky").await;
+    assert!(step.contains("their next sign-in gives them a new token"), "{step}");
 }

@@ -14,9 +14,10 @@ impl Keyward {
     /// Signs an admin in. Unknown user, wrong password and disabled admin
     /// all give `BadCredentials` after the same work; repeated failures
     /// are throttled per user and address. An admin without a live token
-    /// gets one. A sign-in and a refused password are audited; an attempt
-    /// the throttle refused before any work is not (its lockout is), so a
-    /// flood of them writes nothing.
+    /// gets one. A sign-in is audited, and so is a refused password for an
+    /// admin's name; a name nobody has is not (it may be a password typed
+    /// into the wrong field, and anyone could fill the log with them), nor
+    /// an attempt the throttle refused before any work (its lockout is).
     pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<Admin> {
         let signed_in = async {
             crate::domain::application::require(&self.db).await?;
@@ -32,16 +33,23 @@ impl Keyward {
         }
         .await;
         if matches!(signed_in, Err(DomainError::BadCredentials)) {
-            // Written for every refused password, whether or not the name
-            // is an admin's, so the answer takes as long either way; the
-            // name is kept only when it is an admin's (an unknown one may
-            // be a password typed into the wrong field).
-            let target = match crate::domain::admins::by_username(&self.db, username).await? {
-                Some(admin) => admin.username,
-                None => "(unknown)".to_owned(),
-            };
-            self.audit_sign_in(AuditEvent::new("anonymous", "admin.sign_in_refused", target), address)
-                .await?;
+            // After the answer, whether or not the name is an admin's, so
+            // the refusal takes as long either way; a failed write is
+            // logged, never the refusal's answer.
+            let kw = self.clone();
+            let (username, address) = (username.to_owned(), address.to_owned());
+            tokio::spawn(async move {
+                let recorded = async {
+                    if let Some(admin) = crate::domain::admins::by_username(&kw.db, &username).await? {
+                        let event = AuditEvent::new("anonymous", "admin.sign_in_refused", admin.username);
+                        kw.audit_sign_in(event, &address).await?;
+                    }
+                    Ok::<_, DomainError>(())
+                };
+                if let Err(e) = recorded.await {
+                    tracing::error!(error = %e, "a refused sign-in could not be audited");
+                }
+            });
         }
         self.metrics.sign_in(match &signed_in {
             Ok(_) => SignIn::Ok,
