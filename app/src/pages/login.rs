@@ -18,6 +18,11 @@ pub fn LoginPage() -> impl IntoView {
         })
     };
     let error = Signal::derive(move || login.value().get().and_then(Result::err));
+    // Where to go after signing in: only a console page (checked again by
+    // the server function, which alone decides the redirect).
+    let next = query
+        .with_untracked(|q| q.get("next"))
+        .filter(|n| crate::server_fns::session::is_console_page(n));
     view! {
         <Title text="Sign in"/>
         <main class="narrow">
@@ -30,6 +35,7 @@ pub fn LoginPage() -> impl IntoView {
                 <ActionForm action=login attr:class="form" attr:id="login-form">
                     <label>"Username" <input type="text" name="username" autocomplete="username" required maxlength="64"/></label>
                     <label>"Password" <input type="password" name="password" autocomplete="current-password" required maxlength="256"/></label>
+                    {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
                     <button type="submit" class="button primary" disabled=move || login.pending().get()>"Sign in"</button>
                 </ActionForm>
             </section>

@@ -6,7 +6,7 @@ use crate::model::ConsoleFrame;
 /// Signs an admin in. Unknown user, wrong password and disabled admin get
 /// the same answer after the same work; repeated failures are throttled.
 #[server(prefix = "/console/fn", endpoint = "login")]
-pub async fn login(username: String, password: String) -> Result<(), AppError> {
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::domain::DomainError;
     use secrecy::SecretString;
 
@@ -24,8 +24,54 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
     let session = crate::auth::session().await?;
     crate::auth::sign_in(&session, &admin).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
-    leptos_axum::redirect("/settings/integrations");
+    let to = next
+        .as_deref()
+        .filter(|n| is_console_page(n))
+        .unwrap_or("/settings/integrations");
+    leptos_axum::redirect(to);
     Ok(())
+}
+
+/// Is `path` a page of the console to return to after sign-in? Only a
+/// local path under `/settings/`, in plain characters: never another
+/// site (`//evil`, `/\evil`, `https:`), never a control character.
+pub fn is_console_page(path: &str) -> bool {
+    path.len() <= 512
+        && path.starts_with("/settings/")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~?=&%+".contains(&b))
+        && !path.contains("//")
+        && !path.contains("/..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_console_page;
+
+    #[test]
+    fn only_console_pages_are_returned_to() {
+        for good in [
+            "/settings/audit-log",
+            "/settings/audit-log?actor=ops&action=revoke",
+            "/settings/admin-users?q=a%20b",
+        ] {
+            assert!(is_console_page(good), "{good}");
+        }
+        for bad in [
+            "https://evil.example/settings/",
+            "//evil.example/settings/",
+            "/\\evil.example",
+            "/settings//evil",
+            "/settings/../login",
+            "/login",
+            "/settings/x\r\nSet-Cookie: a=b",
+            "settings/audit-log",
+            "",
+        ] {
+            assert!(!is_console_page(bad), "{bad:?}");
+        }
+    }
 }
 
 #[server(prefix = "/console/fn", endpoint = "logout")]

@@ -282,3 +282,61 @@ async fn failures_count_across_instances_and_restarts() {
         .unwrap();
     assert!(res.text().await.unwrap().contains("RateLimited"));
 }
+
+/// A visitor sent to sign in comes back to the page they asked for, and
+/// only to a page of the console; a first visit is not told that a
+/// session ended, a visit with an ended session is.
+#[tokio::test]
+async fn sign_in_returns_to_the_page_asked_for_and_only_to_a_console_page() {
+    let app = TestApp::ready().await;
+    let res = anonymous()
+        .get(app.url("/settings/audit-log?actor=ops"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let login = location(&res);
+    assert_eq!(login, "/login?next=%2Fsettings%2Faudit-log%3Factor%3Dops");
+    let client = browser(&app.base);
+    let html = client.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("name=\"next\" value=\"/settings/audit-log?actor=ops\""),
+        "the form carries it"
+    );
+    assert!(!html.contains("Your session has ended"), "nobody's session ended");
+    let fields = |next: &'static str| [("username", ADMIN), ("password", PASSWORD), ("next", next)];
+    let res = app
+        .form(&client, "login", &login, &fields("/settings/audit-log?actor=ops"))
+        .await;
+    assert_eq!(location(&res), "/settings/audit-log?actor=ops");
+
+    // Anywhere else: the console's first page instead.
+    for next in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/login",
+        "/settings/../setup",
+    ] {
+        let res = app.form(&browser(&app.base), "login", "/login", &fields(next)).await;
+        assert_eq!(location(&res), "/settings/integrations", "{next}");
+    }
+    let html = browser(&app.base)
+        .get(app.url("/login?next=https%3A%2F%2Fevil.example%2F"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("evil.example"), "never put in the form");
+
+    // A cookie whose session is gone: told it ended, and where it was.
+    let res = anonymous()
+        .get(app.url("/settings/security"))
+        .header("cookie", "keyward=an-ended-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login?next=%2Fsettings%2Fsecurity&reason=signed-out");
+}
