@@ -167,13 +167,6 @@ where
             c.inc_by(n);
         }
     }
-
-    fn get(&self, key: K) -> u64 {
-        self.counters
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map_or(0, |(_, c)| c.get())
-    }
 }
 
 fn kinds<K: Copy>(values: &'static [(K, &'static str)]) -> impl Iterator<Item = (K, KindLabel)> {
@@ -262,11 +255,6 @@ impl Metrics {
         self.filter_logouts.get()
     }
 
-    /// A verification count, for tests.
-    pub fn verifications_of(&self, token: TokenKind, verdict: Verdict) -> u64 {
-        self.verifications.get((token, verdict))
-    }
-
     /// Registers every series under its documented name (the README's
     /// Operations section lists them).
     pub fn register(&self, registry: &mut Registry) {
@@ -352,7 +340,6 @@ mod tests {
         assert!(after.contains("keyward_token_verifications_total{token=\"access\",result=\"expired\"} 0"));
         assert!(after.contains("keyward_revocations_total{kind=\"logout\"} 1"));
         assert!(after.contains("keyward_writer_writes_total{kind=\"user\"} 3"));
-        assert_eq!(m.verifications_of(TokenKind::Admin, Verdict::Expired), 2);
     }
 
     #[test]

@@ -39,10 +39,6 @@ impl Traces {
         Traces(Some(Arc::new(tracer)))
     }
 
-    pub fn enabled(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Records a span that ended just now; `make` runs only when spans
     /// are exported.
     pub fn record(&self, make: impl FnOnce() -> Finished) {

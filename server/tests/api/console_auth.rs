@@ -298,7 +298,7 @@ async fn sign_in_returns_to_the_page_asked_for_and_only_to_a_console_page() {
     let login = location(&res);
     assert_eq!(login, "/login?next=%2Fsettings%2Faudit-log%3Factor%3Dops");
     let client = browser(&app.base);
-    let html = client.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
+    let html = app.html_as(&client, &login).await;
     assert!(
         html.contains("name=\"next\" value=\"/settings/audit-log?actor=ops\""),
         "the form carries it"
@@ -321,14 +321,9 @@ async fn sign_in_returns_to_the_page_asked_for_and_only_to_a_console_page() {
         let res = app.form(&browser(&app.base), "login", "/login", &fields(next)).await;
         assert_eq!(location(&res), "/settings/integrations", "{next}");
     }
-    let html = browser(&app.base)
-        .get(app.url("/login?next=https%3A%2F%2Fevil.example%2F"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app
+        .html_as(&browser(&app.base), "/login?next=https%3A%2F%2Fevil.example%2F")
+        .await;
     assert!(!html.contains("evil.example"), "never put in the form");
 
     // A cookie whose session is gone: told it ended, and where it was.
