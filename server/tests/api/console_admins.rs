@@ -298,8 +298,7 @@ async fn a_new_admin_token_lasts_the_days_chosen_within_the_longest() {
 
     // A server that allows 60 days offers only 30.
     let short =
-        TestApp::spawn_with(|c| c.lifetimes.admin_token_ttl = std::time::Duration::from_secs(60 * 86_400)).await;
-    short.setup(short.setup_token.clone().unwrap().as_str(), PASSWORD).await;
+        TestApp::ready_with(|c| c.lifetimes.admin_token_ttl = std::time::Duration::from_secs(60 * 86_400)).await;
     let ops = signed_in_admin(&short, "ops").await;
     let html = short.html_as(&ops, "/settings/admin-users?do=generate").await;
     assert!(html.contains("<option value=\"30\"") && !html.contains("<option value=\"90\""));

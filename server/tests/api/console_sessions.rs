@@ -18,16 +18,9 @@ async fn signed_in(app: &TestApp, client: &reqwest::Client) -> bool {
     }
 }
 
-async fn ready_with(tweak: impl FnOnce(&mut server::config::Config)) -> TestApp {
-    let app = TestApp::spawn_with(tweak).await;
-    let res = app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
-    assert_eq!(res.status(), 302);
-    app
-}
-
 #[tokio::test]
 async fn an_idle_session_ends() {
-    let app = ready_with(|c| c.lifetimes.console_idle = Duration::from_millis(1500)).await;
+    let app = TestApp::ready_with(|c| c.lifetimes.console_idle = Duration::from_millis(1500)).await;
     app.login().await;
     assert!(signed_in(&app, &app.client).await);
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -39,7 +32,7 @@ async fn an_idle_session_ends() {
 
 #[tokio::test]
 async fn a_busy_session_still_ends_at_its_absolute_limit() {
-    let app = ready_with(|c| c.lifetimes.console_absolute = Duration::from_millis(2500)).await;
+    let app = TestApp::ready_with(|c| c.lifetimes.console_absolute = Duration::from_millis(2500)).await;
     app.login().await;
     let started = Instant::now();
     // Activity all along: only the absolute limit can end it.
@@ -85,7 +78,7 @@ async fn a_password_reset_ends_existing_sessions_and_a_sign_out_is_final() {
 
 #[tokio::test]
 async fn under_an_https_public_url_the_cookie_is_host_only_and_secure() {
-    let app = ready_with(|c| c.public_url = Some("https://keyward.example/".into())).await;
+    let app = TestApp::ready_with(|c| c.public_url = Some("https://keyward.example/".into())).await;
     let res = app.login().await;
     assert_eq!(location(&res), "/settings/integrations");
     let set = res

@@ -205,7 +205,12 @@ impl TestApp {
 
     /// A fresh server, set up, with the super admin ADMIN signed out.
     pub async fn ready() -> TestApp {
-        let app = Self::spawn().await;
+        Self::ready_with(|_| {}).await
+    }
+
+    /// As [`TestApp::ready`], configured as `tweak` says.
+    pub async fn ready_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let app = Self::spawn_with(tweak).await;
         let res = app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
         assert_eq!(res.status(), 302, "setup redirects to sign-in");
         app

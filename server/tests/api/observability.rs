@@ -135,14 +135,6 @@ const DOCUMENTED: [&str; 14] = [
     "process_resident_memory_bytes",
 ];
 
-/// A server set up like `TestApp::ready`, configured by `tweak`.
-async fn ready_with(tweak: impl FnOnce(&mut server::config::Config)) -> TestApp {
-    let app = TestApp::spawn_with(tweak).await;
-    let res = app.setup(app.setup_token.clone().unwrap().as_str(), PASSWORD).await;
-    assert_eq!(res.status(), 302, "setup redirects to sign-in");
-    app
-}
-
 #[tokio::test]
 async fn metrics_parse_with_prometheus_parsers_and_their_series_move() {
     let app = TestApp::ready().await;
@@ -314,7 +306,7 @@ async fn metrics_parse_with_prometheus_parsers_and_their_series_move() {
 /// An access token past its lifetime is counted as expired, not invalid.
 #[tokio::test]
 async fn an_expired_access_token_is_counted_as_expired() {
-    let app = ready_with(|c| c.lifetimes.access_token_ttl = Duration::from_millis(1)).await;
+    let app = TestApp::ready_with(|c| c.lifetimes.access_token_ttl = Duration::from_millis(1)).await;
     let token = app.session_token("short-lived").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(app.bearer(Method::GET, "/api/v3/sessions", &token).await.status(), 401);
@@ -408,7 +400,7 @@ fn show(value: Option<&AnyValue>) -> String {
 async fn spans_reach_an_otlp_receiver_and_carry_no_secret() {
     let (collector, spans) = receiver().await;
     let mut app =
-        ready_with(|c| c.otlp_endpoint = Some(server::config::parse_otlp_endpoint(&collector).unwrap())).await;
+        TestApp::ready_with(|c| c.otlp_endpoint = Some(server::config::parse_otlp_endpoint(&collector).unwrap())).await;
     let api_key = app.api_key().await;
     let user = "traced-user-s3cr3t";
     let token = app.session_token(user).await;
