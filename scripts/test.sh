@@ -94,7 +94,9 @@ rm -rf "$ROOT/target/site"
 
 say "browser tests (Playwright, Chromium, JavaScript on and off)"
 cd "$ROOT/end2end"
-if [ ! -d node_modules/@playwright/test ]; then
+# Installed again whenever the lock file is newer than what npm last
+# installed (its own record), so a pulled dependency is never missing.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 KEYWARD_BIN="$ROOT/target/debug/keyward" npx playwright test

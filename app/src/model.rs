@@ -43,6 +43,16 @@ pub struct ConsoleFrame {
     pub role: Role,
     /// Notices about the admin's own token: switch-over, coming expiry.
     pub notices: Vec<String>,
+    /// What the form post that led here did (without JavaScript; with it,
+    /// the action's own value says so).
+    pub done: Option<String>,
+}
+
+/// What a console action did, in a sentence for the page's live region.
+/// Written once, by the server function that did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +135,8 @@ pub struct AdminPage {
     /// The admin's own password was just changed by a form posted
     /// without JavaScript.
     pub password_changed: bool,
+    /// What a refused create-admin form (posted without JavaScript) held.
+    pub kept: Option<AdminInput>,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +158,23 @@ pub struct SecurityData {
     pub max_validity_days: i64,
     /// Certificates about to expire, and other things to act on.
     pub warnings: Vec<String>,
+    /// What a refused certificate form (posted without JavaScript) held.
+    pub kept: Option<CertificateInput>,
+}
+
+/// The certificate form's fields, kept through a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInput {
+    pub name: String,
+    pub csr: String,
+    pub validity_days: i64,
+}
+
+/// The create-admin form's fields kept through a refusal: never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminInput {
+    pub username: String,
+    pub role: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,10 @@
+use std::time::Duration;
+
 use leptos::prelude::*;
 
 /// Copies `text` to the clipboard. Rendered only once the page is hydrated:
 /// without JavaScript there is nothing it could do, so it is not offered.
+/// "Copied" is said to screen readers too, and turns back into "Copy".
 #[component]
 pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> impl IntoView {
     let hydrated = RwSignal::new(false);
@@ -16,6 +19,7 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> im
             let _ = clipboard.write_text(&text);
         }
         copied.set(true);
+        set_timeout(move || copied.set(false), Duration::from_secs(3));
     };
     view! {
         <Show when=move || hydrated.get()>
@@ -23,5 +27,8 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> im
                 {move || if copied.get() { "Copied" } else { "Copy" }}
             </button>
         </Show>
+        <span class="visually-hidden" role="status" aria-live="polite">
+            {move || copied.get().then_some("Copied to the clipboard.")}
+        </span>
     }
 }

@@ -54,12 +54,20 @@ fn had_session() -> bool {
     }
 }
 
-/// The error of the latest submission of a form, if any.
+/// The error of the latest submission of a form, if any. It takes the
+/// focus when it appears, so a keyboard user is not dropped to the top of
+/// the page (the form beside it keeps what was typed).
 #[component]
 pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
+    let node = NodeRef::<leptos::html::P>::new();
+    Effect::new(move |_| {
+        if let Some(p) = node.get() {
+            let _ = p.focus();
+        }
+    });
     move || {
         error.get().map(|e| {
-            view! { <p class="alert error" role="alert">{e.to_string()}</p> }
+            view! { <p class="alert error" role="alert" tabindex="-1" node_ref=node>{e.to_string()}</p> }
         })
     }
 }

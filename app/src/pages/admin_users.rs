@@ -3,8 +3,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::urlencode;
-use crate::components::{CopyButton, FailureView, FormError, Ready};
-use crate::model::{AdminPage, AdminRow, Role, ShownToken};
+use crate::components::{reset_on_success, say_done, successes, CopyButton, FailureView, FormError, Menu, Ready};
+use crate::model::{AdminInput, AdminPage, AdminRow, Role, ShownToken};
 use crate::server_fns::admins::{
     list_admins, ChangePassword, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled, UnlockAdmin,
 };
@@ -38,16 +38,27 @@ pub fn AdminUsersPage() -> impl IntoView {
     // Only the search and the page reload the list; opening a step (`?do=…`) does not.
     let search = Memo::new(move |_| query.with(|m| m.get("q").unwrap_or_default()));
     let page = Memo::new(move |_| query.with(|m| m.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1)));
+    say_done(actions.revoke);
+    say_done(actions.create);
+    say_done(actions.disable);
+    say_done(actions.unlock);
+    let changes = (
+        successes(actions.generate),
+        successes(actions.revoke),
+        successes(actions.create),
+        successes(actions.disable),
+        successes(actions.unlock),
+    );
     let admins = Resource::new(
         move || {
             (
                 search.get(),
                 page.get(),
-                actions.generate.version().get(),
-                actions.revoke.version().get(),
-                actions.create.version().get(),
-                actions.disable.version().get(),
-                actions.unlock.version().get(),
+                changes.0.get(),
+                changes.1.get(),
+                changes.2.get(),
+                changes.3.get(),
+                changes.4.get(),
             )
         },
         |(q, page, ..)| list_admins(q, page),
@@ -126,7 +137,7 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             <Pager page=data.page pages=data.pages total=data.total query=data.query.clone()/>
         </section>
         {data.you_are_super.then(|| view! {
-            <CreateAdminForm action=actions.create/>
+            <CreateAdminForm action=actions.create kept=data.kept.clone()/>
             <section class="card">
                 <h2>"Revoke an admin's token"</h2>
                 <p class="muted">"The admin's tokens stop working at once and they are signed out of every console session."</p>
@@ -345,9 +356,9 @@ fn Pager(page: i64, pages: i64, total: i64, query: String) -> impl IntoView {
 #[component]
 fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> impl IntoView {
     view! {
-        <table data-testid="admin-table">
+        <table class="stack" data-testid="admin-table">
             <thead><tr>
-                <th>"Username"</th><th>"Role"</th><th>"Status"</th><th>"Token"</th><th>"Expires"</th><th>"Last used"</th><th></th>
+                <th>"Username"</th><th>"Role"</th><th>"Status"</th><th>"Token"</th><th>"Expires"</th><th>"Last used"</th><th><span class="visually-hidden">"Actions"</span></th>
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| {
@@ -355,9 +366,9 @@ fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> imp
                     let key = r.username.clone();
                     view! {
                         <tr data-username=key>
-                            <td>{r.username}{r.is_you.then_some(" (you)")}</td>
-                            <td>{r.role.label()}</td>
-                            <td>
+                            <td data-label="Username">{r.username}{r.is_you.then_some(" (you)")}</td>
+                            <td data-label="Role">{r.role.label()}</td>
+                            <td data-label="Status">
                                 {match (r.disabled, r.locked_out.is_some()) {
                                     (true, _) => "Disabled",
                                     (false, true) => "Locked out",
@@ -365,10 +376,10 @@ fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> imp
                                 }}
                                 {r.locked_out.map(|why| view! { <br/><span class="badge warn" data-testid="locked-out">"Locked out " {why}</span> })}
                             </td>
-                            <td data-testid="token-status">{r.token_status}</td>
-                            <td>{r.token_expires.unwrap_or_else(|| "—".into())}</td>
-                            <td>{r.last_used.unwrap_or_else(|| "never".into())}</td>
-                            <td>{menu}</td>
+                            <td data-testid="token-status" data-label="Token">{r.token_status}</td>
+                            <td data-label="Expires">{r.token_expires.unwrap_or_else(|| "—".into())}</td>
+                            <td data-label="Last used">{r.last_used.unwrap_or_else(|| "never".into())}</td>
+                            <td data-label="Actions">{menu}</td>
                         </tr>
                     }
                     // Erased: the page's view type is otherwise too deep for the wasm build.
@@ -384,17 +395,14 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
     if r.is_you {
         let own_token = r.role == Role::Admin;
         return view! {
-            <details class="menu">
-                <summary aria-label="Actions for you">"…"</summary>
-                <div class="menu-items">
-                    {own_token.then(|| view! {
-                        <a href="?do=retrieve">"Retrieve token"</a>
-                        <a href="?do=generate">"Generate new token"</a>
-                    })}
-                    <a href="?do=revoke">"Revoke token"</a>
-                    <a href="?do=password">"Change password"</a>
-                </div>
-            </details>
+            <Menu label="Actions for you">
+                {own_token.then(|| view! {
+                    <a href="?do=retrieve">"Retrieve token"</a>
+                    <a href="?do=generate">"Generate new token"</a>
+                })}
+                <a href="?do=revoke">"Revoke token"</a>
+                <a href="?do=password">"Change password"</a>
+            </Menu>
         }
         .into_any();
     }
@@ -403,12 +411,11 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
     }
     let name = r.username.clone();
     let disable_to = !r.disabled;
+    let (has_token, locked_out) = (r.role == Role::Admin, r.locked_out.is_some());
     view! {
-        <details class="menu">
-            <summary aria-label=format!("Actions for {name}")>"…"</summary>
-            <div class="menu-items">
-                {(r.role == Role::Admin).then(|| view! { <a href=format!("?do=revoke-other&username={}", urlencode(&name))>"Revoke token"</a> })}
-                {r.locked_out.is_some().then({
+        <Menu label=format!("Actions for {name}")>
+                {has_token.then(|| view! { <a href=format!("?do=revoke-other&username={}", urlencode(&name))>"Revoke token"</a> })}
+                {locked_out.then({
                     let name = name.clone();
                     move || view! {
                     <ActionForm action=actions.unlock>
@@ -429,26 +436,41 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
                     }
                     .into_any()
                 }}
-            </div>
-        </details>
+        </Menu>
     }
     .into_any()
 }
 
 #[component]
-fn CreateAdminForm(action: ServerAction<CreateAdmin>) -> impl IntoView {
+fn CreateAdminForm(action: ServerAction<CreateAdmin>, kept: Option<AdminInput>) -> impl IntoView {
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let form = NodeRef::new();
+    reset_on_success(action, form);
+    // A refusal keeps the rest, never the password (as without JavaScript).
+    let password = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Err(_))) {
+            if let Some(input) = password.get_untracked() {
+                input.set_value("");
+            }
+        }
+    });
+    let AdminInput { username, role } = kept.unwrap_or(AdminInput {
+        username: String::new(),
+        role: "admin".into(),
+    });
+    let super_admin = role == "super_admin";
     view! {
         <section class="card" id="create-admin">
             <h2>"Create an admin"</h2>
             <FormError error/>
-            <ActionForm action attr:class="form" attr:id="create-admin-form">
-                <label>"New admin's username" <input type="text" name="username" required minlength="3" maxlength="64" autocomplete="off"/></label>
-                <label>"Initial password (at least 12 characters)" <input type="password" name="password" required minlength="12" maxlength="256" autocomplete="new-password"/></label>
+            <ActionForm action node_ref=form attr:class="form" attr:id="create-admin-form">
+                <label>"New admin's username" <input type="text" name="username" required minlength="3" maxlength="64" autocomplete="off" value=username/></label>
+                <label>"Initial password (at least 12 characters)" <input type="password" name="password" required minlength="12" maxlength="256" autocomplete="new-password" node_ref=password/></label>
                 <label>"Role"
                     <select name="role">
-                        <option value="admin" selected>"Admin"</option>
-                        <option value="super_admin">"Super Admin"</option>
+                        <option value="admin" selected=!super_admin>"Admin"</option>
+                        <option value="super_admin" selected=super_admin>"Super Admin"</option>
                     </select>
                 </label>
                 <button type="submit" class="button primary">"Create admin"</button>

@@ -51,15 +51,15 @@ fn Operation(op: ApiOperation) -> impl IntoView {
             <p>{op.summary}</p>
             <p class="muted">{format!("{} · credential: {}", op.tag, op.credential)}</p>
             {(!op.params.is_empty()).then(|| view! {
-                <table>
+                <table class="stack">
                     <thead><tr><th>"Parameter"</th><th>"In"</th><th>"Required"</th><th>"Description"</th></tr></thead>
                     <tbody>
                         {op.params.into_iter().map(|p| view! {
                             <tr>
-                                <td class="mono">{p.name}</td>
-                                <td>{p.place}</td>
-                                <td>{if p.required { "yes" } else { "no" }}</td>
-                                <td>{p.description}</td>
+                                <td class="mono" data-label="Parameter">{p.name}</td>
+                                <td data-label="In">{p.place}</td>
+                                <td data-label="Required">{if p.required { "yes" } else { "no" }}</td>
+                                <td data-label="Description">{p.description}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>

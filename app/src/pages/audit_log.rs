@@ -67,7 +67,7 @@ fn AuditEvents(page: AuditPage) -> impl IntoView {
                 view! { <p class="muted" data-testid="audit-empty">"No events match."</p> }.into_any()
             } else {
                 view! {
-                    <table class="audit" data-testid="audit-table">
+                    <table class="audit stack" data-testid="audit-table">
                         <thead><tr>
                             <th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"From"</th>
                         </tr></thead>
@@ -78,13 +78,13 @@ fn AuditEvents(page: AuditPage) -> impl IntoView {
                                 let detail = if e.detail == "null" { "—".to_string() } else { e.detail };
                                 view! {
                                 <tr data-action=key>
-                                    <td>{e.seq}</td>
-                                    <td class="when">{e.at}</td>
-                                    <td>{e.actor}</td>
-                                    <td class="mono action">{e.action}</td>
-                                    <td>{e.target}</td>
-                                    <td class="detail mono">{detail}</td>
-                                    <td>{e.source}</td>
+                                    <td data-label="#">{e.seq}</td>
+                                    <td class="when" data-label="When">{e.at}</td>
+                                    <td data-label="Actor">{e.actor}</td>
+                                    <td class="mono action" data-label="Action">{e.action}</td>
+                                    <td data-label="Target">{e.target}</td>
+                                    <td class="detail mono" data-label="Detail">{detail}</td>
+                                    <td data-label="From">{e.source}</td>
                                 </tr>
                             }}).collect_view()}
                         </tbody>

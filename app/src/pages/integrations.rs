@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{CopyButton, FailureView, FormError, Ready, RegionFields};
+use crate::components::{say_done, successes, CopyButton, FailureView, FormError, Ready, RegionFields};
 use crate::model::{Integrations, NewServerKey, ServerKeyRow};
 use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetRegion, SetSecureMode};
 
@@ -13,14 +13,11 @@ pub fn IntegrationsPage() -> impl IntoView {
     let set_secure = ServerAction::<SetSecureMode>::new();
     let generate = ServerAction::<GenerateServerKey>::new();
     let set_region = ServerAction::<SetRegion>::new();
+    say_done(set_secure);
+    say_done(set_region);
+    let (secured, generated, moved) = (successes(set_secure), successes(generate), successes(set_region));
     let data = Resource::new(
-        move || {
-            (
-                set_secure.version().get(),
-                generate.version().get(),
-                set_region.version().get(),
-            )
-        },
+        move || (secured.get(), generated.get(), moved.get()),
         |_| load_integrations(),
     );
     view! {
@@ -56,7 +53,7 @@ fn IntegrationsView(
             <h2>"API key"</h2>
             <p class="muted">"Identifies your application to the client SDKs. It is safe to embed in apps."</p>
             <div class="secret-row">
-                <input id="api-key" data-testid="api-key" class="mono" type="text" readonly value=data.api_key/>
+                <input id="api-key" data-testid="api-key" class="mono" type="text" readonly aria-label="API key" value=data.api_key/>
                 <CopyButton text=key label="Copy the API key"/>
             </div>
         </section>
@@ -89,7 +86,7 @@ fn SecureMode(enabled: bool, unsecured: i64, action: ServerAction<SetSecureMode>
     let state = if enabled { "On" } else { "Off" };
     view! {
         <section class="card" id="secure-mode">
-            <h2>"Secure mode " <span class="badge" data-testid="secure-mode-state">{state}</span></h2>
+            <h2>"Secure mode " <span class=if enabled { "badge ok" } else { "badge off" } data-testid="secure-mode-state">{state}</span></h2>
             <p class="muted">
                 "In secure mode a client gets a session only with an auth token that your backend minted with a server key. "
                 "Without it, the API key and any userId are enough."
@@ -182,7 +179,7 @@ fn RevealKey(k: NewServerKey, action: ServerAction<GenerateServerKey>) -> impl I
                 {k.old_keys_stop}"."
             </p>
             <div class="secret-row">
-                <input data-testid="new-server-key" class="mono" type="text" readonly value=k.key/>
+                <input data-testid="new-server-key" class="mono" type="text" readonly aria-label="New server key" value=k.key/>
                 <CopyButton text=copy label="Copy the server key"/>
             </div>
             // Forgetting the action's value is what hides the key with JavaScript;
@@ -202,15 +199,15 @@ fn KeyTable(rows: Vec<ServerKeyRow>) -> impl IntoView {
         return view! { <p class="muted">"No server key yet."</p> }.into_any();
     }
     view! {
-        <table data-testid="server-key-table">
+        <table class="stack" data-testid="server-key-table">
             <thead><tr><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| view! {
                     <tr class=if r.active { "" } else { "muted" }>
-                        <td class="mono">{r.prefix}</td>
-                        <td>{r.created_at}</td>
-                        <td>{r.last_used_at.unwrap_or_else(|| "never".into())}</td>
-                        <td>{r.status}</td>
+                        <td class="mono" data-label="Key">{r.prefix}</td>
+                        <td data-label="Created">{r.created_at}</td>
+                        <td data-label="Last used">{r.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                        <td data-label="Status">{r.status}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
@@ -255,15 +252,15 @@ fn Endpoints(
                     ". Point the SDK's region endpoint at this deployment instead of the public host."
                 }}
             </p>
-            <table>
+            <table class="stack">
                 <thead><tr><th>"Region"</th><th>"Endpoint"</th></tr></thead>
                 <tbody>
                     {endpoints.into_iter().map(|e| {
                         let class = if e.this_deployment { "highlight" } else { "" };
                         view! {
                             <tr class=class>
-                                <td>{e.region.to_uppercase()}</td>
-                                <td class="mono">{e.url}{e.this_deployment.then_some(" (your region)")}</td>
+                                <td data-label="Region">{e.region.to_uppercase()}</td>
+                                <td class="mono" data-label="Endpoint">{e.url}{e.this_deployment.then_some(" (your region)")}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 
-use crate::components::FailureView;
+use crate::components::{FailureView, Feedback, LiveRegion};
 use crate::model::ConsoleFrame;
 use crate::server_fns::session::{load_console_frame, Logout};
 
@@ -17,7 +17,9 @@ use crate::server_fns::session::{load_console_frame, Logout};
 pub fn ConsoleLayout() -> impl IntoView {
     let frame = Resource::new(|| (), |_| load_console_frame());
     let logout = ServerAction::<Logout>::new();
+    let feedback = Feedback::provide();
     view! {
+        <a class="skip" href="#main">"Skip to the page"</a>
         <header class="topbar">
             <span class="brand">"Keyward"</span>
             <Suspense fallback=|| ()>
@@ -41,12 +43,16 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/settings/audit-log">"Audit log"</A>
                 <A href="/settings/api">"API reference"</A>
             </nav>
-            <main class="content">
+            <main class="content" id="main" tabindex="-1">
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
-                        frame.await.map(|f| f.notices).unwrap_or_default().into_iter().map(|n| {
-                            view! { <p class="alert warn" data-testid="token-notice">{n}</p> }
-                        }).collect_view()
+                        let (notices, done) = frame.await.map(|f| (f.notices, f.done)).unwrap_or_default();
+                        view! {
+                            <LiveRegion feedback at_load=done/>
+                            {notices.into_iter().map(|n| {
+                                view! { <p class="alert warn" data-testid="token-notice">{n}</p> }
+                            }).collect_view()}
+                        }
                     })}
                 </Suspense>
                 <Outlet/>

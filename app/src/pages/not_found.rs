@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::Ready;
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
@@ -10,6 +12,7 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <Title text="Not found"/>
         <main class="narrow">
+            <Ready/>
             <h1>"Page not found"</h1>
             <p><a href="/">"Go to the console"</a></p>
         </main>

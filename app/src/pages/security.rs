@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{FailureView, FormError, Ready};
-use crate::model::{pem_file_name, CertificateRow, SecurityData};
+use crate::components::{say_done, successes, FailureView, FormError, Ready};
+use crate::model::{pem_file_name, CertificateInput, CertificateRow, SecurityData};
 use crate::server_fns::security::{load_security, CreateCertificate, RevokeCertificate, SetMtls};
 
 /// Settings > Security: the application's CA, client certificates issued
@@ -14,8 +14,11 @@ pub fn SecurityPage() -> impl IntoView {
     let create = ServerAction::<CreateCertificate>::new();
     let revoke = ServerAction::<RevokeCertificate>::new();
     let set_mtls = ServerAction::<SetMtls>::new();
+    say_done(revoke);
+    say_done(set_mtls);
+    let (created, revoked, switched) = (successes(create), successes(revoke), successes(set_mtls));
     let data = Resource::new(
-        move || (create.version().get(), revoke.version().get(), set_mtls.version().get()),
+        move || (created.get(), revoked.get(), switched.get()),
         |_| load_security(),
     );
     view! {
@@ -69,7 +72,7 @@ fn SecurityView(
                 <a class="button secondary" href="/api/v1/crl.pem" download="keyward-crl.pem">"Download the CRL"</a>
             </p>
             {move || issued().map(|row| view! { <Issued row/> })}
-            <CreateCertificateForm action=create room max_validity_days=data.max_validity_days/>
+            <CreateCertificateForm action=create room max_validity_days=data.max_validity_days kept=data.kept/>
             <RevokeConfirm rows=data.certificates.clone() mtls=data.mtls action=revoke/>
             <CertificateTable rows=data.certificates/>
         </section>
@@ -99,16 +102,39 @@ fn Issued(row: CertificateRow) -> impl IntoView {
     }
 }
 
+/// Active green, revoked red, anything else (expired) grey.
+fn status_badge(status: &str) -> &'static str {
+    match status {
+        "active" => "badge ok",
+        "revoked" => "badge revoked",
+        _ => "badge off",
+    }
+}
+
 fn download_href(id: &str) -> String {
     format!("/console/certificates/{id}/download")
 }
 
 #[component]
-fn CreateCertificateForm(action: ServerAction<CreateCertificate>, room: bool, max_validity_days: i64) -> impl IntoView {
+fn CreateCertificateForm(
+    action: ServerAction<CreateCertificate>,
+    room: bool,
+    max_validity_days: i64,
+    kept: Option<CertificateInput>,
+) -> impl IntoView {
     let query = use_query_map();
     let open = move || query.with(|q| q.get("do").as_deref() == Some("create"));
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
-    let default_days = max_validity_days.min(365);
+    let CertificateInput {
+        name,
+        csr,
+        validity_days,
+    } = kept.unwrap_or(CertificateInput {
+        name: String::new(),
+        csr: String::new(),
+        validity_days: max_validity_days.min(365),
+    });
+    let (name, csr) = (StoredValue::new(name), StoredValue::new(csr));
     view! {
         <FormError error/>
         <Show
@@ -127,11 +153,11 @@ fn CreateCertificateForm(action: ServerAction<CreateCertificate>, room: bool, ma
         >
             <ActionForm action attr:class="form" attr:data-testid="create-certificate">
                 <label>"Name"
-                    <input type="text" name="name" required maxlength="30" placeholder="backend-2026"/>
+                    <input type="text" name="name" required maxlength="30" placeholder="backend-2026" value=name.get_value()/>
                 </label>
                 <label>"Certificate signing request (PEM)"
                     <textarea name="csr" rows="10" class="mono" required
-                        placeholder="-----BEGIN CERTIFICATE REQUEST-----"></textarea>
+                        placeholder="-----BEGIN CERTIFICATE REQUEST-----">{csr.get_value()}</textarea>
                 </label>
                 <p class="muted">
                     "Make one with, for example: "
@@ -139,7 +165,7 @@ fn CreateCertificateForm(action: ServerAction<CreateCertificate>, room: bool, ma
                     ". RSA (2048 bits or more), ECDSA P-256/P-384 and Ed25519 keys are accepted."
                 </p>
                 <label>"Valid for (days, at most " {max_validity_days} ")"
-                    <input type="number" name="validity_days" min="1" max=max_validity_days value=default_days required/>
+                    <input type="number" name="validity_days" min="1" max=max_validity_days value=validity_days required/>
                 </label>
                 <div>
                     <button type="submit" class="button primary">"Create certificate"</button>
@@ -189,9 +215,9 @@ fn CertificateTable(rows: Vec<CertificateRow>) -> impl IntoView {
         return view! { <p class="muted">"No certificate yet."</p> }.into_any();
     }
     view! {
-        <table data-testid="certificate-table">
+        <table class="stack" data-testid="certificate-table">
             <thead>
-                <tr><th>"Name"</th><th>"Subject"</th><th>"SHA-256 fingerprint"</th><th>"Not after"</th><th>"Status"</th><th></th></tr>
+                <tr><th>"Name"</th><th>"Subject"</th><th>"SHA-256 fingerprint"</th><th>"Not after"</th><th>"Status"</th><th><span class="visually-hidden">"Actions"</span></th></tr>
             </thead>
             <tbody>
                 {rows.into_iter().map(|r| {
@@ -199,12 +225,12 @@ fn CertificateTable(rows: Vec<CertificateRow>) -> impl IntoView {
                     let revoke_href = format!("?revoke={}#certificates", r.id);
                     view! {
                         <tr class=if r.active { "" } else { "muted" } data-testid="certificate-row">
-                            <td>{r.name.clone()}</td>
-                            <td class="mono">{r.subject}</td>
-                            <td class="mono fingerprint">{r.fingerprint}</td>
-                            <td>{r.not_after}<br/><span class="muted">{r.countdown}</span></td>
-                            <td><span class="badge">{r.status}</span></td>
-                            <td class="actions">
+                            <td data-label="Name">{r.name.clone()}</td>
+                            <td class="mono" data-label="Subject">{r.subject}</td>
+                            <td class="mono fingerprint" data-label="SHA-256 fingerprint">{r.fingerprint}</td>
+                            <td data-label="Not after">{r.not_after}<br/><span class="muted">{r.countdown}</span></td>
+                            <td data-label="Status"><span class=status_badge(&r.status)>{r.status.clone()}</span></td>
+                            <td class="actions" data-label="Actions">
                                 <a href=download_href(&r.id) download=pem_file_name(&r.name)>"Download"</a>
                                 {revocable.then(|| view! { " · " <a href=revoke_href>"Revoke…"</a> })}
                             </td>
@@ -227,7 +253,7 @@ fn Mtls(on: bool, secure_mode: bool, active: i64, action: ServerAction<SetMtls>)
     let mark = |ok: bool| if ok { "✓" } else { "✗" };
     view! {
         <section class="card" id="mtls">
-            <h2>"mTLS " <span class="badge" data-testid="mtls-state">{if on { "On" } else { "Off" }}</span></h2>
+            <h2>"mTLS " <span class=if on { "badge ok" } else { "badge off" } data-testid="mtls-state">{if on { "On" } else { "Off" }}</span></h2>
             <p class="muted">
                 "While mTLS is on, the auth-token endpoints (" <code>"GET /api/v3/authentication/token"</code> ", "
                 <code>"POST /api/v4/authentication/token"</code> ") and every admin-token endpoint answer only requests that "

@@ -1,9 +1,13 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::model::{AdminPage, ShownToken};
+use crate::model::{AdminPage, Done, ShownToken};
 
 pub const PAGE_SIZE: i64 = 25;
+
+/// Where a refused create-admin form's fields wait for the next page.
+#[cfg(feature = "ssr")]
+const KEPT_ADMIN: &str = "kept_admin";
 
 #[server(prefix = "/console/fn", endpoint = "admins")]
 pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError> {
@@ -67,6 +71,7 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
         token_lifetime: human(found.token_lifetime),
         revealed_token: crate::reveal::take("admin_token").await?,
         password_changed: crate::reveal::take("password_changed").await?.unwrap_or(false),
+        kept: crate::reveal::take(KEPT_ADMIN).await?,
     })
 }
 
@@ -129,46 +134,80 @@ pub async fn generate_token(password: String, days: Option<u32>) -> Result<Shown
 /// Revokes an admin's tokens and ends their console sessions everywhere.
 /// Admins may name only themselves; super admins anyone.
 #[server(prefix = "/console/fn", endpoint = "revoke_token")]
-pub async fn revoke_token(username: String) -> Result<(), AppError> {
+pub async fn revoke_token(username: String) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     let revoked = kw.revoke_admin_token(&who, &username).await?;
     if revoked.own {
+        // Their session is gone: the sign-in page says why.
         leptos_axum::redirect("/login?reason=revoked");
-    } else {
-        leptos_axum::redirect("/settings/admin-users");
+        return Ok(Done {
+            message: "Your token is revoked and you are signed out.".into(),
+        });
     }
-    Ok(())
+    leptos_axum::redirect("/settings/admin-users");
+    crate::server_fns::done(format!(
+        "{}'s token is revoked and their console sessions ended. Their next sign-in issues a new token: \
+         disable them to keep them out.",
+        normal(&username)
+    ))
+    .await
+}
+
+/// A username as the domain keeps it (the messages name the admin so).
+#[cfg(feature = "ssr")]
+fn normal(username: &str) -> String {
+    username.trim().to_lowercase()
 }
 
 #[server(prefix = "/console/fn", endpoint = "create_admin")]
-pub async fn create_admin(username: String, password: String, role: String) -> Result<(), AppError> {
+pub async fn create_admin(username: String, password: String, role: String) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
-    let role = crate::domain::Role::parse(&role);
-    kw.create_admin(&who, &username, secrecy::SecretString::from(password), role)
-        .await?;
+    let parsed = crate::domain::Role::parse(&role);
+    if let Err(refused) = kw
+        .create_admin(&who, &username, secrecy::SecretString::from(password), parsed)
+        .await
+    {
+        // Typed again otherwise (without JavaScript the page is new).
+        crate::reveal::stash(KEPT_ADMIN, &crate::model::AdminInput { username, role }).await?;
+        return Err(refused.into());
+    }
     leptos_axum::redirect("/settings/admin-users");
-    Ok(())
+    crate::server_fns::done(format!(
+        "Admin {} created. They can sign in with the password you set.",
+        normal(&username)
+    ))
+    .await
 }
 
 #[server(prefix = "/console/fn", endpoint = "set_admin_disabled")]
-pub async fn set_admin_disabled(username: String, disabled: bool) -> Result<(), AppError> {
+pub async fn set_admin_disabled(username: String, disabled: bool) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     kw.set_admin_disabled(&who, &username, disabled).await?;
     leptos_axum::redirect("/settings/admin-users");
-    Ok(())
+    let name = normal(&username);
+    crate::server_fns::done(if disabled {
+        format!("{name} is disabled: they cannot sign in, and their token no longer works.")
+    } else {
+        format!("{name} is enabled: they can sign in again.")
+    })
+    .await
 }
 
 /// Ends an admin's sign-in lockouts at once (super admins).
 #[server(prefix = "/console/fn", endpoint = "unlock_admin")]
-pub async fn unlock_admin(username: String) -> Result<(), AppError> {
+pub async fn unlock_admin(username: String) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     kw.unlock_admin(&who, &username).await?;
     leptos_axum::redirect("/settings/admin-users");
-    Ok(())
+    crate::server_fns::done(format!(
+        "{} is unlocked: they can sign in again now.",
+        normal(&username)
+    ))
+    .await
 }
 
 /// Changes the signed-in admin's own password, after the current one.

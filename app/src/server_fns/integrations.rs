@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::model::{Integrations, NewServerKey};
+use crate::model::{Done, Integrations, NewServerKey};
 
 #[server(prefix = "/console/fn", endpoint = "integrations")]
 pub async fn load_integrations() -> Result<Integrations, AppError> {
@@ -76,22 +76,31 @@ pub async fn set_region(
     region: String,
     custom_region: Option<String>,
     region_url: Option<String>,
-) -> Result<(), AppError> {
+) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     let (label, url) = crate::server_fns::setup::chosen_region(region, custom_region, region_url);
-    kw.set_region(&who, &label, url.as_deref()).await?;
+    let app = kw.set_region(&who, &label, url.as_deref()).await?;
     leptos_axum::redirect("/settings/integrations");
-    Ok(())
+    crate::server_fns::done(format!(
+        "The region is now {}. Clients keep working only once they use its endpoint.",
+        app.region.to_uppercase()
+    ))
+    .await
 }
 
 #[server(prefix = "/console/fn", endpoint = "set_secure_mode")]
-pub async fn set_secure_mode(enabled: bool) -> Result<(), AppError> {
+pub async fn set_secure_mode(enabled: bool) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     kw.set_modes(&who, Some(enabled), None).await?;
     leptos_axum::redirect("/settings/integrations");
-    Ok(())
+    crate::server_fns::done(if enabled {
+        "Secure mode is on: clients need an auth token from your backend to open a session."
+    } else {
+        "Secure mode is off: the API key and a userId are enough to open a session."
+    })
+    .await
 }
 
 /// Generates a server key. It is returned once to the page (with

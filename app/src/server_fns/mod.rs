@@ -12,3 +12,16 @@ pub mod setup;
 /// Server functions live under their own prefix so `/api/` stays the REST
 /// API's (and its JSON error envelope's) alone.
 pub const PREFIX: &str = "/console/fn";
+
+/// Says what an action did: returned to the page (with JavaScript), and
+/// kept for the page a plain form post lands on (without), where the
+/// console frame takes it.
+#[cfg(feature = "ssr")]
+pub(crate) async fn done(message: impl Into<String>) -> Result<crate::model::Done, crate::error::AppError> {
+    let message = message.into();
+    crate::reveal::stash(DONE_SLOT, &message).await?;
+    Ok(crate::model::Done { message })
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) const DONE_SLOT: &str = "done";

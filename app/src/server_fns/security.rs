@@ -1,7 +1,11 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::model::SecurityData;
+use crate::model::{Done, SecurityData};
+
+/// Where a refused certificate form's fields wait for the next page.
+#[cfg(feature = "ssr")]
+const KEPT_CERTIFICATE: &str = "kept_certificate";
 
 #[server(prefix = "/console/fn", endpoint = "security")]
 pub async fn load_security() -> Result<SecurityData, AppError> {
@@ -55,6 +59,7 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
         max_active: MAX_ACTIVE,
         max_validity_days: (overview.max_validity.as_secs() / 86_400).max(1) as i64,
         warnings,
+        kept: crate::reveal::take(KEPT_CERTIFICATE).await?,
     })
 }
 
@@ -65,27 +70,49 @@ pub async fn create_certificate(name: String, csr: String, validity_days: i64) -
 
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
-    let (info, _) = kw
+    let (info, _) = match kw
         .issue_certificate(&who, &name, &csr, Validity::Days(validity_days))
-        .await?;
+        .await
+    {
+        Ok(issued) => issued,
+        Err(refused) => {
+            // Pasted again otherwise (without JavaScript the page is new).
+            let kept = crate::model::CertificateInput {
+                name,
+                csr,
+                validity_days,
+            };
+            crate::reveal::stash(KEPT_CERTIFICATE, &kept).await?;
+            return Err(refused.into());
+        }
+    };
     leptos_axum::redirect(&format!("/settings/security?issued={}#certificates", info.id));
     Ok(info.id)
 }
 
 #[server(prefix = "/console/fn", endpoint = "revoke_certificate")]
-pub async fn revoke_certificate(id: String) -> Result<(), AppError> {
+pub async fn revoke_certificate(id: String) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
-    kw.revoke_certificate(&who, &id).await?;
+    let revoked = kw.revoke_certificate(&who, &id).await?;
     leptos_axum::redirect("/settings/security#certificates");
-    Ok(())
+    crate::server_fns::done(format!(
+        "Certificate \u{201c}{}\u{201d} is revoked: the HTTPS listener refuses it from now on.",
+        revoked.name
+    ))
+    .await
 }
 
 #[server(prefix = "/console/fn", endpoint = "set_mtls")]
-pub async fn set_mtls(enabled: bool) -> Result<(), AppError> {
+pub async fn set_mtls(enabled: bool) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     kw.set_modes(&who, None, Some(enabled)).await?;
     leptos_axum::redirect("/settings/security#mtls");
-    Ok(())
+    crate::server_fns::done(if enabled {
+        "mTLS is on: minting auth tokens and the admin API now need a client certificate, on the HTTPS listener."
+    } else {
+        "mTLS is off: minting auth tokens and the admin API no longer need a client certificate."
+    })
+    .await
 }

@@ -105,6 +105,7 @@ pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
         username: who.name().to_string(),
         role: who.role().into(),
         notices,
+        done: crate::reveal::take(crate::server_fns::DONE_SLOT).await?,
     })
 }
 
