@@ -74,6 +74,8 @@ pub struct Integrations {
     pub regions: Vec<(String, String)>,
     pub endpoints: Vec<Endpoint>,
     pub secure_mode: bool,
+    /// mTLS needs secure mode: while it is on, secure mode stays on.
+    pub mtls: bool,
     /// Sessions opened without an auth token in the last 24 hours: who
     /// turning secure mode on would lock out.
     pub unsecured_sessions_last_day: i64,

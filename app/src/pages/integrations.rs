@@ -57,7 +57,13 @@ fn IntegrationsView(
                 <CopyButton text=key label="Copy the API key"/>
             </div>
         </section>
-        <SecureMode enabled=data.secure_mode unsecured=data.unsecured_sessions_last_day action=set_secure/>
+        <SecureMode
+            enabled=data.secure_mode
+            mtls=data.mtls
+            has_key=data.server_keys.iter().any(|k| k.active)
+            unsecured=data.unsecured_sessions_last_day
+            action=set_secure
+        />
         <section class="card" id="server-keys">
             <h2>"Server keys"</h2>
             <p class="muted">
@@ -79,9 +85,18 @@ fn IntegrationsView(
 }
 
 #[component]
-fn SecureMode(enabled: bool, unsecured: i64, action: ServerAction<SetSecureMode>) -> impl IntoView {
+fn SecureMode(
+    enabled: bool,
+    mtls: bool,
+    has_key: bool,
+    unsecured: i64,
+    action: ServerAction<SetSecureMode>,
+) -> impl IntoView {
     let query = use_query_map();
-    let confirming = move || query.with(|q| q.get("confirm").as_deref() == Some("secure-mode"));
+    // While mTLS is on, secure mode cannot go off: say so instead of
+    // offering a confirmation that would only then refuse.
+    let locked_on = enabled && mtls;
+    let confirming = move || !locked_on && query.with(|q| q.get("confirm").as_deref() == Some("secure-mode"));
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let state = if enabled { "On" } else { "Off" };
     view! {
@@ -94,10 +109,19 @@ fn SecureMode(enabled: bool, unsecured: i64, action: ServerAction<SetSecureMode>
             <FormError error/>
             <Show
                 when=confirming
-                fallback=move || view! {
-                    <a class="button secondary" href="?confirm=secure-mode#secure-mode">
-                        {if enabled { "Turn secure mode off…" } else { "Turn secure mode on…" }}
-                    </a>
+                fallback=move || if locked_on {
+                    view! {
+                        <p class="alert info" data-testid="secure-mode-needs-mtls-off">
+                            "mTLS is on, and it needs secure mode. To turn secure mode off, turn mTLS off first in "
+                            <a href="/settings/security#mtls">"Security"</a> "."
+                        </p>
+                    }.into_any()
+                } else {
+                    view! {
+                        <a class="button secondary" href="?confirm=secure-mode#secure-mode">
+                            {if enabled { "Turn secure mode off…" } else { "Turn secure mode on…" }}
+                        </a>
+                    }.into_any()
                 }
             >
                 <div class="confirm" role="group" aria-label="Confirm secure mode">
@@ -110,10 +134,21 @@ fn SecureMode(enabled: bool, unsecured: i64, action: ServerAction<SetSecureMode>
                         }.into_any()
                     } else {
                         view! {
+                            {(!has_key).then(|| view! {
+                                <p class="alert error" data-testid="no-server-key">
+                                    "You have no server key. With secure mode on, no client can open a session until "
+                                    "your backend mints auth tokens with one: "
+                                    <a href="?confirm=server-key#server-keys">"generate a server key"</a> " first."
+                                </p>
+                            })}
                             <p class="alert warn">
                                 "Clients that open sessions without an auth token will be refused at once. "
                                 <strong data-testid="unsecured-count">{unsecured}</strong>
-                                " sessions were opened without an auth token in the last 24 hours: "
+                                {if unsecured == 1 {
+                                    " session was opened without an auth token in the last 24 hours: "
+                                } else {
+                                    " sessions were opened without an auth token in the last 24 hours: "
+                                }}
                                 "make sure those clients get auth tokens from your backend first."
                             </p>
                         }.into_any()

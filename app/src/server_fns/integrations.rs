@@ -63,6 +63,7 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
             .collect(),
         endpoints,
         secure_mode: app.secure_mode,
+        mtls: app.mtls,
         unsecured_sessions_last_day: found.unsecured_sessions_last_day,
         server_keys,
         revealed_key: crate::reveal::take("server_key").await?,

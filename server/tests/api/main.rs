@@ -12,6 +12,7 @@ mod connections;
 mod console_admins;
 mod console_audit;
 mod console_auth;
+mod console_integrations;
 mod console_sessions;
 mod csr_der;
 mod edge_hardening;

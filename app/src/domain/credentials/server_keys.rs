@@ -136,6 +136,10 @@ impl Keyward {
     /// last day.
     pub async fn integrations(&self, who: &Principal) -> DomainResult<Integrations> {
         let app = self.application(who).await?;
+        // What this instance has answered but not yet written (last-used
+        // times, sessions without an auth token) is written first: the
+        // page counts what has been answered, not what was written.
+        self.usage.flush(&self.db).await?;
         let server_keys = list(&self.db).await?;
         let unsecured_sessions_last_day =
             crate::domain::storage::usage::unsecured_sessions_last_day(&self.db, now_ms()).await?;
