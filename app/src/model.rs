@@ -160,6 +160,8 @@ pub struct SecurityData {
     pub max_validity_days: i64,
     /// Certificates about to expire, and other things to act on.
     pub warnings: Vec<String>,
+    /// Where backends reach the HTTPS listener (mTLS).
+    pub https_url: String,
     /// What a refused certificate form (posted without JavaScript) held.
     pub kept: Option<CertificateInput>,
 }

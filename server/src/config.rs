@@ -355,6 +355,27 @@ impl Config {
             None => format!("http://{bound}/"),
         }
     }
+
+    /// Where backends reach the HTTPS (mTLS) listener bound at `bound`:
+    /// the public URL's host on that port, or the address itself.
+    pub fn https_url_for(&self, bound: SocketAddr) -> String {
+        match self.public_url.as_deref().and_then(host_of) {
+            Some(host) => format!("https://{host}:{}/", bound.port()),
+            None => format!("https://{bound}/"),
+        }
+    }
+}
+
+/// A URL's host, without scheme, port or path (`[…]` kept for IPv6).
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// Where a setting's effective value came from.
@@ -734,6 +755,27 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_https_url_is_the_public_hosts_on_the_bound_port() {
+        let bound: SocketAddr = "0.0.0.0:3443".parse().unwrap();
+        let mut config = Config::with_data_dir("/nonexistent");
+        assert_eq!(
+            config.https_url_for("127.0.0.1:3443".parse().unwrap()),
+            "https://127.0.0.1:3443/"
+        );
+        for (public, want) in [
+            ("https://keyward.example.com/", "https://keyward.example.com:3443/"),
+            (
+                "http://keyward.example.com:8080/base",
+                "https://keyward.example.com:3443/",
+            ),
+            ("http://[2001:db8::1]:8080/", "https://[2001:db8::1]:3443/"),
+        ] {
+            config.public_url = Some(public.into());
+            assert_eq!(config.https_url_for(bound), want, "{public}");
+        }
+    }
 
     #[test]
     fn durations_parse_in_every_unit_and_reject_nonsense() {

@@ -170,10 +170,11 @@ pub fn master_key_path(config: &Config) -> PathBuf {
 }
 
 /// The domain's settings from the configuration.
-fn settings(config: &Config, public_url: String, traces: Traces) -> Settings {
+fn settings(config: &Config, public_url: String, https_url: String, traces: Traces) -> Settings {
     Settings {
         lifetimes: config.lifetimes,
         public_url,
+        https_url,
         throttle: ThrottlePolicy::default(),
         revocation_memory: config.revocation_memory,
         traces,
@@ -186,7 +187,8 @@ pub async fn open_domain(config: &Config, opener: Opener) -> Result<Keyward, Ser
     let Opened { db, master_key, .. } = open_database(config, opener).await?;
     let public_url = config.public_url_for(config.http_addr);
     // A one-shot command sends no spans.
-    let settings = settings(config, public_url, Traces::default());
+    let https_url = config.https_url_for(config.https_addr);
+    let settings = settings(config, public_url, https_url, Traces::default());
     match Keyward::start(db.clone(), master_key, settings, Mode::Tool).await {
         Ok(kw) => Ok(kw),
         Err(e) => {
@@ -226,7 +228,7 @@ pub async fn build(config: Config) -> Result<Running, ServerError> {
     let keyward = Keyward::start(
         db,
         master_key,
-        settings(&config, public_url.clone(), traces),
+        settings(&config, public_url.clone(), config.https_url_for(https_addr), traces),
         Mode::Server,
     )
     .await?;

@@ -60,6 +60,8 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     /// The console's and API's public URL (the endpoint of this region).
     pub public_url: String,
+    /// Where backends reach the HTTPS listener (mTLS).
+    pub https_url: String,
     pub throttle: ThrottlePolicy,
     /// Memory for the logout filter, in bytes.
     pub revocation_memory: usize,
@@ -84,6 +86,7 @@ pub struct Inner {
     pub(in crate::domain) hasher: Hasher,
     pub(in crate::domain) throttle: LoginThrottle,
     pub(in crate::domain) public_url: String,
+    pub(in crate::domain) https_url: String,
     pub(in crate::domain) signing: SigningKeys,
     pub(in crate::domain) views: Views,
     pub(in crate::domain) usage: Usage,
@@ -144,6 +147,7 @@ impl Keyward {
             hasher,
             throttle,
             public_url: settings.public_url,
+            https_url: settings.https_url,
             signing,
             views: Views::new(settings.revocation_memory),
             usage: Usage::default(),
@@ -223,6 +227,11 @@ impl Keyward {
 
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// Where backends reach the HTTPS listener (mTLS).
+    pub fn https_url(&self) -> &str {
+        &self.https_url
     }
 
     /// How long a console session lasts without a request.

@@ -80,6 +80,7 @@ fn SecurityView(
             on=data.mtls
             secure_mode=data.secure_mode
             active=data.active_certificates
+            https_url=data.https_url
             action=set_mtls
         />
     }
@@ -244,7 +245,7 @@ fn CertificateTable(rows: Vec<CertificateRow>) -> impl IntoView {
 }
 
 #[component]
-fn Mtls(on: bool, secure_mode: bool, active: i64, action: ServerAction<SetMtls>) -> impl IntoView {
+fn Mtls(on: bool, secure_mode: bool, active: i64, https_url: String, action: ServerAction<SetMtls>) -> impl IntoView {
     let query = use_query_map();
     let confirming = move || query.with(|q| q.get("confirm").as_deref() == Some("mtls"));
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
@@ -259,6 +260,10 @@ fn Mtls(on: bool, secure_mode: bool, active: i64, action: ServerAction<SetMtls>)
                 <code>"POST /api/v4/authentication/token"</code> ") and every admin-token endpoint answer only requests that "
                 "arrive over Keyward's HTTPS listener with an active certificate from the list above. Anything else gets "
                 "403 with the reason. Client SDK sessions and this console are not affected."
+            </p>
+            <p>
+                "Keyward's HTTPS listener: " <code data-testid="https-url">{https_url}</code>
+                <span class="muted">" (behind a proxy that passes client certificates on, your backends use the proxy's address)"</span>
             </p>
             <ul class="checklist" data-testid="mtls-prerequisites">
                 <li class=if secure_mode { "ok" } else { "missing" }>

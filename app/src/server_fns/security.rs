@@ -17,12 +17,19 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
     let who = crate::auth::require_admin().await?;
     let overview = kw.security_overview(&who).await?;
     let now = now_ms();
+    // Only what is possible: with no room for another active certificate,
+    // one must be revoked before a replacement can be made.
+    let act = if overview.active < MAX_ACTIVE {
+        "Create a replacement and move your backend to it before then."
+    } else {
+        "Revoke a certificate you no longer use, then create a replacement and move your backend to it before then."
+    };
     let mut warnings: Vec<String> = overview
         .expiring
         .iter()
         .map(|c| {
             format!(
-                "Certificate \u{201c}{}\u{201d} expires {} ({}). Create a replacement and move your backend to it before then.",
+                "Certificate \u{201c}{}\u{201d} expires {} ({}). {act}",
                 c.name,
                 countdown(c.not_after, now),
                 display(c.not_after)
@@ -40,7 +47,11 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
         .certificates
         .into_iter()
         .map(|c| CertificateRow {
-            countdown: countdown(c.not_after, now),
+            // A revoked certificate has no time left: say when it ended.
+            countdown: match c.revoked_at {
+                Some(at) => format!("Revoked {}", display(at)),
+                None => countdown(c.not_after, now),
+            },
             not_after: display(c.not_after),
             active: c.status == CertStatus::Active,
             status: c.status.as_str().into(),
@@ -59,6 +70,7 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
         max_active: MAX_ACTIVE,
         max_validity_days: (overview.max_validity.as_secs() / 86_400).max(1) as i64,
         warnings,
+        https_url: kw.https_url().to_string(),
         kept: crate::reveal::take(KEPT_CERTIFICATE).await?,
     })
 }

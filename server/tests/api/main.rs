@@ -13,6 +13,7 @@ mod console_admins;
 mod console_audit;
 mod console_auth;
 mod console_integrations;
+mod console_security;
 mod console_sessions;
 mod csr_der;
 mod edge_hardening;

@@ -337,8 +337,16 @@ pub enum Validity {
     Seconds(i64),
 }
 
-/// Certificates expiring within this many days are called out.
+/// Certificates expiring within this many days are called out (or
+/// within the last third of a shorter life: a new 30-day certificate is
+/// not "about to expire").
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Is `c` close enough to its end to act on?
+fn expiring(c: &CertificateInfo, now: i64) -> bool {
+    let window = (EXPIRY_WARNING_DAYS * 86_400_000).min((c.not_after - c.not_before) / 3);
+    c.not_after - now < window
+}
 
 /// What Settings > Security shows.
 pub struct SecurityOverview {
@@ -346,7 +354,7 @@ pub struct SecurityOverview {
     pub mtls: bool,
     pub certificates: Vec<CertificateInfo>,
     pub active: i64,
-    /// Active certificates that expire within [`EXPIRY_WARNING_DAYS`].
+    /// Active certificates close to their end (see [`EXPIRY_WARNING_DAYS`]).
     pub expiring: Vec<CertificateInfo>,
     /// The longest validity an admin may give a certificate.
     pub max_validity: std::time::Duration,
@@ -424,10 +432,7 @@ impl Keyward {
         let certificates = list(&self.db).await?;
         let now = now_ms();
         let live = || certificates.iter().filter(|c| c.status == CertStatus::Active);
-        let expiring = live()
-            .filter(|c| c.not_after - now < EXPIRY_WARNING_DAYS * 86_400_000)
-            .cloned()
-            .collect();
+        let expiring = live().filter(|c| expiring(c, now)).cloned().collect();
         let active = live().count() as i64;
         Ok(SecurityOverview {
             secure_mode: app.secure_mode,
