@@ -83,6 +83,7 @@ impl From<crate::domain::DomainError> for AppError {
             DomainError::NotFound(Entity::Admin) => AppError::Invalid("There is no admin with that username.".into()),
             DomainError::NotFound(Entity::Certificate) => AppError::Invalid("There is no such certificate.".into()),
             DomainError::NotFound(Entity::EndUser) => AppError::Invalid("There is no user with that user id.".into()),
+            DomainError::NotFound(Entity::ServerKey) => AppError::Invalid("There is no such server key.".into()),
             DomainError::Invalid { message, .. } => AppError::Invalid(message),
             DomainError::Conflict(m) => AppError::Conflict(m),
             DomainError::BadCredentials => AppError::WrongPassword("Incorrect username or password.".into()),

@@ -10,6 +10,7 @@ pub enum Entity {
     Certificate,
     /// An end user of the application (by their `userId`).
     EndUser,
+    ServerKey,
 }
 
 impl Entity {
@@ -18,6 +19,7 @@ impl Entity {
             Entity::Admin => "admin",
             Entity::Certificate => "certificate",
             Entity::EndUser => "user",
+            Entity::ServerKey => "server key",
         }
     }
 }

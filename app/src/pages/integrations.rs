@@ -3,8 +3,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{say_done, successes, CopyButton, FailureView, FormError, Ready, RegionFields};
-use crate::model::{Integrations, NewServerKey, ServerKeyRow};
-use crate::server_fns::integrations::{load_integrations, GenerateServerKey, SetRegion, SetSecureMode};
+use crate::model::{Integrations, NewServerKey, OverlapChoice, ServerKeyRow};
+use crate::server_fns::integrations::{
+    load_integrations, GenerateServerKey, RemoveServerKey, SetRegion, SetSecureMode,
+};
 
 /// Settings > Integrations. Confirmations are steps in the URL
 /// (`?confirm=…`), so they work the same with and without JavaScript.
@@ -13,11 +15,18 @@ pub fn IntegrationsPage() -> impl IntoView {
     let set_secure = ServerAction::<SetSecureMode>::new();
     let generate = ServerAction::<GenerateServerKey>::new();
     let set_region = ServerAction::<SetRegion>::new();
+    let remove = ServerAction::<RemoveServerKey>::new();
     say_done(set_secure);
     say_done(set_region);
-    let (secured, generated, moved) = (successes(set_secure), successes(generate), successes(set_region));
+    say_done(remove);
+    let (secured, generated, moved, removed) = (
+        successes(set_secure),
+        successes(generate),
+        successes(set_region),
+        successes(remove),
+    );
     let data = Resource::new(
-        move || (secured.get(), generated.get(), moved.get()),
+        move || (secured.get(), generated.get(), moved.get(), removed.get()),
         |_| load_integrations(),
     );
     view! {
@@ -26,7 +35,7 @@ pub fn IntegrationsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <IntegrationsView data set_secure generate set_region/> }.into_any(),
+                    Ok(data) => view! { <IntegrationsView data set_secure generate set_region remove/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -40,8 +49,10 @@ fn IntegrationsView(
     set_secure: ServerAction<SetSecureMode>,
     generate: ServerAction<GenerateServerKey>,
     set_region: ServerAction<SetRegion>,
+    remove: ServerAction<RemoveServerKey>,
 ) -> impl IntoView {
     let key = data.api_key.clone();
+    let live: Vec<ServerKeyRow> = data.server_keys.iter().filter(|k| k.active).cloned().collect();
     // With JavaScript the new key comes back as the action's value;
     // without, the server hands it to this one render.
     let from_action = move || generate.value().get().and_then(Result::ok);
@@ -70,8 +81,8 @@ fn IntegrationsView(
                 "Your backend uses a server key to mint auth tokens for its users. Keep it secret: never ship it in an app."
             </p>
             {move || new_key().map(|k| view! { <RevealKey k action=generate/> })}
-            <GenerateKey action=generate/>
-            <KeyTable rows=data.server_keys/>
+            <GenerateKey action=generate live choices=data.overlap_choices default_hours=data.default_overlap_hours/>
+            <KeyTable rows=data.server_keys remove/>
         </section>
         <Endpoints
             region=data.region
@@ -165,13 +176,21 @@ fn SecureMode(
             </Show>
         </section>
     }
+    .into_any()
 }
 
 #[component]
-fn GenerateKey(action: ServerAction<GenerateServerKey>) -> impl IntoView {
+fn GenerateKey(
+    action: ServerAction<GenerateServerKey>,
+    /// The keys that still work: the new key stops them.
+    live: Vec<ServerKeyRow>,
+    choices: Vec<OverlapChoice>,
+    default_hours: i64,
+) -> impl IntoView {
     let query = use_query_map();
     let confirming = move || query.with(|q| q.get("confirm").as_deref() == Some("server-key"));
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let (live, choices) = (StoredValue::new(live), StoredValue::new(choices));
     view! {
         <FormError error/>
         <Show
@@ -180,17 +199,36 @@ fn GenerateKey(action: ServerAction<GenerateServerKey>) -> impl IntoView {
         >
             <div class="confirm" role="group" aria-label="Confirm new server key">
                 <p class="alert warn">
-                    "The new key is shown once, right after it is generated: store it before you leave the page. "
-                    "Your current keys stop working when the overlap you choose ends."
+                    "The new key is shown once, right after it is generated: store it before you leave the page."
                 </p>
+                {live.with_value(|live| (!live.is_empty()).then(|| view! {
+                    <p>"These keys stop working when the overlap you choose ends:"</p>
+                    <ul data-testid="keys-that-stop">
+                        {live.iter().map(|k| view! {
+                            <li>
+                                <span class="mono">{k.prefix.clone()}</span>
+                                {k.name.clone().map(|n| format!(" \u{201c}{n}\u{201d}"))}
+                                " · last used " {k.last_used_at.clone().unwrap_or_else(|| "never".into())}
+                                {(!k.status.starts_with("Active")).then(|| format!(" · {} (an earlier end is kept)", k.status.to_lowercase()))}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                    {(default_hours > 0).then(|| view! {
+                        <p class="muted" data-testid="overlap-why">
+                            "A current key was used in the last 24 hours, so it keeps working for a while by default: "
+                            "move your backend to the new key before then."
+                        </p>
+                    })}
+                }))}
                 <ActionForm action attr:class="form">
+                    <label>"Name (optional, for example \u{201c}billing backend\u{201d})"
+                        <input type="text" name="name" maxlength="40" autocomplete="off"/>
+                    </label>
                     <label>"Current keys keep working for"
                         <select name="overlap_hours">
-                            <option value="0" selected>"0 hours (stop now)"</option>
-                            <option value="1">"1 hour"</option>
-                            <option value="6">"6 hours"</option>
-                            <option value="12">"12 hours"</option>
-                            <option value="24">"24 hours"</option>
+                            {choices.get_value().into_iter().map(|c| view! {
+                                <option value=c.hours.to_string() selected=c.hours == default_hours>{c.label}</option>
+                            }).collect_view()}
                         </select>
                     </label>
                     <div>
@@ -202,6 +240,8 @@ fn GenerateKey(action: ServerAction<GenerateServerKey>) -> impl IntoView {
             </div>
         </Show>
     }
+    // Erased: the page's view type is otherwise too deep for the wasm build.
+    .into_any()
 }
 
 #[component]
@@ -229,20 +269,36 @@ fn RevealKey(k: NewServerKey, action: ServerAction<GenerateServerKey>) -> impl I
 }
 
 #[component]
-fn KeyTable(rows: Vec<ServerKeyRow>) -> impl IntoView {
+fn KeyTable(rows: Vec<ServerKeyRow>, remove: ServerAction<RemoveServerKey>) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="muted">"No server key yet."</p> }.into_any();
     }
+    let error = Signal::derive(move || remove.value().get().and_then(Result::err));
     view! {
+        <FormError error/>
         <table class="stack" data-testid="server-key-table">
-            <thead><tr><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th></tr></thead>
+            <thead><tr>
+                <th>"Key"</th><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th>
+                <th><span class="visually-hidden">"Actions"</span></th>
+            </tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| view! {
                     <tr class=if r.active { "" } else { "muted" }>
-                        <td class="mono" data-label="Key">{r.prefix}</td>
+                        <td class="mono" data-label="Key">{r.prefix.clone()}</td>
+                        <td data-label="Name">{r.name.unwrap_or_else(|| "—".into())}</td>
                         <td data-label="Created">{r.created_at}</td>
                         <td data-label="Last used">{r.last_used_at.unwrap_or_else(|| "never".into())}</td>
                         <td data-label="Status">{r.status}</td>
+                        <td data-label="Actions">
+                            {r.removable.then(|| view! {
+                                <ActionForm action=remove attr:class="inline">
+                                    <input type="hidden" name="id" value=r.id.clone()/>
+                                    <button type="submit" class="link" aria-label=format!("Remove {} from the list", r.prefix)>
+                                        "Remove"
+                                    </button>
+                                </ActionForm>
+                            })}
+                        </td>
                     </tr>
                 }).collect_view()}
             </tbody>

@@ -8,7 +8,7 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
     use crate::domain::application::REGIONS;
     use crate::domain::clock::display;
     use crate::domain::credentials::server_keys::KeyStatus;
-    use crate::model::{Endpoint, ServerKeyRow};
+    use crate::model::{Endpoint, OverlapChoice, ServerKeyRow};
 
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
@@ -37,14 +37,19 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
             }
         }))
         .collect();
-    let server_keys = found
+    let now = crate::domain::clock::now_ms();
+    let server_keys: Vec<ServerKeyRow> = found
         .server_keys
         .into_iter()
         .map(|k| ServerKeyRow {
+            id: k.id,
             prefix: format!("{}…", k.prefix),
+            name: k.name,
             created_at: display(k.created_at),
             last_used_at: k.last_used_at.map(display),
             active: !matches!(k.status, KeyStatus::Retired),
+            removable: matches!(k.status, KeyStatus::Retired),
+            used_recently: k.status == KeyStatus::Active && k.last_used_at.is_some_and(|t| now - t < 86_400_000),
             status: match k.status {
                 KeyStatus::Active => "Active".into(),
                 KeyStatus::RetiringUntil(t) => format!("Retiring until {}", display(t)),
@@ -52,6 +57,23 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
             },
         })
         .collect();
+    let overlap_choices = [0, 1, 6, 12, 24]
+        .into_iter()
+        .map(|hours| OverlapChoice {
+            hours,
+            label: match hours {
+                0 => "0 hours (they stop now)".into(),
+                1 => format!("1 hour (until {})", display(now + 3_600_000)),
+                h => format!("{h} hours (until {})", display(now + h * 3_600_000)),
+            },
+        })
+        .collect();
+    // One click must not cut off a backend that used its key today.
+    let default_overlap_hours = if server_keys.iter().any(|k| k.used_recently) {
+        24
+    } else {
+        0
+    };
     Ok(Integrations {
         api_key: app.api_key,
         region: app.region,
@@ -66,6 +88,8 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
         mtls: app.mtls,
         unsecured_sessions_last_day: found.unsecured_sessions_last_day,
         server_keys,
+        overlap_choices,
+        default_overlap_hours,
         revealed_key: crate::reveal::take("server_key").await?,
     })
 }
@@ -108,13 +132,15 @@ pub async fn set_secure_mode(enabled: bool) -> Result<Done, AppError> {
 /// JavaScript) or kept sealed in the session for the one page view the
 /// form redirects to (without).
 #[server(prefix = "/console/fn", endpoint = "generate_server_key")]
-pub async fn generate_server_key(overlap_hours: i64) -> Result<NewServerKey, AppError> {
+pub async fn generate_server_key(overlap_hours: i64, name: Option<String>) -> Result<NewServerKey, AppError> {
     use crate::domain::clock::display;
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
-    let key = kw.generate_server_key(&who, overlap_hours.saturating_mul(3600)).await?;
+    let key = kw
+        .generate_server_key(&who, overlap_hours.saturating_mul(3600), name.as_deref())
+        .await?;
     let shown = NewServerKey {
         key: key.key.expose_secret().to_string(),
         prefix: key.prefix,
@@ -127,4 +153,17 @@ pub async fn generate_server_key(overlap_hours: i64) -> Result<NewServerKey, App
     crate::reveal::stash("server_key", &shown).await?;
     leptos_axum::redirect("/settings/integrations");
     Ok(shown)
+}
+
+/// Takes a retired server key off the list (its audit events stay).
+#[server(prefix = "/console/fn", endpoint = "remove_server_key")]
+pub async fn remove_server_key(id: String) -> Result<Done, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let prefix = kw.remove_server_key(&who, &id).await?;
+    leptos_axum::redirect("/settings/integrations#server-keys");
+    crate::server_fns::done(format!(
+        "Server key {prefix}… is off the list. Its events stay in the audit log."
+    ))
+    .await
 }

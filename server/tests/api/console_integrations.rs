@@ -64,3 +64,90 @@ async fn secure_mode_off_is_not_offered_while_mtls_is_on() {
     let (status, body) = app.call(&app.client, "set_secure_mode", &[("enabled", "false")]).await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// Generating a key must not cut off a backend that used the current one
+/// today: the step then defaults to the longest overlap and names the keys
+/// that will stop. An unused key gets no overlap by default.
+#[tokio::test]
+async fn a_new_key_defaults_to_an_overlap_when_the_current_key_was_used_today() {
+    let app = TestApp::ready().await;
+    let token = ops_token(&app).await;
+    let key = app.server_key(&token, 0).await;
+    assert_eq!(app.login().await.status(), 302);
+    let html = app.html("/settings/integrations?confirm=server-key").await;
+    assert!(
+        html.contains(r#"value="0" selected"#),
+        "unused: no overlap by default: {html}"
+    );
+    assert!(!html.contains("data-testid=\"overlap-why\""), "{html}");
+
+    assert_eq!(app.mint(&key, "alice").await.status(), 200);
+    let html = app.html("/settings/integrations?confirm=server-key").await;
+    assert!(
+        html.contains(r#"value="24" selected"#),
+        "used today: 24 hours by default: {html}"
+    );
+    assert!(!html.contains(r#"value="0" selected"#), "{html}");
+    let stopping = html
+        .split("data-testid=\"keys-that-stop\"")
+        .nth(1)
+        .expect("the keys that stop");
+    assert!(stopping.contains(&key[..11]), "the key is named: {stopping}");
+    assert!(html.contains("24 hours (until "), "each choice says until when: {html}");
+}
+
+/// Keys carry an optional name; a retired key can be taken off the list
+/// (its events stay), a key that still works cannot.
+#[tokio::test]
+async fn keys_carry_names_and_only_retired_ones_can_be_removed() {
+    let app = TestApp::ready().await;
+    assert_eq!(app.login().await.status(), 302);
+    let (status, body) = app
+        .call(&app.client, "generate_server_key", &named("billing backend"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call(&app.client, "generate_server_key", &named(&"x".repeat(41)))
+        .await;
+    assert_eq!(status, 400, "a name of 41 characters: {body}");
+    let (status, body) = app.call(&app.client, "generate_server_key", &named("")).await;
+    assert_eq!(status, 200, "no name is fine: {body}");
+    let html = app.html("/settings/integrations").await;
+    assert!(html.contains("billing backend"), "{html}");
+
+    let operator = app::domain::Principal::operator();
+    let keys = app.kw().server_keys(&operator).await.unwrap();
+    let retired = keys
+        .iter()
+        .find(|k| k.name.as_deref() == Some("billing backend"))
+        .unwrap();
+    let active = keys.iter().find(|k| k.name.is_none()).unwrap();
+    let (status, body) = app.call(&app.client, "remove_server_key", &[("id", &active.id)]).await;
+    assert_eq!(status, 409, "a key that works stays: {body}");
+    let (status, body) = app
+        .call(&app.client, "remove_server_key", &[("id", "no-such-key")])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app.call(&app.client, "remove_server_key", &[("id", &retired.id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("is off the list"), "{body}");
+    let keys = app.kw().server_keys(&operator).await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (_, page) = app
+        .kw()
+        .audit_page(&operator, Default::default(), None, Some(20))
+        .await
+        .unwrap();
+    let actions: Vec<&str> = page.events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"server_key.remove"), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "server_key.generate").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+/// A generate-key form: no overlap, and `name`.
+fn named(name: &str) -> [(&str, &str); 2] {
+    [("overlap_hours", "0"), ("name", name)]
+}

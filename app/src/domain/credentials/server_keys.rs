@@ -17,6 +17,8 @@ pub const PREFIX: &str = "kwsk_";
 /// How much of a key is kept in clear to tell keys apart in lists.
 const SHOWN_PREFIX_LEN: usize = PREFIX.len() + 6;
 pub const MAX_OVERLAP_SECS: i64 = 24 * 3600;
+/// The longest name a key may carry, in characters.
+pub const MAX_NAME_CHARS: usize = 40;
 
 #[derive(Debug)]
 pub struct NewServerKey {
@@ -39,20 +41,43 @@ pub enum KeyStatus {
 pub struct ServerKeyInfo {
     pub id: String,
     pub prefix: String,
+    /// What the admin who generated it called it, if anything.
+    pub name: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub status: KeyStatus,
 }
 
+/// A key's name as given: trimmed, empty for none, short and printable.
+fn key_name(given: Option<&str>) -> DomainResult<Option<String>> {
+    let Some(name) = given.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(DomainError::invalid_field(
+            "name",
+            format!("A key's name is at most {MAX_NAME_CHARS} characters."),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::invalid_field(
+            "name",
+            "A key's name cannot hold control characters.",
+        ));
+    }
+    Ok(Some(name.to_string()))
+}
+
 /// Generates a new key. Keys still active retire after `overlap_secs`
 /// (0 = at once; at most 24 hours).
-async fn generate(db: &Db, actor: &Principal, overlap_secs: i64) -> DomainResult<NewServerKey> {
+async fn generate(db: &Db, actor: &Principal, overlap_secs: i64, name: Option<&str>) -> DomainResult<NewServerKey> {
     if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
         return Err(DomainError::invalid_field(
             "overlap",
             "The overlap must be between 0 and 24 hours.",
         ));
     }
+    let name = key_name(name)?;
     crate::domain::application::require(db).await?;
     let key = secrets::generate(PREFIX);
     let prefix = key.expose_secret()[..SHOWN_PREFIX_LEN].to_string();
@@ -65,18 +90,21 @@ async fn generate(db: &Db, actor: &Principal, overlap_secs: i64) -> DomainResult
         .execute(change.conn())
         .await?;
     let id = crate::domain::ids::random_id();
-    sqlx::query("INSERT INTO server_keys (id, prefix, digest, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&id)
-        .bind(&prefix)
-        .bind(sha256(key.expose_secret().as_bytes()).to_vec())
-        .bind(now)
-        .bind(&actor.name)
-        .execute(change.conn())
-        .await?;
+    sqlx::query(
+        "INSERT INTO server_keys (id, prefix, name, digest, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&prefix)
+    .bind(&name)
+    .bind(sha256(key.expose_secret().as_bytes()).to_vec())
+    .bind(now)
+    .bind(&actor.name)
+    .execute(change.conn())
+    .await?;
     change
         .commit(
             AuditEvent::new(&actor.name, "server_key.generate", &prefix)
-                .detail(serde_json::json!({ "overlap_seconds": overlap_secs }))
+                .detail(serde_json::json!({ "overlap_seconds": overlap_secs, "name": name }))
                 .source(actor.source()),
         )
         .await?;
@@ -88,27 +116,60 @@ async fn generate(db: &Db, actor: &Principal, overlap_secs: i64) -> DomainResult
     })
 }
 
+/// Takes a retired key off the list. Its audit events stay; a key that
+/// still works (active or retiring) is refused, checked in the transaction.
+async fn remove(db: &Db, actor: &Principal, id: &str) -> DomainResult<String> {
+    let now = now_ms();
+    let mut change = db.change_as(actor).await?;
+    let found: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT prefix, retires_at FROM server_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(change.conn())
+            .await?;
+    let Some((prefix, retires_at)) = found else {
+        return Err(DomainError::NotFound(crate::domain::Entity::ServerKey));
+    };
+    if retires_at.is_none_or(|t| t > now) {
+        return Err(DomainError::Conflict(
+            "Only a retired key can be removed: this one still works.".into(),
+        ));
+    }
+    sqlx::query("DELETE FROM server_keys WHERE id = $1 AND retires_at IS NOT NULL AND retires_at <= $2")
+        .bind(id)
+        .bind(now)
+        .execute(change.conn())
+        .await?;
+    change
+        .commit(AuditEvent::new(&actor.name, "server_key.remove", &prefix).source(actor.source()))
+        .await?;
+    Ok(prefix)
+}
+
 pub(crate) async fn list(db: &Db) -> DomainResult<Vec<ServerKeyInfo>> {
-    type Row = (String, String, i64, Option<i64>, Option<i64>);
+    type Row = (String, String, Option<String>, i64, Option<i64>, Option<i64>);
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, prefix, created_at, last_used_at, retires_at FROM server_keys ORDER BY created_at DESC LIMIT 50",
+        "SELECT id, prefix, name, created_at, last_used_at, retires_at FROM server_keys \
+         ORDER BY created_at DESC LIMIT 50",
     )
     .fetch_all(db.read())
     .await?;
     let now = now_ms();
     Ok(rows
         .into_iter()
-        .map(|(id, prefix, created_at, last_used_at, retires_at)| ServerKeyInfo {
-            id,
-            prefix,
-            created_at,
-            last_used_at,
-            status: match retires_at {
-                None => KeyStatus::Active,
-                Some(t) if t > now => KeyStatus::RetiringUntil(t),
-                Some(_) => KeyStatus::Retired,
+        .map(
+            |(id, prefix, name, created_at, last_used_at, retires_at)| ServerKeyInfo {
+                id,
+                prefix,
+                name,
+                created_at,
+                last_used_at,
+                status: match retires_at {
+                    None => KeyStatus::Active,
+                    Some(t) if t > now => KeyStatus::RetiringUntil(t),
+                    Some(_) => KeyStatus::Retired,
+                },
             },
-        })
+        )
         .collect())
 }
 
@@ -124,11 +185,27 @@ pub enum ServerKeyRefusal {
 impl Keyward {
     /// Generates a server key, shown this once; the keys active before
     /// retire after `overlap_secs` (0: at once; at most 24 hours).
-    pub async fn generate_server_key(&self, who: &Principal, overlap_secs: i64) -> DomainResult<NewServerKey> {
-        let key = generate(&self.db, who, overlap_secs).await?;
+    pub async fn generate_server_key(
+        &self,
+        who: &Principal,
+        overlap_secs: i64,
+        name: Option<&str>,
+    ) -> DomainResult<NewServerKey> {
+        let key = generate(&self.db, who, overlap_secs, name).await?;
         self.metrics.rotation(Rotation::ServerKey);
         self.refresh().await?;
         Ok(key)
+    }
+
+    /// Takes a retired key off the list (its audit events stay); returns
+    /// its shown prefix.
+    pub async fn remove_server_key(&self, who: &Principal, id: &str) -> DomainResult<String> {
+        if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+            return Err(DomainError::NotFound(crate::domain::Entity::ServerKey));
+        }
+        let prefix = remove(&self.db, who, id).await?;
+        self.refresh().await?;
+        Ok(prefix)
     }
 
     /// What Settings > Integrations shows: the application, its server

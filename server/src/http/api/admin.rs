@@ -336,7 +336,10 @@ pub async fn generate_server_key(
     body: axum::body::Bytes,
 ) -> Result<Json<NewServerKey>, ApiError> {
     let overlap = json_or_default::<NewKey>(&body)?.overlap_seconds.unwrap_or(0);
-    let key = state.keyward.generate_server_key(token.principal(), overlap).await?;
+    let key = state
+        .keyward
+        .generate_server_key(token.principal(), overlap, None)
+        .await?;
     Ok(Json(NewServerKey {
         server_key: key.key.expose_secret().to_owned(),
         prefix: key.prefix,
