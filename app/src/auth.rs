@@ -59,6 +59,9 @@ fn session_error(e: tower_sessions::session::Error) -> AppError {
 /// Starts a console session for `admin`. The session id is replaced, so an
 /// id planted before sign-in (session fixation) is worthless.
 pub async fn sign_in(session: &Session, admin: &Admin) -> Result<(), AppError> {
+    // Nothing from before the sign-in goes on: a secret or a message kept
+    // for someone else's next page (see `reveal`) must not reach this admin.
+    session.clear().await;
     session.cycle_id().await.map_err(session_error)?;
     let now = now_ms();
     let signed_in = SignedIn {

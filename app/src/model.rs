@@ -257,7 +257,9 @@ pub struct AuditRow {
     pub actor: String,
     pub action: String,
     pub target: String,
-    pub detail: String,
+    /// The event's detail as (label, value) lines: times in words, a
+    /// change as before → after.
+    pub detail: Vec<(String, String)>,
     pub source: String,
 }
 
@@ -268,6 +270,13 @@ pub struct AuditPage {
     pub actor: String,
     pub action: String,
     pub target: String,
+    /// The time range, as the date inputs hold it (YYYY-MM-DD, UTC).
+    pub from: String,
+    pub to: String,
+    /// The actions on record, offered for the action filter.
+    pub actions: Vec<String>,
+    /// What is wrong with the filter, if anything (then no rows).
+    pub problem: Option<String>,
     /// Where the next (older) page starts, if there is one.
     pub older_than: Option<i64>,
 }

@@ -361,6 +361,8 @@ impl Config {
     pub fn https_url_for(&self, bound: SocketAddr) -> String {
         match self.public_url.as_deref().and_then(host_of) {
             Some(host) => format!("https://{host}:{}/", bound.port()),
+            // Every interface: only the operator knows the name to use.
+            None if bound.ip().is_unspecified() => format!("https://<this server>:{}/", bound.port()),
             None => format!("https://{bound}/"),
         }
     }
@@ -370,6 +372,8 @@ impl Config {
 fn host_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next()?;
+    // Never a user name or password, if the URL carried one.
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
     let host = if authority.starts_with('[') {
         &authority[..=authority.find(']')?]
     } else {
@@ -760,6 +764,7 @@ mod tests {
     fn the_https_url_is_the_public_hosts_on_the_bound_port() {
         let bound: SocketAddr = "0.0.0.0:3443".parse().unwrap();
         let mut config = Config::with_data_dir("/nonexistent");
+        assert_eq!(config.https_url_for(bound), "https://<this server>:3443/");
         assert_eq!(
             config.https_url_for("127.0.0.1:3443".parse().unwrap()),
             "https://127.0.0.1:3443/"
@@ -771,6 +776,8 @@ mod tests {
                 "https://keyward.example.com:3443/",
             ),
             ("http://[2001:db8::1]:8080/", "https://[2001:db8::1]:3443/"),
+            ("https://ops:pw@kw.example.com/", "https://kw.example.com:3443/"),
+            ("https://u@[::1]/", "https://[::1]:3443/"),
         ] {
             config.public_url = Some(public.into());
             assert_eq!(config.https_url_for(bound), want, "{public}");

@@ -203,6 +203,17 @@ async fn setup(db: &Db, master: &MasterKey, hasher: &Hasher, setup: Setup) -> Do
         .await
 }
 
+/// What a settings change changed, as `{"setting": {"from": …, "to": …}}`
+/// (the audit log shows what changed, not the whole new state).
+fn changes(settings: &[(&str, bool, bool)]) -> serde_json::Value {
+    settings
+        .iter()
+        .filter(|(_, from, to)| from != to)
+        .map(|(name, from, to)| (name.to_string(), serde_json::json!({ "from": from, "to": to })))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// Turns secure mode and mTLS on or off, with the same rules everywhere:
 /// mTLS needs secure mode and an active certificate; secure mode cannot be
 /// turned off under mTLS.
@@ -240,7 +251,10 @@ async fn set_modes(
     change
         .commit(
             AuditEvent::new(&actor.name, "settings.update", "application")
-                .detail(serde_json::json!({ "secure_mode": secure_after, "mtls": mtls_after }))
+                .detail(changes(&[
+                    ("secure_mode", app.secure_mode, secure_after),
+                    ("mtls", app.mtls, mtls_after),
+                ]))
                 .source(actor.source()),
         )
         .await?;

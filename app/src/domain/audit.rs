@@ -214,6 +214,10 @@ pub struct Filter {
     pub action: String,
     /// In the target (a username, a key prefix or certificate id, …).
     pub target: String,
+    /// At or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Before this time (ms since the epoch).
+    pub until: Option<i64>,
 }
 
 /// `needle` as a LIKE pattern matching it anywhere, in lower case, with
@@ -272,12 +276,14 @@ pub async fn search(
         "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events \
          WHERE seq < $1 AND ($2 = '' OR lower(actor) LIKE $2 ESCAPE '\\') \
          AND ($3 = '' OR lower(action) LIKE $3 ESCAPE '\\') AND ($4 = '' OR lower(target) LIKE $4 ESCAPE '\\') \
-         ORDER BY seq DESC LIMIT $5",
+         AND at >= $5 AND at < $6 ORDER BY seq DESC LIMIT $7",
     )
     .bind(before.unwrap_or(i64::MAX))
     .bind(anywhere(&filter.actor))
     .bind(anywhere(&filter.action))
     .bind(anywhere(&filter.target))
+    .bind(filter.since.unwrap_or(i64::MIN))
+    .bind(filter.until.unwrap_or(i64::MAX))
     .bind(limit)
     .fetch_all(db.read())
     .await?;
@@ -439,6 +445,7 @@ impl crate::domain::Keyward {
             actor: filter.actor.trim().to_string(),
             action: filter.action.trim().to_string(),
             target: filter.target.trim().to_string(),
+            ..filter
         };
         for (field, name, value) in [
             ("actor", "Actor", &filter.actor),
@@ -460,5 +467,13 @@ impl crate::domain::Keyward {
         }
         let found = page(&self.db, &filter, before, limit).await?;
         Ok((filter, found))
+    }
+
+    /// The actions on record, for a filter to offer (at most 200).
+    pub async fn audit_actions(&self, _who: &crate::domain::Principal) -> DomainResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT action FROM audit_events ORDER BY action LIMIT 200")
+            .fetch_all(self.db.read())
+            .await?;
+        Ok(rows.into_iter().map(|(a,)| a).collect())
     }
 }

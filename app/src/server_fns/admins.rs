@@ -170,7 +170,9 @@ pub async fn create_admin(username: String, password: String, role: String) -> R
         .await
     {
         // Typed again otherwise (without JavaScript the page is new).
-        crate::reveal::stash(KEPT_ADMIN, &crate::model::AdminInput { username, role }).await?;
+        if let Err(e) = crate::reveal::stash(KEPT_ADMIN, &crate::model::AdminInput { username, role }).await {
+            tracing::warn!(error = %e, "a refused create-admin form could not be kept");
+        }
         return Err(refused.into());
     }
     leptos_axum::redirect("/settings/admin-users");

@@ -89,12 +89,20 @@ pub async fn create_certificate(name: String, csr: String, validity_days: i64) -
         Ok(issued) => issued,
         Err(refused) => {
             // Pasted again otherwise (without JavaScript the page is new).
+            // Never a private key pasted by mistake: that field starts empty.
+            let csr = if csr.contains("PRIVATE KEY") {
+                String::new()
+            } else {
+                csr
+            };
             let kept = crate::model::CertificateInput {
                 name,
                 csr,
                 validity_days,
             };
-            crate::reveal::stash(KEPT_CERTIFICATE, &kept).await?;
+            if let Err(e) = crate::reveal::stash(KEPT_CERTIFICATE, &kept).await {
+                tracing::warn!(error = %e, "a refused certificate form could not be kept");
+            }
             return Err(refused.into());
         }
     };

@@ -21,7 +21,9 @@ use app::model::pem_file_name;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/console/certificates/{id}/download", get(download_certificate))
+    Router::new()
+        .route("/console/certificates/{id}/download", get(download_certificate))
+        .route("/console/audit-log/export", get(super::audit_export::export))
 }
 
 /// A certificate as PEM, followed by the CA certificate (the chain).

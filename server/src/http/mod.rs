@@ -4,6 +4,7 @@
 
 mod api;
 mod assets;
+mod audit_export;
 mod console;
 mod health;
 mod metrics;
@@ -28,6 +29,7 @@ use app::{shell, App};
 use crate::config::ClientCertHeader;
 
 pub use api::ApiError;
+pub use audit_export::csv_cell;
 
 /// Request bodies larger than this are refused before they are read.
 pub const BODY_LIMIT: usize = 64 * 1024;

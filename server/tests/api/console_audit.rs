@@ -175,3 +175,107 @@ async fn sign_ins_refusals_and_sign_outs_are_on_record_without_the_password() {
     }
     assert!(events[0].source.contains("127.0.0.1"), "{:?}", events[0].source);
 }
+
+/// Details read as fields with human times, a settings change as before →
+/// after; a time range narrows the list; a bad date is a readable refusal.
+#[tokio::test]
+async fn the_audit_log_reads_plainly_and_narrows_by_time() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let (status, body) = app.call(&app.client, "set_secure_mode", &[("enabled", "true")]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let html = audit_page(&app, "?action=settings").await;
+    assert_eq!(actions(&html), ["settings.update"], "{html}");
+    assert!(html.contains("secure mode: off → on"), "before → after: {html}");
+    assert!(!html.contains("mtls"), "only what changed: {html}");
+    // A token's issue carries its expiry: a time, not a number.
+    app.admin_with_token("ops");
+    let html = audit_page(&app, "?action=admin_token.generate").await;
+    assert!(!actions(&html).is_empty(), "{html}");
+    assert!(!html.contains("\"expires_at\""), "no raw JSON: {html}");
+    assert!(html.contains("expires at: ") && html.contains(" UTC"), "{html}");
+
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert!(!actions(&audit_page(&app, &format!("?from={today}&to={today}")).await).is_empty());
+    let html = audit_page(&app, "?from=2001-01-01&to=2001-01-31").await;
+    assert!(html.contains("data-testid=\"audit-empty\""), "{html}");
+    let html = audit_page(&app, "?from=yesterday").await;
+    assert!(html.contains("a date like 2026-11-28"), "{html}");
+    // The actions on record are offered for the action filter.
+    assert!(html.contains("<option value=\"settings.update\""), "{html}");
+}
+
+/// The filtered view leaves as CSV or JSON Lines, for signed-in admins
+/// only; a cell a spreadsheet would run as a formula is defused.
+#[tokio::test]
+async fn the_filtered_audit_log_exports_as_csv_and_json_lines() {
+    let app = TestApp::ready().await;
+    let res = anonymous()
+        .get(app.url("/console/audit-log/export?format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed out: to the sign-in page");
+    app.login().await;
+    app.call(&app.client, "set_secure_mode", &[("enabled", "true")]).await;
+    // A name a spreadsheet would take for a formula.
+    app.call(
+        &app.client,
+        "generate_server_key",
+        &[("overlap_hours", "0"), ("name", "=HYPERLINK(\"x\")")],
+    )
+    .await;
+
+    let res = app
+        .client
+        .get(app.url("/console/audit-log/export?format=csv&action=server_key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(".csv\""));
+    let csv = res.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("seq,at,actor,action,target,detail,source"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert!(rows[0].contains(",server_key.generate,"), "{csv}");
+
+    let res = app
+        .client
+        .get(app.url("/console/audit-log/export?format=jsonl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let body = res.text().await.unwrap();
+    let events: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.len() >= 3, "{body}");
+    let update = events
+        .iter()
+        .find(|e| e["action"] == "settings.update")
+        .expect("the settings change");
+    assert_eq!(update["detail"]["secure_mode"]["to"], true, "{update}");
+    assert!(update["at"].as_str().unwrap().ends_with('Z'), "{update}");
+
+    let res = app
+        .client
+        .get(app.url("/console/audit-log/export?format=xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[test]
+fn a_csv_cell_that_would_run_as_a_formula_is_quoted_as_text() {
+    assert_eq!(server::http::csv_cell("=1+1"), "\"'=1+1\"");
+    assert_eq!(server::http::csv_cell("a,\"b\""), "\"a,\"\"b\"\"\"");
+    assert_eq!(server::http::csv_cell("plain"), "plain");
+}

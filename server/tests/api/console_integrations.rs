@@ -151,3 +151,22 @@ async fn keys_carry_names_and_only_retired_ones_can_be_removed() {
 fn named(name: &str) -> [(&str, &str); 2] {
     [("overlap_hours", "0"), ("name", name)]
 }
+
+/// What a form post without JavaScript left for its next page is not
+/// shown to the next admin who signs in on the same browser.
+#[tokio::test]
+async fn a_message_left_for_one_admin_does_not_reach_the_next() {
+    let app = TestApp::ready().await;
+    app.create_admin("ops");
+    app.settle().await;
+    assert_eq!(app.login().await.status(), 302);
+    let res = app
+        .form(&app.client, "set_secure_mode", "/settings/integrations", &[("enabled", "true")])
+        .await;
+    assert_eq!(res.status(), 302, "a plain form post");
+    // Not read: another admin signs in on this browser instead.
+    assert_eq!(app.login_with(&app.client, "ops", ADMIN_PASSWORD).await.status(), 302);
+    let html = app.html("/settings/integrations").await;
+    assert!(html.contains("data-testid=\"done\""), "the live region is there: {html}");
+    assert!(!html.contains("Secure mode is on: clients need"), "{html}");
+}

@@ -59,10 +59,16 @@ fn key_name(given: Option<&str>) -> DomainResult<Option<String>> {
             format!("A key's name is at most {MAX_NAME_CHARS} characters."),
         ));
     }
-    if name.chars().any(char::is_control) {
+    // Control characters, and the invisible ones that make a name read as
+    // another (zero-width, bidirectional overrides).
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if name.chars().any(hidden) {
         return Err(DomainError::invalid_field(
             "name",
-            "A key's name cannot hold control characters.",
+            "A key's name cannot hold control or invisible characters.",
         ));
     }
     Ok(Some(name.to_string()))
@@ -134,11 +140,15 @@ async fn remove(db: &Db, actor: &Principal, id: &str) -> DomainResult<String> {
             "Only a retired key can be removed: this one still works.".into(),
         ));
     }
-    sqlx::query("DELETE FROM server_keys WHERE id = $1 AND retires_at IS NOT NULL AND retires_at <= $2")
+    let deleted = sqlx::query("DELETE FROM server_keys WHERE id = $1 AND retires_at IS NOT NULL AND retires_at <= $2")
         .bind(id)
         .bind(now)
         .execute(change.conn())
         .await?;
+    // Removed meanwhile by someone else: one removal, one event.
+    if deleted.rows_affected() == 0 {
+        return Err(DomainError::NotFound(crate::domain::Entity::ServerKey));
+    }
     change
         .commit(AuditEvent::new(&actor.name, "server_key.remove", &prefix).source(actor.source()))
         .await?;
@@ -216,7 +226,10 @@ impl Keyward {
         // What this instance has answered but not yet written (last-used
         // times, sessions without an auth token) is written first: the
         // page counts what has been answered, not what was written.
-        self.usage.flush(&self.db).await?;
+        // A failure here costs the page only its freshness.
+        if let Err(e) = self.usage.flush(&self.db).await {
+            tracing::warn!(error = %e, "usage bookkeeping could not be written before the integrations page");
+        }
         let server_keys = list(&self.db).await?;
         let unsecured_sessions_last_day =
             crate::domain::storage::usage::unsecured_sessions_last_day(&self.db, now_ms()).await?;

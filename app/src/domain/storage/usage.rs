@@ -70,22 +70,31 @@ impl Usage {
         {
             return Ok(());
         }
+        // Rows in one order, whoever flushes (the background task, a page):
+        // two flushes never lock the same rows in opposite orders.
+        let sorted = |m: &HashMap<String, i64>| {
+            let mut v: Vec<(String, i64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            v.sort();
+            v
+        };
         let mut tx = db.write().begin().await?;
-        for (id, at) in &batch.server_keys {
+        for (id, at) in &sorted(&batch.server_keys) {
             sqlx::query("UPDATE server_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
                 .bind(at)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
-        for (id, at) in &batch.admin_tokens {
+        for (id, at) in &sorted(&batch.admin_tokens) {
             sqlx::query("UPDATE admin_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
                 .bind(at)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
-        for (hour, n) in &batch.unsecured_by_hour {
+        let mut hours: Vec<(i64, i64)> = batch.unsecured_by_hour.iter().map(|(h, n)| (*h, *n)).collect();
+        hours.sort();
+        for (hour, n) in &hours {
             sqlx::query(
                 "INSERT INTO unsecured_session_counts (hour, count) VALUES ($1, $2) \
                  ON CONFLICT (hour) DO UPDATE SET count = unsecured_session_counts.count + excluded.count",
@@ -99,7 +108,8 @@ impl Usage {
         // End users can be many (one per session): one statement per chunk,
         // and a transaction per chunk, so the batching writer, which shares
         // SQLite's one write connection, never waits long behind this.
-        let seen: Vec<(&String, &i64)> = batch.end_users.iter().collect();
+        let mut seen: Vec<(&String, &i64)> = batch.end_users.iter().collect();
+        seen.sort();
         for chunk in seen.chunks(LAST_SEEN_ROWS) {
             let sql = format!(
                 "UPDATE end_users SET last_seen_at = v.column2 FROM (VALUES {}) AS v \

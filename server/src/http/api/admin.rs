@@ -442,6 +442,7 @@ pub async fn audit_events(
         actor: q.actor,
         action: q.action,
         target: q.target,
+        ..Default::default()
     };
     let (_, found) = state
         .keyward
