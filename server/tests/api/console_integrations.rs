@@ -161,12 +161,20 @@ async fn a_message_left_for_one_admin_does_not_reach_the_next() {
     app.settle().await;
     assert_eq!(app.login().await.status(), 302);
     let res = app
-        .form(&app.client, "set_secure_mode", "/settings/integrations", &[("enabled", "true")])
+        .form(
+            &app.client,
+            "set_secure_mode",
+            "/settings/integrations",
+            &[("enabled", "true")],
+        )
         .await;
     assert_eq!(res.status(), 302, "a plain form post");
     // Not read: another admin signs in on this browser instead.
     assert_eq!(app.login_with(&app.client, "ops", ADMIN_PASSWORD).await.status(), 302);
     let html = app.html("/settings/integrations").await;
-    assert!(html.contains("data-testid=\"done\""), "the live region is there: {html}");
+    assert!(
+        html.contains("data-testid=\"done\""),
+        "the live region is there: {html}"
+    );
     assert!(!html.contains("Secure mode is on: clients need"), "{html}");
 }
