@@ -100,9 +100,27 @@ pub async fn require_admin() -> Result<Principal, AppError> {
     check_admin(&kw, &session, client_addr().await).await
 }
 
+/// As [`require_admin`], also for an admin who signed in with a temporary
+/// password (what they may do then: choose their own, see the frame, sign
+/// out); says whether that is so.
+pub async fn require_admin_pending_password() -> Result<(Principal, bool), AppError> {
+    let kw = keyward()?;
+    let session = session().await?;
+    let resumed = resume(&kw, &session, client_addr().await).await?;
+    Ok((resumed.principal, resumed.must_change_password))
+}
+
 /// The gate itself, for server functions and for the few plain axum
 /// routes of the console (downloads).
 pub async fn check_admin(kw: &Keyward, session: &Session, client: String) -> Result<Principal, AppError> {
+    let resumed = resume(kw, session, client).await?;
+    if resumed.must_change_password {
+        return Err(AppError::PasswordChangeRequired);
+    }
+    Ok(resumed.principal)
+}
+
+async fn resume(kw: &Keyward, session: &Session, client: String) -> Result<crate::domain::admins::Resumed, AppError> {
     let Some(mut signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(session_error)? else {
         // A fresh install has nobody to sign in: send people to setup.
         if !kw.is_set_up().await? {
@@ -121,14 +139,14 @@ pub async fn check_admin(kw: &Keyward, session: &Session, client: String) -> Res
         )
         .await?;
     match resumed {
-        Some(principal) => {
+        Some(resumed) => {
             let now = now_ms();
             if now - signed_in.seen_at_ms > TOUCH_EVERY_MS {
                 // Modifying the session makes the layer save it with a new idle expiry.
                 signed_in.seen_at_ms = now;
                 session.insert(SESSION_KEY, signed_in).await.map_err(session_error)?;
             }
-            Ok(principal)
+            Ok(resumed)
         }
         None => {
             sign_out(session).await?;

@@ -24,6 +24,9 @@ pub enum AppError {
     RateLimited(u64),
     #[error("Keyward has not been set up yet.")]
     SetupRequired,
+    /// Signed in with a temporary password: choose your own first.
+    #[error("Choose your own password first: the one you signed in with was temporary.")]
+    PasswordChangeRequired,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The request never reached the function (network, encoding).
@@ -50,7 +53,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthorized | AppError::WrongPassword(_) => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::PasswordChangeRequired => 403,
             AppError::Invalid(_) | AppError::Transport(_) => 400,
             AppError::Conflict(_) | AppError::SetupRequired => 409,
             AppError::RateLimited(_) => 429,

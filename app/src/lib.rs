@@ -34,7 +34,7 @@ use leptos_router::{path, SsrMode};
 use pages::{
     admin_users::AdminUsersPage, api_reference::ApiReferencePage, audit_log::AuditLogPage,
     integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage, not_found::NotFound,
-    security::SecurityPage, setup::SetupPage, Home,
+    password::PasswordPage, security::SecurityPage, setup::SetupPage, Home,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -103,6 +103,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin-users") view=AdminUsersPage/>
                     <Route path=path!("audit-log") view=AuditLogPage/>
                     <Route path=path!("api") view=ApiReferencePage/>
+                    <Route path=path!("password") view=PasswordPage/>
                 </ParentRoute>
             </Routes>
         </Router>

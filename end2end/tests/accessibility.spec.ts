@@ -128,6 +128,8 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
     'settings/admin-users?do=password',
     'settings/admin-users?do=revoke-other',
     'settings/admin-users?do=disable&username=bob-admin',
+    'settings/admin-users?do=temporary&username=bob-admin',
+    'settings/password',
     'settings/audit-log',
     'settings/api',
     'settings/no-such-page',

@@ -89,3 +89,40 @@ test('retrieve needs the password; generate shows the switch-over notice', async
   await expect(page.getByTestId('token-notice').first()).toContainText('stops working at');
   expect(await page.content()).not.toContain(second);
 });
+
+test('a temporary password from a super admin is replaced at the next sign-in', async ({ page, keyward, javaScriptEnabled, browser }) => {
+  await setupApp(page, keyward, javaScriptEnabled);
+  await createAdmin(keyward.dataDir);
+  await signIn(page, javaScriptEnabled);
+  await expect(page).toHaveURL(/integrations$/);
+  await page.goto(keyward.url + 'settings/admin-users');
+  await ready(page, javaScriptEnabled);
+  const row = page.locator(`tr[data-username="${BOB.username}"]`);
+  await row.getByLabel(`Actions for ${BOB.username}`).click();
+  await row.getByRole('link', { name: 'Set a temporary password…' }).click();
+  await ready(page, javaScriptEnabled);
+  const step = page.getByRole('group', { name: 'Set a temporary password' });
+  await step.getByLabel('Temporary password (at least 12 characters)').fill('a temporary passphrase');
+  await step.getByLabel('Temporary password again').fill('a temporary passphrase');
+  await step.getByRole('button', { name: 'Set temporary password' }).click();
+  await expect(page.getByTestId('done')).toContainText(`${BOB.username} has a temporary password`);
+
+  const bob = await newPage(browser, javaScriptEnabled);
+  await bob.goto(keyward.url + 'login');
+  await signIn(bob, javaScriptEnabled, { username: BOB.username, password: 'a temporary passphrase' });
+  await expect(bob).toHaveURL(/\/settings\/password$/);
+  await ready(bob, javaScriptEnabled);
+  // Anything else sends them back here.
+  await bob.goto(keyward.url + 'settings/security');
+  await expect(bob).toHaveURL(/\/settings\/password$/);
+  await ready(bob, javaScriptEnabled);
+  await bob.getByLabel('Temporary password').fill('a temporary passphrase');
+  await bob.getByLabel('New password', { exact: true }).fill('bob chose this passphrase');
+  await bob.getByLabel('New password again').fill('bob chose this passphrase');
+  await bob.getByRole('button', { name: 'Choose password' }).click();
+  await expect(bob.getByTestId('done')).toHaveText('Your password is changed: it is yours alone now.');
+  await bob.getByRole('link', { name: 'Continue to the console' }).click();
+  await expect(bob).toHaveURL(/\/settings\/integrations$/);
+  await ready(bob, javaScriptEnabled);
+  await expect(bob.getByTestId('api-key')).toBeVisible();
+});

@@ -6,7 +6,8 @@ use super::urlencode;
 use crate::components::{reset_on_success, say_done, successes, CopyButton, FailureView, FormError, Menu, Ready};
 use crate::model::{AdminInput, AdminPage, AdminRow, Role, ShownToken};
 use crate::server_fns::admins::{
-    list_admins, ChangePassword, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled, UnlockAdmin,
+    list_admins, ChangePassword, CreateAdmin, GenerateToken, RetrieveToken, RevokeToken, SetAdminDisabled,
+    SetTemporaryPassword, UnlockAdmin,
 };
 
 /// The actions of this page, so the table reloads after any of them.
@@ -19,6 +20,7 @@ struct Actions {
     disable: ServerAction<SetAdminDisabled>,
     unlock: ServerAction<UnlockAdmin>,
     password: ServerAction<ChangePassword>,
+    temporary: ServerAction<SetTemporaryPassword>,
 }
 
 /// Settings > Admin Users. Menus and confirmations are URL steps
@@ -33,6 +35,7 @@ pub fn AdminUsersPage() -> impl IntoView {
         disable: ServerAction::new(),
         unlock: ServerAction::new(),
         password: ServerAction::new(),
+        temporary: ServerAction::new(),
     };
     let query = use_query_map();
     // Only the search and the page reload the list; opening a step (`?do=…`) does not.
@@ -42,6 +45,7 @@ pub fn AdminUsersPage() -> impl IntoView {
     say_done(actions.create);
     say_done(actions.disable);
     say_done(actions.unlock);
+    say_done(actions.temporary);
     let changes = (
         successes(actions.generate),
         successes(actions.revoke),
@@ -106,6 +110,7 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             .or_else(|| actions.disable.value().get().and_then(Result::err))
             .or_else(|| actions.unlock.value().get().and_then(Result::err))
             .or_else(|| actions.password.value().get().and_then(Result::err))
+            .or_else(|| actions.temporary.value().get().and_then(Result::err))
     });
     let changed_now = data.password_changed;
     let changed = move || changed_now || actions.password.value().get().is_some_and(|r| r.is_ok());
@@ -129,6 +134,7 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
             Some("password") if !changed() => view! { <PasswordStep action=actions.password/> }.into_any(),
             Some("revoke-other") if data.you_are_super => view! { <RevokeOtherStep action=actions.revoke/> }.into_any(),
             Some("disable") if data.you_are_super => view! { <DisableStep action=actions.disable/> }.into_any(),
+            Some("temporary") if data.you_are_super => view! { <TemporaryPasswordStep action=actions.temporary/> }.into_any(),
             _ => ().into_any(),
         }}
         <Search query=data.query.clone()/>
@@ -319,6 +325,32 @@ fn DisableStep(action: ServerAction<SetAdminDisabled>) -> impl IntoView {
     }
 }
 
+/// A super admin gives someone a temporary password (they forgot theirs).
+#[component]
+fn TemporaryPasswordStep(action: ServerAction<SetTemporaryPassword>) -> impl IntoView {
+    let query = use_query_map();
+    let name = query.with_untracked(|q| q.get("username").unwrap_or_default());
+    view! {
+        <section class="card confirm" role="group" aria-label="Set a temporary password">
+            <h2>"A temporary password for " {name.clone()}</h2>
+            <p class="muted">
+                "Their console sessions end at once. At their next sign-in they must choose their own password before "
+                "anything else. Give it to them over a channel you trust. Their admin token keeps working: revoke it "
+                "too if it may be known to someone else."
+            </p>
+            <ActionForm action attr:class="form">
+                <input type="hidden" name="username" value=name/>
+                <label>"Temporary password (at least 12 characters)" <input type="password" name="password" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
+                <label>"Temporary password again" <input type="password" name="password_confirm" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
+                <div>
+                    <button type="submit" class="button primary">"Set temporary password"</button>
+                    " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
 #[component]
 fn Search(query: String) -> impl IntoView {
     view! {
@@ -423,6 +455,7 @@ fn row_menu(r: &AdminRow, you_are_super: bool, actions: Actions) -> AnyView {
                         <button type="submit" class="link">"Unlock"</button>
                     </ActionForm>
                 }})}
+                <a href=format!("?do=temporary&username={}", urlencode(&name))>"Set a temporary password…"</a>
                 {if disable_to {
                     // Disabling is confirmed first: it ends the admin's sessions and tokens for good.
                     view! { <a href=format!("?do=disable&username={}", urlencode(&name))>"Disable…"</a> }.into_any()

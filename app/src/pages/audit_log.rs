@@ -27,7 +27,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 )
             })
         },
-        |(actor, action, target, from, to, before)| list_audit(actor, action, target, from, to, before),
+        |(actor, action, target, from, to, before)| list_audit(actor, action, target, Some(from), Some(to), before),
     );
     view! {
         <Title text="Audit log"/>

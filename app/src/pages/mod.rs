@@ -7,6 +7,7 @@ pub mod integrations;
 pub mod layout;
 pub mod login;
 pub mod not_found;
+pub mod password;
 pub mod security;
 pub mod setup;
 

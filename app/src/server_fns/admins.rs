@@ -215,11 +215,11 @@ pub async fn unlock_admin(username: String) -> Result<Done, AppError> {
 /// Changes the signed-in admin's own password, after the current one.
 /// Their other console sessions end; this one goes on (a new id).
 #[server(prefix = "/console/fn", endpoint = "change_password")]
-pub async fn change_password(current: String, password: String, password_confirm: String) -> Result<(), AppError> {
+pub async fn change_password(current: String, password: String, password_confirm: String) -> Result<Done, AppError> {
     use secrecy::SecretString;
 
     let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin().await?;
+    let (who, was_temporary) = crate::auth::require_admin_pending_password().await?;
     if password != password_confirm {
         return Err(AppError::Invalid("The new passwords do not match.".into()));
     }
@@ -229,9 +229,41 @@ pub async fn change_password(current: String, password: String, password_confirm
         .map_err(wrong_password)?;
     let session = crate::auth::session().await?;
     crate::auth::reseat(&session, &admin).await?;
+    if was_temporary {
+        // In place of a temporary one: said on the same page, which then
+        // leads on into the console.
+        leptos_axum::redirect("/settings/password?changed");
+        return crate::server_fns::done("Your password is changed: it is yours alone now.").await;
+    }
     // Said once, on the page the form lands on (not from the URL, which
     // anyone could link to).
     crate::reveal::stash("password_changed", &true).await?;
     leptos_axum::redirect("/settings/admin-users");
-    Ok(())
+    Ok(Done {
+        message: "Your password was changed. Your other console sessions were signed out.".into(),
+    })
+}
+
+/// Gives another admin a temporary password (super admins): their sessions
+/// end, and they choose their own at their next sign-in.
+#[server(prefix = "/console/fn", endpoint = "set_temporary_password")]
+pub async fn set_temporary_password(
+    username: String,
+    password: String,
+    password_confirm: String,
+) -> Result<Done, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    if password != password_confirm {
+        return Err(AppError::Invalid("The passwords do not match.".into()));
+    }
+    kw.set_temporary_password(&who, &username, secrecy::SecretString::from(password))
+        .await?;
+    leptos_axum::redirect("/settings/admin-users");
+    crate::server_fns::done(format!(
+        "{} has a temporary password: give it to them over a channel you trust. Their sessions have ended, \
+         and they choose their own password when they next sign in.",
+        normal(&username)
+    ))
+    .await
 }

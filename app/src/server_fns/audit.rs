@@ -12,8 +12,8 @@ pub async fn list_audit(
     actor: String,
     action: String,
     target: String,
-    from: String,
-    to: String,
+    from: Option<String>,
+    to: Option<String>,
     before: Option<i64>,
 ) -> Result<AuditPage, AppError> {
     use crate::domain::clock::display;
@@ -22,7 +22,11 @@ pub async fn list_audit(
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     let actions = kw.audit_actions(&who).await?;
-    let (from, to) = (from.trim().to_string(), to.trim().to_string());
+    // Optional on the wire: callers from before the range existed send none.
+    let (from, to) = (
+        from.unwrap_or_default().trim().to_string(),
+        to.unwrap_or_default().trim().to_string(),
+    );
     // A bad filter is said on the page, which keeps the form to correct it.
     let refused = |problem: String, actor, action, target| AuditPage {
         rows: Vec::new(),

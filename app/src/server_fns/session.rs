@@ -24,10 +24,14 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     let session = crate::auth::session().await?;
     crate::auth::sign_in(&session, &admin).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
-    let to = next
-        .as_deref()
-        .filter(|n| is_console_page(n))
-        .unwrap_or("/settings/integrations");
+    // A temporary password is changed before anything else.
+    let to = if admin.must_change_password {
+        "/settings/password"
+    } else {
+        next.as_deref()
+            .filter(|n| is_console_page(n))
+            .unwrap_or("/settings/integrations")
+    };
     leptos_axum::redirect(to);
     Ok(())
 }
@@ -79,7 +83,10 @@ pub async fn logout() -> Result<(), AppError> {
     let session = crate::auth::session().await?;
     // A session that had already ended signs out quietly: nobody to name.
     // Signing out never fails for want of its audit event.
-    if let (Ok(kw), Ok(who)) = (crate::auth::keyward(), crate::auth::require_admin().await) {
+    if let (Ok(kw), Ok((who, _))) = (
+        crate::auth::keyward(),
+        crate::auth::require_admin_pending_password().await,
+    ) {
         if let Err(e) = kw.signed_out(&who).await {
             tracing::error!(error = %e, "the sign-out could not be audited");
         }
@@ -93,7 +100,7 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/console/fn", endpoint = "frame")]
 pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
     let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin().await?;
+    let who = crate::auth::require_admin_pending_password().await?.0;
     let app = kw.application(&who).await?;
     let notices = match kw.own_token_status(&who).await? {
         Some(status) => token_notices(&status),

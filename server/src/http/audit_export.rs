@@ -45,6 +45,7 @@ pub async fn export(
         Ok(who) => who,
         Err(AppError::Unauthorized) => return Redirect::to("/login?reason=signed-out").into_response(),
         Err(AppError::SetupRequired) => return Redirect::to("/setup").into_response(),
+        Err(AppError::PasswordChangeRequired) => return Redirect::to("/settings/password").into_response(),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     let Ok(Query(q)) = query else {

@@ -38,6 +38,7 @@ async fn download_certificate(
         Ok(who) => who,
         Err(AppError::Unauthorized) => return Redirect::to("/login?reason=signed-out").into_response(),
         Err(AppError::SetupRequired) => return Redirect::to("/setup").into_response(),
+        Err(AppError::PasswordChangeRequired) => return Redirect::to("/settings/password").into_response(),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     match kw.certificate(&who, &id).await {

@@ -44,6 +44,15 @@ const GATED: &[Call] = &[
     ("set_mtls", &[("enabled", "false")]),
     ("frame", &[]),
     ("api_reference", &[]),
+    ("remove_server_key", &[("id", "no-such-key")]),
+    (
+        "set_temporary_password",
+        &[
+            ("username", ADMIN),
+            ("password", "a long password!"),
+            ("password_confirm", "a long password!"),
+        ],
+    ),
 ];
 
 /// A super admin's alone: an admin's session is refused.
@@ -60,6 +69,14 @@ const SUPER_ONLY: &[Call] = &[
     ("unlock_admin", &[("username", ADMIN)]),
     ("revoke_token", &[("username", ADMIN)]),
     ("set_region", &[("region", "us")]),
+    (
+        "set_temporary_password",
+        &[
+            ("username", ADMIN),
+            ("password", "a long password!"),
+            ("password_confirm", "a long password!"),
+        ],
+    ),
 ];
 
 /// What an action would change: admins, tokens, keys, certificates,

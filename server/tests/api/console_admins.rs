@@ -461,3 +461,71 @@ async fn disabling_is_confirmed_and_states_read_true() {
     let step = app.html("/settings/admin-users?do=revoke-other&username=locky").await;
     assert!(step.contains("their next sign-in gives them a new token"), "{step}");
 }
+
+/// A super admin gives an admin who forgot their password a temporary one:
+/// the admin's sessions end; at sign-in they are sent to choose their own,
+/// and nothing else in the console answers until they have.
+#[tokio::test]
+async fn a_temporary_password_is_changed_before_anything_else() {
+    const TEMP: &str = "a temporary passphrase";
+    const OWN: &str = "ops chose this one";
+    let app = TestApp::ready().await;
+    app.create_admin("ops");
+    app.settle().await;
+    let ops = browser(&app.base);
+    assert_eq!(app.login_with(&ops, "ops", ADMIN_PASSWORD).await.status(), 302);
+    assert_eq!(app.login().await.status(), 302);
+    let temporary = |name: &'static str| [("username", name), ("password", TEMP), ("password_confirm", TEMP)];
+
+    // Not an admin's to give, nor for yourself.
+    let (status, body) = app.call(&ops, "set_temporary_password", &temporary(ADMIN)).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app.call(&app.client, "set_temporary_password", &temporary(ADMIN)).await;
+    assert_eq!(status, 409, "{body}");
+
+    let (status, body) = app.call(&app.client, "set_temporary_password", &temporary("ops")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ops has a temporary password"), "{body}");
+    let (status, _) = app.call(&ops, "integrations", &[]).await;
+    assert_eq!(status, 401, "their session ended");
+
+    // Signed in with it: sent to choose their own; nothing else answers.
+    let res = app.login_with(&ops, "ops", TEMP).await;
+    assert_eq!(location(&res), "/settings/password");
+    let (status, body) = app.call(&ops, "integrations", &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("PasswordChangeRequired"), "{body}");
+    let res = ops.get(app.url("/settings/integrations")).send().await.unwrap();
+    assert_eq!(location(&res), "/settings/password", "a page sends them on");
+    let res = ops
+        .get(app.url("/console/audit-log/export?format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/settings/password", "so does a download");
+    let html = app.html_as(&ops, "/settings/password").await;
+    assert!(html.contains("A super admin gave you a temporary password"), "{html}");
+
+    let own = [("current", TEMP), ("password", OWN), ("password_confirm", OWN)];
+    let (status, body) = app.call(&ops, "change_password", &own).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.call(&ops, "integrations", &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let operator = app::domain::Principal::operator();
+    let (_, page) = app
+        .kw()
+        .audit_page(&operator, Default::default(), None, Some(50))
+        .await
+        .unwrap();
+    let set = page
+        .events
+        .iter()
+        .find(|e| e.action == "admin.set_temporary_password")
+        .expect("on record");
+    assert_eq!((set.actor.as_str(), set.target.as_str()), (ADMIN, "ops"));
+    for e in &page.events {
+        let all = format!("{} {} {}", e.target, e.detail, e.source);
+        assert!(!all.contains(TEMP) && !all.contains(OWN), "{all}");
+    }
+}

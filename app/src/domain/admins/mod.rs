@@ -28,6 +28,9 @@ pub struct Admin {
     pub disabled: bool,
     pub session_epoch: i64,
     pub created_at: i64,
+    /// Signed in with a temporary password a super admin set: the console
+    /// asks for a new one before anything else.
+    pub must_change_password: bool,
 }
 
 // Hand-written so the password hash never reaches a log line.
@@ -42,10 +45,12 @@ impl std::fmt::Debug for Admin {
     }
 }
 
-type AdminRow = (String, String, String, String, i64, i64, i64);
-const COLUMNS: &str = "id, username, password_hash, role, disabled, session_epoch, created_at";
+type AdminRow = (String, String, String, String, i64, i64, i64, i64);
+const COLUMNS: &str = "id, username, password_hash, role, disabled, session_epoch, created_at, must_change_password";
 
-fn from_row((id, username, password_hash, role, disabled, session_epoch, created_at): AdminRow) -> DomainResult<Admin> {
+fn from_row(
+    (id, username, password_hash, role, disabled, session_epoch, created_at, must_change): AdminRow,
+) -> DomainResult<Admin> {
     let role = Role::parse(&role).ok_or_else(|| DomainError::Internal(format!("unknown role {role:?}")))?;
     Ok(Admin {
         id,
@@ -55,6 +60,7 @@ fn from_row((id, username, password_hash, role, disabled, session_epoch, created
         disabled: disabled != 0,
         session_epoch,
         created_at,
+        must_change_password: must_change != 0,
     })
 }
 
@@ -300,6 +306,14 @@ pub(super) async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> Dom
     Ok((rows.into_iter().map(from_row).collect::<DomainResult<_>>()?, total))
 }
 
+/// A console session that still holds, and whether its admin must choose
+/// a new password first.
+#[derive(Debug)]
+pub struct Resumed {
+    pub principal: Principal,
+    pub must_change_password: bool,
+}
+
 /// A console session as the console's cookie remembers it.
 pub struct ConsoleSession<'a> {
     pub admin_id: &'a str,
@@ -312,14 +326,54 @@ impl Keyward {
     /// The principal of a console session that still holds: the admin
     /// exists and is enabled, the session's epoch is theirs, and the
     /// absolute lifetime has not run out. `None` ends the session.
-    pub async fn resume_console(&self, session: ConsoleSession<'_>, address: &str) -> DomainResult<Option<Principal>> {
+    pub async fn resume_console(&self, session: ConsoleSession<'_>, address: &str) -> DomainResult<Option<Resumed>> {
         let absolute_ms = self.lifetimes.console_absolute.as_millis() as i64;
         let Some(admin) = by_id(&self.db, session.admin_id).await? else {
             return Ok(None);
         };
         let holds =
             !admin.disabled && admin.session_epoch == session.epoch && now_ms() - session.login_at_ms < absolute_ms;
-        Ok(holds.then(|| Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address)))
+        Ok(holds.then(|| Resumed {
+            principal: Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address),
+            must_change_password: admin.must_change_password,
+        }))
+    }
+
+    /// Gives `username` a temporary password (super admins): their console
+    /// sessions end, and at their next sign-in the console asks them for
+    /// their own before anything else. Not for yourself: change your own.
+    pub async fn set_temporary_password(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: SecretString,
+    ) -> DomainResult<()> {
+        who.require_super_admin()?;
+        let username = username.trim().to_lowercase();
+        if who.is_admin_named(&username) {
+            return Err(DomainError::Conflict(
+                "Change your own password from your menu instead.".into(),
+            ));
+        }
+        password::check_policy(&password)?;
+        let hash = self.hasher.hash(password).await?;
+        let mut change = self.db.change_as(who).await?;
+        let done = sqlx::query(
+            "UPDATE admin_users SET password_hash = $1, must_change_password = 1, \
+             session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
+        )
+        .bind(&hash)
+        .bind(now_ms())
+        .bind(&username)
+        .execute(change.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DomainError::NotFound(crate::domain::Entity::Admin));
+        }
+        change
+            .commit(AuditEvent::new(&who.name, "admin.set_temporary_password", &username).source(who.source()))
+            .await?;
+        self.refresh().await
     }
 
     /// The acting admin, read now (not the operator).
@@ -396,8 +450,8 @@ impl Keyward {
         let hash = self.hasher.hash(new).await?;
         let mut change = self.db.change_as(who).await?;
         let (epoch,): (i64,) = sqlx::query_as(
-            "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
-             WHERE id = $3 RETURNING session_epoch",
+            "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2, \
+             must_change_password = 0 WHERE id = $3 RETURNING session_epoch",
         )
         .bind(&hash)
         .bind(now_ms())
@@ -410,6 +464,7 @@ impl Keyward {
         self.refresh().await?;
         Ok(Admin {
             session_epoch: epoch,
+            must_change_password: false,
             ..admin
         })
     }
