@@ -146,7 +146,8 @@ fn word(key: &str, value: &serde_json::Value) -> String {
             n.as_i64().map_or_else(|| n.to_string(), crate::domain::clock::display)
         }
         Value::Number(n) if key.ends_with("_seconds") => match n.as_i64() {
-            Some(s) if s % 3600 == 0 && s != 0 => format!("{} h", s / 3600),
+            Some(0) => "none".into(),
+            Some(s) if s % 3600 == 0 => format!("{} h", s / 3600),
             Some(s) => format!("{s} s"),
             None => n.to_string(),
         },

@@ -4,14 +4,13 @@
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use app::auth::{check_admin, ClientAddr};
+use app::auth::ClientAddr;
 use app::domain::audit::{StoredEvent, MAX_PAGE};
-use app::error::AppError;
 
 use super::AppState;
 
@@ -41,12 +40,9 @@ pub async fn export(
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let kw = &state.keyward;
-    let who = match check_admin(kw, &session, client).await {
+    let who = match super::console::signed_in(kw, &session, client).await {
         Ok(who) => who,
-        Err(AppError::Unauthorized) => return Redirect::to("/login?reason=signed-out").into_response(),
-        Err(AppError::SetupRequired) => return Redirect::to("/setup").into_response(),
-        Err(AppError::PasswordChangeRequired) => return Redirect::to("/settings/password").into_response(),
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(elsewhere) => return elsewhere,
     };
     let Ok(Query(q)) = query else {
         return refused("Say which format: format=csv or format=jsonl.");

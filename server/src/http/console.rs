@@ -26,6 +26,21 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit-log/export", get(super::audit_export::export))
 }
 
+/// The admin behind a plain console route, or where the browser goes
+/// instead: sign-in, setup, or choosing their own password.
+pub(super) async fn signed_in(
+    kw: &app::domain::Keyward,
+    session: &Session,
+    client: String,
+) -> Result<app::domain::Principal, Response> {
+    check_admin(kw, session, client).await.map_err(|e| match e {
+        AppError::Unauthorized => Redirect::to("/login?reason=signed-out").into_response(),
+        AppError::SetupRequired => Redirect::to("/setup").into_response(),
+        AppError::PasswordChangeRequired => Redirect::to("/settings/password").into_response(),
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    })
+}
+
 /// A certificate as PEM, followed by the CA certificate (the chain).
 async fn download_certificate(
     State(state): State<AppState>,
@@ -34,12 +49,9 @@ async fn download_certificate(
     Path(id): Path<String>,
 ) -> Response {
     let kw = &state.keyward;
-    let who = match check_admin(kw, &session, client).await {
+    let who = match signed_in(kw, &session, client).await {
         Ok(who) => who,
-        Err(AppError::Unauthorized) => return Redirect::to("/login?reason=signed-out").into_response(),
-        Err(AppError::SetupRequired) => return Redirect::to("/setup").into_response(),
-        Err(AppError::PasswordChangeRequired) => return Redirect::to("/settings/password").into_response(),
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(elsewhere) => return elsewhere,
     };
     match kw.certificate(&who, &id).await {
         Ok((info, pem)) => (

@@ -195,22 +195,39 @@ async fn set_disabled(db: &Db, actor: &Principal, username: &str, disabled: bool
     Ok(revoked)
 }
 
-/// A new password also ends every console session of that admin.
+/// Whose choice a new password set for an admin is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NewPassword {
+    /// Set from the host (break-glass): theirs to keep.
+    Reset,
+    /// Given by a super admin: replaced by its holder at their next sign-in.
+    Temporary,
+}
+
+/// A new password for `username`; it also ends every console session of
+/// that admin.
 async fn reset_password(
     db: &Db,
     hasher: &Hasher,
     actor: &Principal,
     username: &str,
     pw: SecretString,
+    kind: NewPassword,
 ) -> DomainResult<()> {
     let username = username.trim().to_lowercase();
     password::check_policy(&pw)?;
     let hash = hasher.hash(pw).await?;
+    let (must_change, action) = match kind {
+        NewPassword::Reset => (0_i64, "admin.reset_password"),
+        NewPassword::Temporary => (1, "admin.set_temporary_password"),
+    };
     let mut change = db.change_as(actor).await?;
     let done = sqlx::query(
-        "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
+        "UPDATE admin_users SET password_hash = $1, must_change_password = $2, session_epoch = session_epoch + 1, \
+         updated_at = $3 WHERE username = $4",
     )
     .bind(&hash)
+    .bind(must_change)
     .bind(now_ms())
     .bind(&username)
     .execute(change.conn())
@@ -219,7 +236,7 @@ async fn reset_password(
         return Err(DomainError::NotFound(crate::domain::Entity::Admin));
     }
     change
-        .commit(AuditEvent::new(&actor.name, "admin.reset_password", &username).source(actor.source()))
+        .commit(AuditEvent::new(&actor.name, action, &username).source(actor.source()))
         .await
 }
 
@@ -355,24 +372,7 @@ impl Keyward {
                 "Change your own password from your menu instead.".into(),
             ));
         }
-        password::check_policy(&password)?;
-        let hash = self.hasher.hash(password).await?;
-        let mut change = self.db.change_as(who).await?;
-        let done = sqlx::query(
-            "UPDATE admin_users SET password_hash = $1, must_change_password = 1, \
-             session_epoch = session_epoch + 1, updated_at = $2 WHERE username = $3",
-        )
-        .bind(&hash)
-        .bind(now_ms())
-        .bind(&username)
-        .execute(change.conn())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(DomainError::NotFound(crate::domain::Entity::Admin));
-        }
-        change
-            .commit(AuditEvent::new(&who.name, "admin.set_temporary_password", &username).source(who.source()))
-            .await?;
+        reset_password(&self.db, &self.hasher, who, &username, password, NewPassword::Temporary).await?;
         self.refresh().await
     }
 
@@ -427,7 +427,7 @@ impl Keyward {
         if who.credential != crate::domain::principal::Credential::Operator {
             return Err(DomainError::Forbidden);
         }
-        reset_password(&self.db, &self.hasher, who, username, password).await?;
+        reset_password(&self.db, &self.hasher, who, username, password, NewPassword::Reset).await?;
         self.refresh().await
     }
 
