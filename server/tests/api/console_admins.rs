@@ -483,6 +483,31 @@ async fn a_temporary_password_is_changed_before_anything_else() {
     let (status, body) = app.call(&app.client, "set_temporary_password", &temporary(ADMIN)).await;
     assert_eq!(status, 409, "{body}");
 
+    // Nor for another super admin (the host resets theirs), nor a name
+    // nobody can have.
+    let out = app.keyward(
+        &[
+            "admin",
+            "create",
+            "--username",
+            "boss",
+            "--role",
+            "super-admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{ADMIN_PASSWORD}\n")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, body) = app
+        .call(&app.client, "set_temporary_password", &temporary("boss"))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("reset from the host"), "{body}");
+    let (status, body) = app
+        .call(&app.client, "set_temporary_password", &temporary("o\u{0}ps"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
     let (status, body) = app.call(&app.client, "set_temporary_password", &temporary("ops")).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("ops has a temporary password"), "{body}");
@@ -506,6 +531,10 @@ async fn a_temporary_password_is_changed_before_anything_else() {
     let html = app.html_as(&ops, "/settings/password").await;
     assert!(html.contains("A super admin gave you a temporary password"), "{html}");
 
+    // Keeping the temporary one is not choosing.
+    let same = [("current", TEMP), ("password", TEMP), ("password_confirm", TEMP)];
+    let (status, body) = app.call(&ops, "change_password", &same).await;
+    assert_eq!(status, 400, "{body}");
     let own = [("current", TEMP), ("password", OWN), ("password_confirm", OWN)];
     let (status, body) = app.call(&ops, "change_password", &own).await;
     assert_eq!(status, 200, "{body}");

@@ -8,7 +8,7 @@ mod sign_in;
 pub mod throttle;
 
 use rand::RngCore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
 
 use crate::domain::audit::AuditEvent;
@@ -214,6 +214,10 @@ async fn reset_password(
     pw: SecretString,
     kind: NewPassword,
 ) -> DomainResult<()> {
+    // A name no username can be is nobody's (and never reaches the database).
+    let Ok(username) = validate_username(username) else {
+        return Err(DomainError::NotFound(crate::domain::Entity::Admin));
+    };
     let username = username.trim().to_lowercase();
     password::check_policy(&pw)?;
     let hash = hasher.hash(pw).await?;
@@ -224,7 +228,7 @@ async fn reset_password(
     let mut change = db.change_as(actor).await?;
     let done = sqlx::query(
         "UPDATE admin_users SET password_hash = $1, must_change_password = $2, session_epoch = session_epoch + 1, \
-         updated_at = $3 WHERE username = $4",
+         updated_at = $3 WHERE username = $4 AND ($2 = 0 OR role = 'admin')",
     )
     .bind(&hash)
     .bind(must_change)
@@ -233,7 +237,19 @@ async fn reset_password(
     .execute(change.conn())
     .await?;
     if done.rows_affected() == 0 {
-        return Err(DomainError::NotFound(crate::domain::Entity::Admin));
+        // A temporary password is for admins: a super admin who forgot
+        // theirs is helped from the host, so no super admin can take over
+        // another's account (and act under their name).
+        let exists: Option<(String,)> = sqlx::query_as("SELECT role FROM admin_users WHERE username = $1")
+            .bind(&username)
+            .fetch_optional(change.conn())
+            .await?;
+        return Err(match exists {
+            Some(_) => DomainError::Conflict(
+                "A super admin's password is reset from the host: `keyward admin reset-password`.".into(),
+            ),
+            None => DomainError::NotFound(crate::domain::Entity::Admin),
+        });
     }
     change
         .commit(AuditEvent::new(&actor.name, action, &username).source(actor.source()))
@@ -356,9 +372,10 @@ impl Keyward {
         }))
     }
 
-    /// Gives `username` a temporary password (super admins): their console
-    /// sessions end, and at their next sign-in the console asks them for
-    /// their own before anything else. Not for yourself: change your own.
+    /// Gives the admin `username` a temporary password (super admins; not
+    /// for a super admin, nor yourself): their console sessions end, and at
+    /// their next sign-in the console asks them for their own before
+    /// anything else.
     pub async fn set_temporary_password(
         &self,
         who: &Principal,
@@ -416,8 +433,8 @@ impl Keyward {
     }
 
     /// Sets a new password; the admin's sessions end. The operator only
-    /// (break-glass from the host: no console or API route resets another
-    /// admin's password).
+    /// (break-glass from the host; in the console a super admin may only
+    /// give an admin a temporary one, see `set_temporary_password`).
     pub async fn reset_admin_password(
         &self,
         who: &Principal,
@@ -445,19 +462,35 @@ impl Keyward {
             return Err(DomainError::Forbidden);
         }
         password::check_policy(&new)?;
+        // Keeping a temporary password someone else knows is not a change.
+        if crate::domain::secrets::ct_eq(current.expose_secret().as_bytes(), new.expose_secret().as_bytes()) {
+            return Err(DomainError::invalid_field(
+                "password",
+                "Choose a new password, not the one you have now.",
+            ));
+        }
+        let crate::domain::principal::Credential::Console { epoch: seen, .. } = &who.credential else {
+            return Err(DomainError::Forbidden);
+        };
         self.reauthenticate(who, Some(current)).await?;
         let admin = self.acting_admin(who).await?;
         let hash = self.hasher.hash(new).await?;
         let mut change = self.db.change_as(who).await?;
-        let (epoch,): (i64,) = sqlx::query_as(
+        // Only the session it was asked in: a password set meanwhile (which
+        // ended that session) is not overwritten.
+        let epoch: Option<(i64,)> = sqlx::query_as(
             "UPDATE admin_users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2, \
-             must_change_password = 0 WHERE id = $3 RETURNING session_epoch",
+             must_change_password = 0 WHERE id = $3 AND session_epoch = $4 RETURNING session_epoch",
         )
         .bind(&hash)
         .bind(now_ms())
         .bind(&admin.id)
-        .fetch_one(change.conn())
+        .bind(*seen)
+        .fetch_optional(change.conn())
         .await?;
+        let Some((epoch,)) = epoch else {
+            return Err(DomainError::Unauthorized("Your session has ended.".into()));
+        };
         change
             .commit(AuditEvent::new(&who.name, "admin.change_password", &admin.username).source(who.source()))
             .await?;
