@@ -47,12 +47,16 @@ pub async fn stash<T: Serialize>(slot: &str, value: &T) -> Result<(), AppError> 
 pub async fn take<T: DeserializeOwned>(slot: &str) -> Result<Option<T>, AppError> {
     let kw = crate::auth::keyward()?;
     let session = crate::auth::session().await?;
-    let sealed: Option<Vec<u8>> = session
-        .remove(&session_key(slot))
-        .await
-        .map_err(|_| AppError::Internal)?;
+    // Looked at first: removing marks the session changed, and a changed
+    // session is written back, which most page loads (nothing waiting)
+    // need not pay for.
+    let sealed: Option<Vec<u8>> = session.get(&session_key(slot)).await.map_err(|_| AppError::Internal)?;
     tracing::debug!(slot, found = sealed.is_some(), "reveal: take");
     let Some(sealed) = sealed else { return Ok(None) };
+    session
+        .remove::<Vec<u8>>(&session_key(slot))
+        .await
+        .map_err(|_| AppError::Internal)?;
     // Sealed by an instance that still held a master key rotated away
     // meanwhile: gone, like any reveal not shown (the secret can be asked
     // for again), rather than an error page.
