@@ -88,6 +88,27 @@ pub async fn reseat(session: &Session, admin: &Admin) -> Result<(), AppError> {
     session.insert(SESSION_KEY, signed_in).await.map_err(session_error)
 }
 
+const PENDING_KEY: &str = "keyward.second_factor";
+
+/// Holds a sign-in whose password was right until its second factor
+/// comes. Nothing from before goes on, and the session id is replaced
+/// (as at sign-in itself).
+pub async fn await_second_factor(
+    session: &Session,
+    pending: &crate::domain::admins::second_factor::PendingSignIn,
+) -> Result<(), AppError> {
+    session.clear().await;
+    session.cycle_id().await.map_err(session_error)?;
+    session.insert(PENDING_KEY, pending).await.map_err(session_error)
+}
+
+/// The sign-in waiting for its second factor in this session, if any.
+pub async fn pending_second_factor(
+    session: &Session,
+) -> Result<Option<crate::domain::admins::second_factor::PendingSignIn>, AppError> {
+    session.get(PENDING_KEY).await.map_err(session_error)
+}
+
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(session_error)
 }

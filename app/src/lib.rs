@@ -33,8 +33,9 @@ use leptos_router::{path, SsrMode};
 
 use pages::{
     admin_users::AdminUsersPage, api_reference::ApiReferencePage, audit_log::AuditLogPage,
-    integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage, not_found::NotFound,
-    password::PasswordPage, security::SecurityPage, setup::SetupPage, Home,
+    integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage, login::SecondFactorPage,
+    not_found::NotFound, password::PasswordPage, security::SecurityPage, setup::SetupPage, two_factor::TwoFactorPage,
+    Home,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -97,6 +98,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=Home ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/second-factor") view=SecondFactorPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("/settings") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("integrations") view=IntegrationsPage/>
                     <Route path=path!("security") view=SecurityPage/>
@@ -104,6 +106,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit-log") view=AuditLogPage/>
                     <Route path=path!("api") view=ApiReferencePage/>
                     <Route path=path!("password") view=PasswordPage/>
+                    <Route path=path!("two-factor") view=TwoFactorPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -119,6 +119,41 @@ test('a refused form keeps what was typed, except a password', async ({ page, ke
   await expect(create.getByLabel('Initial password (at least 12 characters)')).toHaveValue('');
 });
 
+test('the setup and region forms keep what was typed through a refusal, except a password', async ({ page, keyward, javaScriptEnabled }) => {
+  await page.goto(keyward.setupUrl);
+  await ready(page, javaScriptEnabled);
+  await page.getByLabel('Application name').fill('Typed Acme');
+  await page.getByLabel('Region').selectOption('custom');
+  await page.getByLabel(/Custom label/).fill('moon-1');
+  await page.getByLabel(/Custom base URL/).fill('https://moon.example/');
+  await page.getByLabel('Username', { exact: true }).fill('typed-admin');
+  await page.getByLabel('Password (at least 12 characters)').fill('typed password one');
+  await page.getByLabel('Repeat the password').fill('typed password two');
+  await page.getByRole('button', { name: 'Create application' }).click();
+  await expect(page.getByRole('alert')).toContainText('do not match');
+  await expect(page.getByLabel('Application name')).toHaveValue('Typed Acme');
+  await expect(page.getByLabel('Region')).toHaveValue('custom');
+  await expect(page.getByLabel(/Custom label/)).toHaveValue('moon-1');
+  await expect(page.getByLabel(/Custom base URL/)).toHaveValue('https://moon.example/');
+  await expect(page.getByLabel('Username', { exact: true })).toHaveValue('typed-admin');
+  if (!javaScriptEnabled) await expect(page.getByLabel('Password (at least 12 characters)')).toHaveValue('');
+
+  await setupApp(page, keyward, javaScriptEnabled);
+  await signIn(page, javaScriptEnabled);
+  await expect(page).toHaveURL(/\/settings\/integrations$/);
+  await ready(page, javaScriptEnabled);
+  const form = page.locator('#region-form');
+  await form.getByLabel('Region').selectOption('custom');
+  await form.getByLabel(/Custom label/).fill('typed-label');
+  await form.getByLabel(/Custom base URL/).fill('ftp://typed.example/');
+  await form.getByRole('button', { name: 'Change region' }).click();
+  await expect(page.locator('#endpoints').getByRole('alert')).toContainText('https://');
+  await expect(form.getByLabel('Region')).toHaveValue('custom');
+  await expect(form.getByLabel(/Custom label/)).toHaveValue('typed-label');
+  await expect(form.getByLabel(/Custom base URL/)).toHaveValue('ftp://typed.example/');
+  await expect(page.getByTestId('endpoint-region')).toHaveText('SG');
+});
+
 test('a "…" menu closes on Escape, on a click outside and once an item is chosen', async ({ page, keyward, javaScriptEnabled }) => {
   test.skip(!javaScriptEnabled, 'without JavaScript a menu is a plain disclosure; choosing an item loads a new page');
   await setupApp(page, keyward, javaScriptEnabled);

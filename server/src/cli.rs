@@ -143,6 +143,15 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Take an admin's second factor away (a lost phone): their
+    /// authenticator app and recovery codes are removed and their console
+    /// sessions end; they sign in with their password alone and can set
+    /// up a new app.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long)]
+        username: String,
+    },
     /// End an admin's sign-in lockouts (every address) at once.
     Unlock {
         #[arg(long)]
@@ -438,9 +447,9 @@ async fn rotate_master_key(config: &Config, new_key_file: &Path) -> Result<(), S
     let old = startup::master_key_path(config);
     println!(
         "master key rotated: every sealed secret is now sealed with the key in {shown} \
-         ({} admin tokens, {} signing keys, {} CA keys, the audit and sign-in keys, \
-         {} secrets waiting in console sessions); new audit events are keyed under epoch {}.",
-        done.admin_tokens, done.signing_keys, done.ca_keys, done.one_time_reveals, done.audit_epoch
+         ({} admin tokens, {} signing keys, {} CA keys, {} authenticator-app secrets, the audit and \
+         sign-in keys, {} secrets waiting in console sessions); new audit events are keyed under epoch {}.",
+        done.admin_tokens, done.signing_keys, done.ca_keys, done.totp_secrets, done.one_time_reveals, done.audit_epoch
     );
     println!(
         "The old key ({}) no longer opens this database. Start every instance with \
@@ -475,6 +484,10 @@ async fn admin(kw: &Keyward, command: AdminCommand) -> Result<(), ServerError> {
             kw.create_admin(&operator, &username, password, Some(role.into()))
                 .await?;
             println!("admin created");
+        }
+        AdminCommand::Reset2fa { username } => {
+            kw.reset_second_factor(&operator, &username).await?;
+            println!("second factor removed: {username} signs in with their password alone, and their sessions ended");
         }
         AdminCommand::Unlock { username } => {
             kw.unlock_admin(&operator, &username).await?;

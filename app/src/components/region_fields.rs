@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use crate::model::RegionInput;
 use crate::server_fns::setup::CUSTOM;
 
 /// The region inputs of a form: a built-in region, or "custom" with the
@@ -10,29 +11,27 @@ use crate::server_fns::setup::CUSTOM;
 pub fn RegionFields(
     /// (code, name) of the built-in regions.
     regions: Vec<(String, String)>,
-    /// The region now chosen: a built-in code or a custom label.
-    #[prop(optional, into)]
-    current: String,
-    /// A custom region's URL now in use.
-    current_url: Option<String>,
+    /// What the fields start with: the region now in use, or what was
+    /// typed before a refusal.
+    #[prop(optional)]
+    chosen: RegionInput,
 ) -> impl IntoView {
-    let is_custom = current_url.is_some();
-    let custom_label = if is_custom { current.clone() } else { String::new() };
+    let is_custom = chosen.region == CUSTOM;
     view! {
         <label>"Region"
             <select name="region" required>
                 {regions.into_iter().map(|(code, name)| {
-                    let selected = !is_custom && code == current;
+                    let selected = !is_custom && code == chosen.region;
                     view! { <option value=code.clone() selected=selected>{format!("{name} ({code})")}</option> }
                 }).collect_view()}
                 <option value=CUSTOM selected=is_custom>"Custom region (below)"</option>
             </select>
         </label>
         <label>"Custom label (letters, digits, hyphens)"
-            <input type="text" name="custom_region" maxlength="32" value=custom_label autocomplete="off"/>
+            <input type="text" name="custom_region" maxlength="32" value=chosen.custom_region autocomplete="off"/>
         </label>
         <label>"Custom base URL (what its clients use)"
-            <input type="url" name="region_url" maxlength="200" value=current_url.unwrap_or_default()
+            <input type="url" name="region_url" maxlength="200" value=chosen.region_url
                 placeholder="https://chat.example.com/" autocomplete="off"/>
         </label>
     }

@@ -330,6 +330,13 @@ impl Keyward {
         Ok(get(&self.db).await?.is_some())
     }
 
+    /// Does `token` open setup now? False once setup is done (the token
+    /// is burned then). Lets the console keep a refused setup form's
+    /// fields for the one who holds the link, and for no one else.
+    pub fn holds_setup_link(&self, token: &str) -> bool {
+        self.setup_token_matches(token.trim())
+    }
+
     /// Creates the application and its first super admin; works once.
     pub async fn setup(&self, proof: SetupProof<'_>, form: Setup) -> DomainResult<()> {
         if self.is_set_up().await? {

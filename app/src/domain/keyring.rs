@@ -187,6 +187,8 @@ pub struct Resealed {
     pub admin_tokens: usize,
     pub ca_keys: usize,
     pub one_time_reveals: usize,
+    /// Admins' authenticator-app secrets.
+    pub totp_secrets: usize,
     /// The audit chain's new epoch.
     pub audit_epoch: i64,
 }
@@ -252,12 +254,14 @@ impl crate::domain::Keyward {
         let ca_keys = crate::domain::pki::ca::reseal(conn, old, new).await?;
         let one_time_reveals =
             crate::domain::admins::console_sessions::reseal(conn, backend == Backend::Postgres, old, new).await?;
+        let totp_secrets = crate::domain::admins::second_factor::reseal(conn, old, new).await?;
         change.use_key(key);
         let resealed = Resealed {
             signing_keys,
             admin_tokens,
             ca_keys,
             one_time_reveals,
+            totp_secrets,
             audit_epoch,
         };
         let detail = serde_json::to_value(&resealed).map_err(|e| DomainError::Internal(e.to_string()))?;

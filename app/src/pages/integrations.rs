@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{say_done, successes, CopyButton, FailureView, FormError, Ready, RegionFields};
-use crate::model::{Integrations, NewServerKey, OverlapChoice, ServerKeyRow};
+use crate::model::{Integrations, NewServerKey, OverlapChoice, RegionInput, ServerKeyRow};
 use crate::server_fns::integrations::{
     load_integrations, GenerateServerKey, RemoveServerKey, SetRegion, SetSecureMode,
 };
@@ -90,6 +90,7 @@ fn IntegrationsView(
             regions=data.regions
             endpoints=data.endpoints
             can_change=data.can_change_region
+            kept=data.kept_region
             action=set_region
         />
     }
@@ -315,18 +316,20 @@ fn Endpoints(
     regions: Vec<(String, String)>,
     endpoints: Vec<crate::model::Endpoint>,
     can_change: bool,
+    /// The form as typed before a refusal (without JavaScript).
+    kept: Option<RegionInput>,
     action: ServerAction<SetRegion>,
 ) -> impl IntoView {
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let custom = region_url.is_some();
     let change = can_change.then(|| {
-        let (region, region_url) = (region.clone(), region_url.clone());
+        let chosen = kept.unwrap_or_else(|| RegionInput::in_use(&region, region_url.as_deref()));
         view! {
             <h3>"Change the region"</h3>
             <p class="muted">"Clients keep working only if they are pointed at the new region's endpoint."</p>
             <FormError error/>
             <ActionForm action attr:class="form" attr:id="region-form">
-                <RegionFields regions current=region current_url=region_url/>
+                <RegionFields regions chosen/>
                 <button type="submit" class="button secondary">"Change region"</button>
             </ActionForm>
         }

@@ -42,6 +42,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/settings/admin-users">"Admin Users"</A>
                 <A href="/settings/audit-log">"Audit log"</A>
                 <A href="/settings/api">"API reference"</A>
+                <A href="/settings/two-factor">"Two-factor sign-in"</A>
             </nav>
             <main class="content" id="main" tabindex="-1">
                 <Suspense fallback=|| ()>

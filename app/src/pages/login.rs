@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{FormError, Ready};
-use crate::server_fns::session::Login;
+use crate::server_fns::session::{Login, SecondFactor};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -38,6 +38,43 @@ pub fn LoginPage() -> impl IntoView {
                     {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
                     <button type="submit" class="button primary" disabled=move || login.pending().get()>"Sign in"</button>
                 </ActionForm>
+            </section>
+        </main>
+    }
+}
+
+/// The sign-in's second step: a code from the authenticator app, or a
+/// recovery code. The server knows whose sign-in it is (the session);
+/// this page only asks.
+#[component]
+pub fn SecondFactorPage() -> impl IntoView {
+    let action = ServerAction::<SecondFactor>::new();
+    let query = use_query_map();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let next = query
+        .with_untracked(|q| q.get("next"))
+        .filter(|n| crate::server_fns::session::is_console_page(n));
+    view! {
+        <Title text="Two-factor sign-in"/>
+        <main class="narrow">
+            <Ready/>
+            <h1 class="brand">"Keyward"</h1>
+            <section class="card">
+                <h2>"Enter your code"</h2>
+                <p class="muted">
+                    "Open your authenticator app and enter the 6-digit code it shows for Keyward. "
+                    "Lost your phone? Enter one of your recovery codes instead."
+                </p>
+                <FormError error/>
+                <ActionForm action attr:class="form" attr:id="second-factor-form">
+                    <label>"Code from your app, or a recovery code"
+                        <input type="text" name="code" required maxlength="32" autocomplete="one-time-code"
+                            autocapitalize="off" spellcheck="false" autofocus/>
+                    </label>
+                    {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
+                    <button type="submit" class="button primary" disabled=move || action.pending().get()>"Sign in"</button>
+                </ActionForm>
+                <p><a href="/login">"Start again"</a></p>
             </section>
         </main>
     }

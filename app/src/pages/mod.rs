@@ -10,6 +10,7 @@ pub mod not_found;
 pub mod password;
 pub mod security;
 pub mod setup;
+pub mod two_factor;
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;

@@ -4,22 +4,23 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{FailureView, FormError, Ready, RegionFields};
-use crate::server_fns::setup::{regions, setup_open, RunSetup};
+use crate::model::SetupForm;
+use crate::server_fns::setup::{setup_form, setup_open, RunSetup};
 
 /// First-run setup: only while no application exists, and only with the
 /// one-time token from `keyward serve`.
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let open = Resource::new(|| (), |_| setup_open());
-    let regions = Resource::new(|| (), |_| regions());
+    let form = Resource::new(|| (), |_| setup_form());
     view! {
         <Title text="Set up"/>
         <main class="narrow">
             <h1 class="brand">"Keyward"</h1>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match (open.await, regions.await) {
-                        (Ok(true), Ok(regions)) => view! { <SetupForm regions/> }.into_any(),
+                    match (open.await, form.await) {
+                        (Ok(true), Ok(form)) => view! { <SetupCard form/> }.into_any(),
                         (Ok(false), _) => view! { <Redirect path="/login"/> }.into_any(),
                         (Err(error), _) | (_, Err(error)) => view! { <FailureView error/> }.into_any(),
                     }
@@ -29,9 +30,9 @@ pub fn SetupPage() -> impl IntoView {
     }
 }
 
-/// `regions`: (code, name) pairs, from the domain.
 #[component]
-fn SetupForm(regions: Vec<(String, String)>) -> impl IntoView {
+fn SetupCard(form: SetupForm) -> impl IntoView {
+    let kept = form.kept.unwrap_or_default();
     let setup = ServerAction::<RunSetup>::new();
     let query = use_query_map();
     let token = move || query.with(|q| q.get("token").unwrap_or_default());
@@ -53,12 +54,12 @@ fn SetupForm(regions: Vec<(String, String)>) -> impl IntoView {
                 }}
                 <fieldset>
                     <legend>"Application"</legend>
-                    <label>"Application name" <input type="text" name="app_name" required maxlength="100"/></label>
-                    <RegionFields regions current_url=None/>
+                    <label>"Application name" <input type="text" name="app_name" required maxlength="100" value=kept.app_name/></label>
+                    <RegionFields regions=form.regions chosen=kept.region/>
                 </fieldset>
                 <fieldset>
                     <legend>"First super admin"</legend>
-                    <label>"Username" <input type="text" name="username" required minlength="3" maxlength="64" autocomplete="username"/></label>
+                    <label>"Username" <input type="text" name="username" required minlength="3" maxlength="64" autocomplete="username" value=kept.username/></label>
                     <label>"Password (at least 12 characters)" <input type="password" name="password" required minlength="12" maxlength="256" autocomplete="new-password"/></label>
                     <label>"Repeat the password" <input type="password" name="password_confirm" required minlength="12" maxlength="256" autocomplete="new-password"/></label>
                 </fieldset>

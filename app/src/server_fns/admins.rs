@@ -170,9 +170,7 @@ pub async fn create_admin(username: String, password: String, role: String) -> R
         .await
     {
         // Typed again otherwise (without JavaScript the page is new).
-        if let Err(e) = crate::reveal::stash(KEPT_ADMIN, &crate::model::AdminInput { username, role }).await {
-            tracing::warn!(error = %e, "a refused create-admin form could not be kept");
-        }
+        crate::server_fns::keep(KEPT_ADMIN, &crate::model::AdminInput { username, role }).await;
         return Err(refused.into());
     }
     leptos_axum::redirect("/settings/admin-users");

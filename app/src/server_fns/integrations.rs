@@ -3,6 +3,10 @@ use leptos::prelude::*;
 use crate::error::AppError;
 use crate::model::{Done, Integrations, NewServerKey};
 
+/// The region form as typed, kept through a refusal without JavaScript.
+#[cfg(feature = "ssr")]
+const KEPT_REGION: &str = "kept_region";
+
 #[server(prefix = "/console/fn", endpoint = "integrations")]
 pub async fn load_integrations() -> Result<Integrations, AppError> {
     use crate::domain::application::REGIONS;
@@ -91,6 +95,7 @@ pub async fn load_integrations() -> Result<Integrations, AppError> {
         overlap_choices,
         default_overlap_hours,
         revealed_key: crate::reveal::take("server_key").await?,
+        kept_region: crate::reveal::take(KEPT_REGION).await?,
     })
 }
 
@@ -104,8 +109,20 @@ pub async fn set_region(
 ) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
+    let typed = crate::model::RegionInput {
+        region: region.clone(),
+        custom_region: custom_region.clone().unwrap_or_default(),
+        region_url: region_url.clone().unwrap_or_default(),
+    };
     let (label, url) = crate::server_fns::setup::chosen_region(region, custom_region, region_url);
-    let app = kw.set_region(&who, &label, url.as_deref()).await?;
+    let app = match kw.set_region(&who, &label, url.as_deref()).await {
+        Ok(app) => app,
+        Err(refused) => {
+            // Typed again otherwise: without JavaScript the page is new.
+            crate::server_fns::keep(KEPT_REGION, &typed).await;
+            return Err(refused.into());
+        }
+    };
     leptos_axum::redirect("/settings/integrations");
     crate::server_fns::done(format!(
         "The region is now {}. Clients keep working only once they use its endpoint.",

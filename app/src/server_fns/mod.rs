@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod security;
 pub mod session;
 pub mod setup;
+pub mod two_factor;
 
 /// Server functions live under their own prefix so `/api/` stays the REST
 /// API's (and its JSON error envelope's) alone.
@@ -25,3 +26,14 @@ pub(crate) async fn done(message: impl Into<String>) -> Result<crate::model::Don
 
 #[cfg(feature = "ssr")]
 pub(crate) const DONE_SLOT: &str = "done";
+
+/// Keeps a refused form's fields (never a secret typed in it) for the page
+/// a plain form post lands on, which would otherwise start empty. With
+/// JavaScript the form is still on the page and nothing is kept. A failure
+/// to keep them costs only retyping, so it is logged, not shown.
+#[cfg(feature = "ssr")]
+pub(crate) async fn keep<T: serde::Serialize>(slot: &str, typed: &T) {
+    if let Err(e) = crate::reveal::stash(slot, typed).await {
+        tracing::warn!(slot, error = %e, "a refused form's fields could not be kept");
+    }
+}

@@ -100,9 +100,7 @@ pub async fn create_certificate(name: String, csr: String, validity_days: i64) -
                 csr,
                 validity_days,
             };
-            if let Err(e) = crate::reveal::stash(KEPT_CERTIFICATE, &kept).await {
-                tracing::warn!(error = %e, "a refused certificate form could not be kept");
-            }
+            crate::server_fns::keep(KEPT_CERTIFICATE, &kept).await;
             return Err(refused.into());
         }
     };

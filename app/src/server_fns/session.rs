@@ -7,13 +7,25 @@ use crate::model::ConsoleFrame;
 /// the same answer after the same work; repeated failures are throttled.
 #[server(prefix = "/console/fn", endpoint = "login")]
 pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use crate::domain::admins::SignInStep;
     use crate::domain::DomainError;
     use secrecy::SecretString;
 
     let kw = crate::auth::keyward()?;
     let client = crate::auth::client_addr().await;
+    let session = crate::auth::session().await?;
+    let next = next.filter(|n| is_console_page(n));
     let admin = match kw.sign_in(&username, SecretString::from(password), &client).await {
-        Ok(admin) => admin,
+        Ok(SignInStep::Done(admin)) => admin,
+        Ok(SignInStep::SecondFactor(pending)) => {
+            crate::auth::await_second_factor(&session, &pending).await?;
+            let to = match &next {
+                Some(next) => format!("{SECOND_FACTOR_PAGE}?next={}", crate::pages::urlencode(next)),
+                None => SECOND_FACTOR_PAGE.to_owned(),
+            };
+            leptos_axum::redirect(&to);
+            return Ok(());
+        }
         Err(DomainError::BadCredentials) => {
             // Not the username: people type their password into that field.
             tracing::info!(client = %client, "console sign-in refused");
@@ -21,16 +33,53 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
         }
         Err(e) => return Err(e.into()),
     };
+    enter_console(&session, &admin, next.as_deref(), &client).await
+}
+
+/// The sign-in's second page: where a code is asked for.
+pub const SECOND_FACTOR_PAGE: &str = "/login/second-factor";
+
+/// The second step of a sign-in: a code from the admin's authenticator
+/// app, or a recovery code, for the password given a moment ago.
+#[server(prefix = "/console/fn", endpoint = "second_factor")]
+pub async fn second_factor(code: String, next: Option<String>) -> Result<(), AppError> {
+    use crate::domain::DomainError;
+
+    let kw = crate::auth::keyward()?;
+    let client = crate::auth::client_addr().await;
     let session = crate::auth::session().await?;
-    crate::auth::sign_in(&session, &admin).await?;
+    let start_over = || AppError::Conflict("This sign-in has timed out. Sign in again.".into());
+    let Some(pending) = crate::auth::pending_second_factor(&session).await? else {
+        return Err(start_over());
+    };
+    let admin = match kw.complete_sign_in(&pending, &code, &client).await {
+        Ok(admin) => admin,
+        Err(DomainError::Unauthorized(_)) => {
+            // Timed out, or the account changed meanwhile: start over.
+            crate::auth::sign_out(&session).await?;
+            return Err(start_over());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let next = next.filter(|n| is_console_page(n));
+    enter_console(&session, &admin, next.as_deref(), &client).await
+}
+
+/// Starts the console session and goes where the admin was headed: a
+/// temporary password is changed before anything else.
+#[cfg(feature = "ssr")]
+async fn enter_console(
+    session: &tower_sessions::Session,
+    admin: &crate::domain::admins::Admin,
+    next: Option<&str>,
+    client: &str,
+) -> Result<(), AppError> {
+    crate::auth::sign_in(session, admin).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
-    // A temporary password is changed before anything else.
     let to = if admin.must_change_password {
         "/settings/password"
     } else {
-        next.as_deref()
-            .filter(|n| is_console_page(n))
-            .unwrap_or("/settings/integrations")
+        next.unwrap_or("/settings/integrations")
     };
     leptos_axum::redirect(to);
     Ok(())

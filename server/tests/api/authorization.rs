@@ -53,6 +53,11 @@ const GATED: &[Call] = &[
             ("password_confirm", "a long password!"),
         ],
     ),
+    ("two_factor", &[]),
+    ("begin_totp", &[("password", PASSWORD)]),
+    ("confirm_totp", &[("code", "123456")]),
+    ("regenerate_recovery_codes", &[("code", "123456")]),
+    ("remove_totp", &[("code", "123456")]),
 ];
 
 /// A super admin's alone: an admin's session is refused.

@@ -29,4 +29,5 @@ mod rest_sessions;
 mod setup;
 mod social_plus;
 mod token_hardening;
+mod two_factor;
 mod two_instances;

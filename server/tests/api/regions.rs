@@ -189,3 +189,43 @@ async fn a_super_admin_moves_the_application_to_a_custom_region_in_the_console()
     let res = app.bearer(Method::GET, "/api/v1/settings", "kwadm_nothing").await;
     assert_eq!(res.status(), 401);
 }
+
+/// Without JavaScript a refused region form comes back as typed (the page
+/// is new), once; the region in use stays.
+#[tokio::test]
+async fn a_refused_region_form_comes_back_as_typed_without_javascript() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let in_use = |page: &str| {
+        let at = page
+            .find(r#"data-testid="endpoint-region">"#)
+            .expect("the region is shown");
+        page[at..].split(['>', '<']).nth(1).unwrap_or_default().to_owned()
+    };
+    let before = in_use(&app.html("/settings/integrations").await);
+    let res = app
+        .form(
+            &app.client,
+            "set_region",
+            "/settings/integrations",
+            &[
+                ("region", "custom"),
+                ("custom_region", "typed-label"),
+                ("region_url", "ftp://typed.example/"),
+            ],
+        )
+        .await;
+    assert!(location(&res).contains("__err="), "{}", location(&res));
+    let page = app.html("/settings/integrations").await;
+    assert!(page.contains(r#"value="typed-label""#), "the label is lost");
+    assert!(page.contains(r#"value="ftp://typed.example/""#), "the URL is lost");
+    assert!(
+        page.contains(r#"<option value="custom" selected"#),
+        "the custom choice is lost: {}",
+        &page[page.find("<select").unwrap_or(0)..][..600]
+    );
+    assert_eq!(in_use(&page), before, "the region in use changed");
+    // Shown once: the next visit shows the region in use.
+    let page = app.html("/settings/integrations").await;
+    assert!(!page.contains("typed-label"));
+}

@@ -78,3 +78,60 @@ async fn setup_validates_its_fields() {
     let (_, open) = app.call(&app.client, "setup_open", &[]).await;
     assert_eq!(open, "true", "nothing was created by the refused attempts");
 }
+
+/// Without JavaScript a refused setup form comes back as typed, never the
+/// token or a password; and only for whoever holds the setup link, so a
+/// stranger's posts keep nothing they typed.
+#[tokio::test]
+async fn a_refused_setup_form_comes_back_as_typed_for_the_link_holder_only() {
+    let app = TestApp::spawn().await;
+    let token = app.setup_token.clone().unwrap();
+    let typed = |token: &'static str| {
+        [
+            ("token", token),
+            ("app_name", "Typed Acme"),
+            ("region", "custom"),
+            ("custom_region", "moon-1"),
+            ("region_url", "https://moon.example/"),
+            ("username", "typed-admin"),
+            ("password", "typed password one"),
+            ("password_confirm", "typed password two"),
+        ]
+    };
+    let stranger = browser(&app.base);
+    let res = app
+        .form(
+            &stranger,
+            "setup",
+            "/setup?token=kwsetup_wrong",
+            &typed("kwsetup_wrong"),
+        )
+        .await;
+    assert!(location(&res).contains("__err="));
+    let page = app.html_as(&stranger, "/setup").await;
+    assert!(!page.contains("Typed Acme"), "kept for someone without the link");
+
+    let holder = browser(&app.base);
+    let token: &'static str = Box::leak(token.into_boxed_str());
+    let res = app
+        .form(&holder, "setup", &format!("/setup?token={token}"), &typed(token))
+        .await;
+    assert!(location(&res).contains("__err="));
+    let page = app.html_as(&holder, &format!("/setup?token={token}")).await;
+    for kept in [
+        r#"value="Typed Acme""#,
+        r#"value="moon-1""#,
+        r#"value="https://moon.example/""#,
+        r#"value="typed-admin""#,
+    ] {
+        assert!(page.contains(kept), "{kept} is lost");
+    }
+    assert!(
+        page.contains(r#"<option value="custom" selected"#),
+        "the custom choice is lost"
+    );
+    assert!(!page.contains("typed password"), "a password came back");
+    // Shown once.
+    let page = app.html_as(&holder, "/setup").await;
+    assert!(!page.contains("Typed Acme"));
+}

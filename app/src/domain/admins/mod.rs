@@ -4,8 +4,12 @@
 pub mod console_sessions;
 pub mod listing;
 pub mod password;
+pub mod second_factor;
 mod sign_in;
 pub mod throttle;
+pub mod totp;
+
+pub use sign_in::SignInStep;
 
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};

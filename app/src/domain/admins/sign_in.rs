@@ -4,11 +4,21 @@
 
 use secrecy::SecretString;
 
+use crate::domain::admins::second_factor::PendingSignIn;
 use crate::domain::admins::{authenticate, Admin};
 use crate::domain::audit::AuditEvent;
 use crate::domain::metrics::SignIn;
 use crate::domain::principal::{Channel, Principal};
 use crate::domain::{DomainError, DomainResult, Keyward};
+
+/// Where a right password leaves a sign-in.
+#[derive(Debug)]
+pub enum SignInStep {
+    /// Signed in.
+    Done(Admin),
+    /// A code from the admin's second factor is asked for next.
+    SecondFactor(PendingSignIn),
+}
 
 impl Keyward {
     /// Signs an admin in. Unknown user, wrong password and disabled admin
@@ -18,10 +28,20 @@ impl Keyward {
     /// admin's name; a name nobody has is not (it may be a password typed
     /// into the wrong field, and anyone could fill the log with them), nor
     /// an attempt the throttle refused before any work (its lockout is).
-    pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<Admin> {
+    ///
+    /// An admin with a second factor is not signed in yet: the answer is
+    /// the pending sign-in that [`Keyward::complete_sign_in`] finishes.
+    pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<SignInStep> {
         let signed_in = async {
             crate::domain::application::require(&self.db).await?;
             let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
+            if self.second_factor_required(&admin).await? {
+                return Ok(SignInStep::SecondFactor(PendingSignIn {
+                    admin_id: admin.id.clone(),
+                    epoch: admin.session_epoch,
+                    at_ms: crate::domain::clock::now_ms(),
+                }));
+            }
             let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
             crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
             self.audit_sign_in(
@@ -29,7 +49,7 @@ impl Keyward {
                 address,
             )
             .await?;
-            Ok(admin)
+            Ok(SignInStep::Done(admin))
         }
         .await;
         if matches!(signed_in, Err(DomainError::BadCredentials)) {

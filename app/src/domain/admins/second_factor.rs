@@ -1,0 +1,549 @@
+//! An admin's second factor: an authenticator app (TOTP) and one-time
+//! recovery codes. Enrolment is proven with a first code; sign-in asks for
+//! a code after the password; a code is accepted once, and only inside the
+//! transaction that acts on it. The operator can take the factor away from
+//! the host (a lost phone).
+
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+
+use crate::domain::admins::{by_id, by_username, totp, Admin};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::principal::{Channel, Principal};
+use crate::domain::secrets::MasterKey;
+use crate::domain::storage::db::Change;
+use crate::domain::{DomainError, DomainResult, Entity, Keyward};
+
+/// How many recovery codes an enrolment (or a regeneration) gives.
+pub const RECOVERY_CODES: usize = 10;
+/// How long the second step of a sign-in waits after the password.
+pub const PENDING_MS: i64 = 5 * 60_000;
+
+fn seal_context(admin_id: &str) -> String {
+    format!("admin-totp:{admin_id}")
+}
+
+/// An admin's second factor, as their own account page shows it.
+#[derive(Debug)]
+pub struct TwoFactor {
+    /// When the authenticator app was confirmed; `None` while off.
+    pub enabled_at: Option<i64>,
+    /// An enrolment begun and not yet confirmed.
+    pub pending: Option<Enrolment>,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: i64,
+}
+
+/// What an authenticator app needs to be set up: the secret as text, and
+/// the same as an `otpauth://` address and its QR code.
+pub struct Enrolment {
+    pub secret: SecretString,
+    pub uri: SecretString,
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(..)")
+    }
+}
+
+/// What proved a sign-in's second step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Totp,
+    RecoveryCode,
+}
+
+impl Factor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// A sign-in whose password was right, waiting for its second factor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingSignIn {
+    pub admin_id: String,
+    pub epoch: i64,
+    pub at_ms: i64,
+}
+
+/// A typed code, as what it looks like: six digits are an app's code,
+/// anything else a recovery code (spaces and hyphens as typed are not
+/// part of either).
+enum Typed {
+    Totp(String),
+    Recovery(String),
+}
+
+fn typed(raw: &str) -> Typed {
+    let plain: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    if plain.len() == 6 && plain.bytes().all(|b| b.is_ascii_digit()) {
+        Typed::Totp(plain)
+    } else {
+        Typed::Recovery(plain)
+    }
+}
+
+fn digest(code: &str) -> Vec<u8> {
+    Sha256::digest(code.as_bytes()).to_vec()
+}
+
+/// Ten new recovery codes: 80 random bits each, in four groups of four
+/// base32 letters and digits (no padding, lower case).
+fn new_recovery_codes() -> Vec<SecretString> {
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut bytes = [0u8; 10];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let plain = data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase();
+            let grouped = plain
+                .as_bytes()
+                .chunks(4)
+                .map(|c| std::str::from_utf8(c).expect("base32 is ASCII"))
+                .collect::<Vec<_>>()
+                .join("-");
+            SecretString::from(grouped)
+        })
+        .collect()
+}
+
+/// Replaces `admin_id`'s recovery codes by new ones (which void the old).
+async fn replace_recovery_codes(conn: &mut AnyConnection, admin_id: &str) -> DomainResult<Vec<SecretString>> {
+    sqlx::query("DELETE FROM admin_recovery_codes WHERE admin_id = $1")
+        .bind(admin_id)
+        .execute(&mut *conn)
+        .await?;
+    let codes = new_recovery_codes();
+    let now = now_ms();
+    for code in &codes {
+        let plain = code.expose_secret().replace('-', "");
+        sqlx::query("INSERT INTO admin_recovery_codes (admin_id, digest, created_at) VALUES ($1, $2, $3)")
+            .bind(admin_id)
+            .bind(digest(&plain))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(codes)
+}
+
+/// The confirmed TOTP secret of `admin_id`, opened.
+async fn confirmed_secret(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    admin_id: &str,
+) -> DomainResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT sealed FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NOT NULL")
+            .bind(admin_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(|(sealed,)| {
+        master
+            .open(&sealed, &seal_context(admin_id))
+            .map(zeroize::Zeroizing::new)
+    })
+    .transpose()
+}
+
+/// Takes `raw` as `admin_id`'s second factor inside `conn`'s transaction:
+/// an app's code of a step after the last one taken (a code works once),
+/// or an unused recovery code (used up now). `None`: not accepted.
+async fn accept(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    admin_id: &str,
+    raw: &str,
+) -> DomainResult<Option<Factor>> {
+    match typed(raw) {
+        Typed::Totp(code) => {
+            let Some(secret) = confirmed_secret(conn, master, admin_id).await? else {
+                return Ok(None);
+            };
+            let Some(step) = totp::matching_step(&secret, &code, now_ms()) else {
+                return Ok(None);
+            };
+            let taken = sqlx::query(
+                "UPDATE admin_totp SET last_step = $1 \
+                 WHERE admin_id = $2 AND confirmed_at IS NOT NULL AND last_step < $1",
+            )
+            .bind(step)
+            .bind(admin_id)
+            .execute(&mut *conn)
+            .await?;
+            Ok((taken.rows_affected() == 1).then_some(Factor::Totp))
+        }
+        Typed::Recovery(code) if !code.is_empty() => {
+            let used = sqlx::query(
+                "UPDATE admin_recovery_codes SET used_at = $1 \
+                 WHERE admin_id = $2 AND digest = $3 AND used_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(admin_id)
+            .bind(digest(&code))
+            .execute(&mut *conn)
+            .await?;
+            Ok((used.rows_affected() == 1).then_some(Factor::RecoveryCode))
+        }
+        Typed::Recovery(_) => Ok(None),
+    }
+}
+
+/// Is a second factor asked of `admin_id` at sign-in?
+pub(super) async fn required(db: &crate::domain::storage::db::Db, admin_id: &str) -> DomainResult<bool> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NOT NULL")
+            .bind(admin_id)
+            .fetch_optional(db.read())
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Re-seals every TOTP secret with `new` (a master-key rotation).
+pub(in crate::domain) async fn reseal(
+    conn: &mut AnyConnection,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> DomainResult<usize> {
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT admin_id, sealed FROM admin_totp")
+        .fetch_all(&mut *conn)
+        .await?;
+    for (admin_id, sealed) in &rows {
+        sqlx::query("UPDATE admin_totp SET sealed = $1 WHERE admin_id = $2")
+            .bind(old.reseal(new, sealed, &seal_context(admin_id))?)
+            .bind(admin_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.len())
+}
+
+fn not_accepted() -> DomainError {
+    DomainError::invalid_field(
+        "code",
+        "That code is not right, or was used already. Enter the current code from your app, or an unused recovery code.",
+    )
+}
+
+impl Keyward {
+    /// The acting admin's own second factor (console only).
+    pub async fn two_factor(&self, who: &Principal) -> DomainResult<TwoFactor> {
+        let admin = self.own_console_account(who)?;
+        let row: Option<(Vec<u8>, Option<i64>)> =
+            sqlx::query_as("SELECT sealed, confirmed_at FROM admin_totp WHERE admin_id = $1")
+                .bind(admin)
+                .fetch_optional(self.db.read())
+                .await?;
+        let (left,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM admin_recovery_codes WHERE admin_id = $1 AND used_at IS NULL")
+                .bind(admin)
+                .fetch_one(self.db.read())
+                .await?;
+        let pending = match &row {
+            Some((sealed, None)) => {
+                let secret = zeroize::Zeroizing::new(self.master_key.open(sealed, &seal_context(admin))?);
+                let app = crate::domain::application::require(&self.db).await?;
+                let uri = totp::provisioning_uri(&format!("Keyward {}", app.name), who.name(), &secret);
+                Some(Enrolment {
+                    secret: SecretString::from(totp::base32(&secret)),
+                    qr_svg: totp::qr_svg(&uri)
+                        .ok_or_else(|| DomainError::Internal("the enrolment QR code could not be drawn".into()))?,
+                    uri: SecretString::from(uri),
+                })
+            }
+            _ => None,
+        };
+        Ok(TwoFactor {
+            enabled_at: row.and_then(|(_, confirmed)| confirmed),
+            pending,
+            recovery_codes_left: left,
+        })
+    }
+
+    /// Begins setting up an authenticator app for the acting admin, after
+    /// their password again: a new secret, not asked for at sign-in until
+    /// confirmed with a first code. Starting again replaces it.
+    pub async fn begin_totp(&self, who: &Principal, password: Option<SecretString>) -> DomainResult<()> {
+        let admin = self.own_console_account(who)?.to_owned();
+        self.reauthenticate(who, password).await?;
+        let mut secret = zeroize::Zeroizing::new(vec![0u8; totp::SECRET_BYTES]);
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let sealed = self.master_key.seal(&secret, &seal_context(&admin))?;
+        let mut change = self.db.change_as(who).await?;
+        let conn = change.conn();
+        let on: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NOT NULL")
+                .bind(&admin)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if on.is_some() {
+            return Err(DomainError::Conflict(
+                "Two-factor sign-in is already on. Turn it off first to move it to another app.".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM admin_totp WHERE admin_id = $1")
+            .bind(&admin)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO admin_totp (admin_id, sealed, created_at) VALUES ($1, $2, $3)")
+            .bind(&admin)
+            .bind(sealed)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
+        change
+            .commit(AuditEvent::new(who.name(), "admin.totp.begin", who.name()).source(who.source()))
+            .await
+    }
+
+    /// Confirms the acting admin's authenticator app with a first code:
+    /// from now on sign-in asks for a code. Returns ten recovery codes,
+    /// shown once.
+    pub async fn confirm_totp(&self, who: &Principal, code: &str) -> DomainResult<Vec<SecretString>> {
+        let admin = self.own_console_account(who)?.to_owned();
+        let mut change = self.db.change_as(who).await?;
+        let conn = change.conn();
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT sealed FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NULL")
+                .bind(&admin)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some((sealed,)) = row else {
+            return Err(DomainError::Conflict(
+                "There is no set-up waiting for a code. Start again.".into(),
+            ));
+        };
+        let secret = zeroize::Zeroizing::new(self.master_key.open(&sealed, &seal_context(&admin))?);
+        let step = match typed(code) {
+            Typed::Totp(code) => totp::matching_step(&secret, &code, now_ms()),
+            Typed::Recovery(_) => None,
+        }
+        .ok_or_else(|| {
+            DomainError::invalid_field(
+                "code",
+                "That is not the app's current code. Check the phone's clock, and enter the 6 digits the app shows now.",
+            )
+        })?;
+        let now = now_ms();
+        sqlx::query("UPDATE admin_totp SET confirmed_at = $1, last_step = $2 WHERE admin_id = $3")
+            .bind(now)
+            .bind(step)
+            .bind(&admin)
+            .execute(&mut *conn)
+            .await?;
+        let codes = replace_recovery_codes(conn, &admin).await?;
+        change
+            .commit(
+                AuditEvent::new(who.name(), "admin.second_factor.enrol", who.name())
+                    .detail(serde_json::json!({ "factor": "totp", "recovery_codes": codes.len() }))
+                    .source(who.source()),
+            )
+            .await?;
+        Ok(codes)
+    }
+
+    /// New recovery codes for the acting admin (the old ones stop
+    /// working), after a code from their second factor.
+    pub async fn regenerate_recovery_codes(&self, who: &Principal, code: &str) -> DomainResult<Vec<SecretString>> {
+        let admin = self.acting_admin(who).await?;
+        self.own_console_account(who)?;
+        let mut change = self.second_factor_again(who, &admin, code).await?;
+        let codes = replace_recovery_codes(change.conn(), &admin.id).await?;
+        change
+            .commit(
+                AuditEvent::new(who.name(), "admin.recovery_codes.regenerate", who.name())
+                    .detail(serde_json::json!({ "recovery_codes": codes.len() }))
+                    .source(who.source()),
+            )
+            .await?;
+        self.code_counted_good(who, &admin).await?;
+        Ok(codes)
+    }
+
+    /// Turns the acting admin's second factor off, after a code from it.
+    pub async fn remove_totp(&self, who: &Principal, code: &str) -> DomainResult<()> {
+        let admin = self.acting_admin(who).await?;
+        self.own_console_account(who)?;
+        let mut change = self.second_factor_again(who, &admin, code).await?;
+        remove_factors(change.conn(), &admin.id).await?;
+        change
+            .commit(
+                AuditEvent::new(who.name(), "admin.second_factor.remove", who.name())
+                    .detail(serde_json::json!({ "factor": "totp" }))
+                    .source(who.source()),
+            )
+            .await?;
+        self.code_counted_good(who, &admin).await
+    }
+
+    /// Break-glass, from the host: takes every second factor away from
+    /// `username` (a lost phone) and ends their console sessions.
+    pub async fn reset_second_factor(&self, who: &Principal, username: &str) -> DomainResult<()> {
+        if who.channel != Channel::Cli {
+            return Err(DomainError::Forbidden);
+        }
+        let admin = by_username(&self.db, &username.trim().to_lowercase())
+            .await?
+            .ok_or(DomainError::NotFound(Entity::Admin))?;
+        let mut change = self.db.change_as(who).await?;
+        let conn = change.conn();
+        let removed = remove_factors(conn, &admin.id).await?;
+        sqlx::query("UPDATE admin_users SET session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(&admin.id)
+            .execute(&mut *conn)
+            .await?;
+        change
+            .commit(
+                AuditEvent::new(who.name(), "admin.second_factor.reset", &admin.username)
+                    .detail(serde_json::json!({ "had_totp": removed }))
+                    .source(who.source()),
+            )
+            .await?;
+        self.refresh().await
+    }
+
+    /// Is a second factor asked of `admin` at sign-in?
+    pub(super) async fn second_factor_required(&self, admin: &Admin) -> DomainResult<bool> {
+        required(&self.db, &admin.id).await
+    }
+
+    /// The second step of a sign-in: a code for the admin whose password
+    /// was right a moment ago. Throttled with the password (a wrong code
+    /// counts as a failed sign-in); audited either way. The admin must
+    /// still be enabled with the same session epoch (a reset or a disable
+    /// meanwhile ends the sign-in).
+    pub async fn complete_sign_in(&self, pending: &PendingSignIn, code: &str, address: &str) -> DomainResult<Admin> {
+        let expired = || DomainError::Unauthorized("The sign-in timed out. Sign in again.".into());
+        if now_ms() - pending.at_ms > PENDING_MS {
+            return Err(expired());
+        }
+        let admin = by_id(&self.db, &pending.admin_id).await?.ok_or_else(expired)?;
+        if admin.disabled || admin.session_epoch != pending.epoch {
+            return Err(expired());
+        }
+        self.throttle.attempt(&self.db, &admin.username, address).await?;
+        let mut change = self.db.change().await?;
+        match accept(change.conn(), &self.master_key, &admin.id, code).await? {
+            Some(factor) => {
+                change
+                    .commit(
+                        AuditEvent::new(&admin.username, "admin.sign_in", &admin.username)
+                            .detail(serde_json::json!({ "client": address, "factor": factor.as_str() }))
+                            .source(Some(address.to_owned())),
+                    )
+                    .await?;
+                self.throttle.success(&self.db, &admin.username, address).await?;
+                let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
+                crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
+                Ok(admin)
+            }
+            None => {
+                drop(change);
+                self.audit_refused_code(&admin.username, address).await?;
+                Err(not_accepted())
+            }
+        }
+    }
+
+    /// A code from the acting admin's second factor again, before a change
+    /// to it; the returned change has taken the code. Once it is
+    /// committed, [`Self::code_counted_good`] takes the attempt back.
+    async fn second_factor_again(&self, who: &Principal, admin: &Admin, code: &str) -> DomainResult<Change> {
+        if !required(&self.db, &admin.id).await? {
+            return Err(DomainError::Conflict("Two-factor sign-in is off.".into()));
+        }
+        self.throttle.attempt(&self.db, &admin.username, who.address()).await?;
+        let mut change = self.db.change_as(who).await?;
+        if accept(change.conn(), &self.master_key, &admin.id, code)
+            .await?
+            .is_some()
+        {
+            // The throttle's success is the caller's, once this change is
+            // committed: it writes, and the change holds the writer.
+            return Ok(change);
+        }
+        drop(change);
+        self.audit_refused_code(&admin.username, who.address()).await?;
+        Err(not_accepted())
+    }
+
+    async fn code_counted_good(&self, who: &Principal, admin: &Admin) -> DomainResult<()> {
+        self.throttle.success(&self.db, &admin.username, who.address()).await
+    }
+
+    async fn audit_refused_code(&self, username: &str, address: &str) -> DomainResult<()> {
+        self.db
+            .change()
+            .await?
+            .commit(
+                AuditEvent::new(username, "admin.second_factor_refused", username)
+                    .detail(serde_json::json!({ "client": address }))
+                    .source(Some(address.to_owned())),
+            )
+            .await
+    }
+
+    /// The acting admin's id, for what only a console admin does to their
+    /// own account.
+    fn own_console_account<'a>(&self, who: &'a Principal) -> DomainResult<&'a str> {
+        match (who.channel, who.admin_id()) {
+            (Channel::Console, Some(id)) => Ok(id),
+            _ => Err(DomainError::Forbidden),
+        }
+    }
+}
+
+/// Removes `admin_id`'s app and recovery codes; was there an app?
+async fn remove_factors(conn: &mut AnyConnection, admin_id: &str) -> DomainResult<bool> {
+    let removed = sqlx::query("DELETE FROM admin_totp WHERE admin_id = $1")
+        .bind(admin_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM admin_recovery_codes WHERE admin_id = $1")
+        .bind(admin_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(removed.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_digits_are_an_apps_code_anything_else_a_recovery_code() {
+        assert!(matches!(typed(" 123 456 "), Typed::Totp(c) if c == "123456"));
+        assert!(matches!(typed("ABCD-efgh"), Typed::Recovery(c) if c == "abcdefgh"));
+        assert!(matches!(typed("1234567"), Typed::Recovery(_)));
+    }
+
+    #[test]
+    fn recovery_codes_are_ten_distinct_80_bit_codes() {
+        let codes: Vec<String> = new_recovery_codes()
+            .iter()
+            .map(|c| c.expose_secret().to_owned())
+            .collect();
+        assert_eq!(codes.len(), RECOVERY_CODES);
+        for c in &codes {
+            assert_eq!(c.len(), 19, "{c}");
+            assert_eq!(c.matches('-').count(), 3, "{c}");
+        }
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len());
+    }
+}

@@ -1,0 +1,193 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::{say_done, successes, CopyButton, FailureView, FormError, Ready};
+use crate::model::{RecoveryCodes, TotpSetup, TwoFactorData};
+use crate::server_fns::two_factor::{load_two_factor, BeginTotp, ConfirmTotp, RegenerateRecoveryCodes, RemoveTotp};
+
+/// Settings > Two-factor sign-in: the signed-in admin's own authenticator
+/// app and recovery codes. Every step is a plain form, so it all works
+/// without JavaScript.
+#[component]
+pub fn TwoFactorPage() -> impl IntoView {
+    let begin = ServerAction::<BeginTotp>::new();
+    let confirm = ServerAction::<ConfirmTotp>::new();
+    let regenerate = ServerAction::<RegenerateRecoveryCodes>::new();
+    let remove = ServerAction::<RemoveTotp>::new();
+    say_done(remove);
+    let (begun, confirmed, regenerated, removed) = (
+        successes(begin),
+        successes(confirm),
+        successes(regenerate),
+        successes(remove),
+    );
+    let data = Resource::new(
+        move || (begun.get(), confirmed.get(), regenerated.get(), removed.get()),
+        |_| load_two_factor(),
+    );
+    view! {
+        <Title text="Two-factor sign-in"/>
+        <h1>"Two-factor sign-in"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <TwoFactorView data begin confirm regenerate remove/> }.into_any(),
+                    Err(error) => view! { <FailureView error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TwoFactorView(
+    data: TwoFactorData,
+    begin: ServerAction<BeginTotp>,
+    confirm: ServerAction<ConfirmTotp>,
+    regenerate: ServerAction<RegenerateRecoveryCodes>,
+    remove: ServerAction<RemoveTotp>,
+) -> impl IntoView {
+    // New codes come back as the action's value (JavaScript) or are handed
+    // to this one render (without).
+    let revealed = data.revealed_codes.clone();
+    let codes = move || {
+        confirm
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| regenerate.value().get().and_then(Result::ok))
+            .or_else(|| revealed.clone())
+    };
+    let state = match (data.enabled_at, data.pending) {
+        (Some(since), _) => view! { <TotpOn since left=data.recovery_codes_left regenerate remove/> }.into_any(),
+        (None, Some(setup)) => view! { <TotpSetUp setup confirm/> }.into_any(),
+        (None, None) => view! { <TotpOff begin/> }.into_any(),
+    };
+    view! {
+        <Ready/>
+        {move || codes().map(|codes| view! { <ShownCodes codes/> })}
+        {state}
+    }
+    .into_any()
+}
+
+#[component]
+fn TotpOff(begin: ServerAction<BeginTotp>) -> impl IntoView {
+    let error = Signal::derive(move || begin.value().get().and_then(Result::err));
+    view! {
+        <section class="card" data-testid="two-factor-off">
+            <h2>"Off"</h2>
+            <p>
+                "Your password alone signs you in. With two-factor sign-in on, Keyward also asks for a code "
+                "from an authenticator app on your phone (Google Authenticator, 1Password, Authy, …), so a "
+                "stolen password is not enough."
+            </p>
+            <FormError error/>
+            <ActionForm action=begin attr:class="form">
+                <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
+                <div><button type="submit" class="button primary">"Set up an authenticator app"</button></div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn TotpSetUp(setup: TotpSetup, confirm: ServerAction<ConfirmTotp>) -> impl IntoView {
+    let error = Signal::derive(move || confirm.value().get().and_then(Result::err));
+    let secret = setup.secret.clone();
+    view! {
+        <section class="card" id="set-up" data-testid="two-factor-set-up">
+            <h2>"Set up your authenticator app"</h2>
+            <ol class="steps">
+                <li>"In your authenticator app, add an account and scan this QR code."</li>
+            </ol>
+            <div class="qr" role="img" aria-label="QR code for your authenticator app" inner_html=setup.qr_svg></div>
+            <p>"Cannot scan it? Type this key into the app instead (time-based, 6 digits, every 30 seconds):"</p>
+            <div class="secret-row">
+                <input class="mono" type="text" readonly aria-label="Setup key" data-testid="totp-secret" value=setup.secret/>
+                <CopyButton text=secret label="Copy the setup key"/>
+            </div>
+            <ol class="steps" start="2">
+                <li>"Enter the 6-digit code the app now shows, to prove it is set up."</li>
+            </ol>
+            <FormError error/>
+            <ActionForm action=confirm attr:class="form">
+                <label>"Code from your app"
+                    <input type="text" name="code" required inputmode="numeric" pattern="[0-9 ]{6,8}" maxlength="8"
+                        autocomplete="one-time-code"/>
+                </label>
+                <div><button type="submit" class="button primary">"Turn on two-factor sign-in"</button></div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn TotpOn(
+    since: String,
+    left: i64,
+    regenerate: ServerAction<RegenerateRecoveryCodes>,
+    remove: ServerAction<RemoveTotp>,
+) -> impl IntoView {
+    let regenerate_error = Signal::derive(move || regenerate.value().get().and_then(Result::err));
+    let remove_error = Signal::derive(move || remove.value().get().and_then(Result::err));
+    let left_text = match left {
+        0 => "You have no recovery codes left: make new ones now.".to_owned(),
+        1 => "You have 1 recovery code left.".to_owned(),
+        n => format!("You have {n} recovery codes left."),
+    };
+    view! {
+        <section class="card" data-testid="two-factor-on">
+            <h2>"On " <span class="badge ok">"On"</span></h2>
+            <p>{format!("Since {since}, signing in asks for a code from your authenticator app after your password.")}</p>
+            <p data-testid="recovery-codes-left">{left_text}</p>
+        </section>
+        <section class="card" role="group" aria-label="New recovery codes">
+            <h2>"New recovery codes"</h2>
+            <p class="muted">"Makes ten new codes; the ones you have stop working. Enter a code from your app to go on."</p>
+            <FormError error=regenerate_error/>
+            <ActionForm action=regenerate attr:class="form">
+                <label>"Code from your app" <input type="text" name="code" required maxlength="32" autocomplete="one-time-code"/></label>
+                <div><button type="submit" class="button secondary">"Make new recovery codes"</button></div>
+            </ActionForm>
+        </section>
+        <section class="card" role="group" aria-label="Turn two-factor sign-in off">
+            <h2>"Turn off"</h2>
+            <p class="muted">"Your password alone will sign you in again. Enter a code from your app (or a recovery code) to go on."</p>
+            <FormError error=remove_error/>
+            <ActionForm action=remove attr:class="form">
+                <label>"Code from your app, or a recovery code" <input type="text" name="code" required maxlength="32" autocomplete="one-time-code"/></label>
+                <div><button type="submit" class="button danger">"Turn two-factor sign-in off"</button></div>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Recovery codes, shown once: to copy, or to download as a text file
+/// (a `data:` link, so it works without JavaScript too).
+#[component]
+fn ShownCodes(codes: RecoveryCodes) -> impl IntoView {
+    let text = codes.codes.join("\n");
+    let file = format!(
+        "data:text/plain;charset=utf-8,{}",
+        crate::pages::urlencode(&format!(
+            "Keyward recovery codes. Each one signs you in once, instead of a code from your app.\n\n{text}\n"
+        ))
+    );
+    view! {
+        <section class="card reveal" id="recovery-codes" data-testid="recovery-codes" role="region" aria-label="Your recovery codes">
+            <h2>"Your recovery codes"</h2>
+            <p class="alert warn">
+                "Save these now: they are shown only this once. Each one signs you in once if you lose your phone."
+            </p>
+            <ul class="codes mono">
+                {codes.codes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
+            </ul>
+            <p>
+                <CopyButton text=text label="Copy the recovery codes"/>
+                " "
+                <a class="button secondary" href=file download="keyward-recovery-codes.txt">"Download"</a>
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,93 @@
+//! The signed-in admin's own second factor: an authenticator app and
+//! recovery codes.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+use crate::model::{Done, RecoveryCodes, TwoFactorData};
+
+/// Where recovery codes made by a form posted without JavaScript wait.
+#[cfg(feature = "ssr")]
+const REVEALED_CODES: &str = "recovery_codes";
+
+#[cfg(feature = "ssr")]
+const PAGE: &str = "/settings/two-factor";
+
+#[server(prefix = "/console/fn", endpoint = "two_factor")]
+pub async fn load_two_factor() -> Result<TwoFactorData, AppError> {
+    use secrecy::ExposeSecret;
+
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let found = kw.two_factor(&who).await?;
+    Ok(TwoFactorData {
+        enabled_at: found.enabled_at.map(crate::domain::clock::display),
+        pending: found.pending.map(|p| crate::model::TotpSetup {
+            secret: grouped(p.secret.expose_secret()),
+            uri: p.uri.expose_secret().to_owned(),
+            qr_svg: p.qr_svg,
+        }),
+        recovery_codes_left: found.recovery_codes_left,
+        revealed_codes: crate::reveal::take(REVEALED_CODES).await?,
+    })
+}
+
+/// A base32 secret in groups of four, easier to type into an app.
+#[cfg(feature = "ssr")]
+fn grouped(secret: &str) -> String {
+    secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Begins setting up an authenticator app, after the password again.
+#[server(prefix = "/console/fn", endpoint = "begin_totp")]
+pub async fn begin_totp(password: String) -> Result<(), AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    kw.begin_totp(&who, Some(secrecy::SecretString::from(password))).await?;
+    leptos_axum::redirect(&format!("{PAGE}#set-up"));
+    Ok(())
+}
+
+/// Turns the app on with its first code; the recovery codes come back once.
+#[server(prefix = "/console/fn", endpoint = "confirm_totp")]
+pub async fn confirm_totp(code: String) -> Result<RecoveryCodes, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let codes = kw.confirm_totp(&who, &code).await?;
+    shown_once(codes).await
+}
+
+/// New recovery codes (the old ones stop working), after a code.
+#[server(prefix = "/console/fn", endpoint = "regenerate_recovery_codes")]
+pub async fn regenerate_recovery_codes(code: String) -> Result<RecoveryCodes, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let codes = kw.regenerate_recovery_codes(&who, &code).await?;
+    shown_once(codes).await
+}
+
+#[cfg(feature = "ssr")]
+async fn shown_once(codes: Vec<secrecy::SecretString>) -> Result<RecoveryCodes, AppError> {
+    use secrecy::ExposeSecret;
+    let shown = RecoveryCodes {
+        codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
+    };
+    crate::reveal::stash(REVEALED_CODES, &shown).await?;
+    leptos_axum::redirect(&format!("{PAGE}#recovery-codes"));
+    Ok(shown)
+}
+
+/// Turns two-factor sign-in off, after a code.
+#[server(prefix = "/console/fn", endpoint = "remove_totp")]
+pub async fn remove_totp(code: String) -> Result<Done, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    kw.remove_totp(&who, &code).await?;
+    leptos_axum::redirect(PAGE);
+    crate::server_fns::done("Two-factor sign-in is off: your password alone signs you in.").await
+}

@@ -1,0 +1,22 @@
+-- An admin's authenticator app (TOTP, RFC 6238). The secret is sealed with
+-- the master key. A row with no confirmed_at is an enrolment begun and not
+-- yet proven with a first code: it is not asked for at sign-in. last_step
+-- is the last 30-second step whose code was accepted: a code is taken once,
+-- and no older one after it.
+CREATE TABLE admin_totp (
+    admin_id     TEXT    PRIMARY KEY REFERENCES admin_users (id),
+    sealed       BLOB    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    last_step    INTEGER NOT NULL DEFAULT 0
+);
+
+-- One-time recovery codes, for when the app is lost: only their SHA-256
+-- digests (each code holds 80 random bits), each usable once.
+CREATE TABLE admin_recovery_codes (
+    admin_id   TEXT    NOT NULL REFERENCES admin_users (id),
+    digest     BLOB    NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    PRIMARY KEY (admin_id, digest)
+);

@@ -1,0 +1,263 @@
+//! Two-factor sign-in with an authenticator app (TOTP) and recovery codes,
+//! through the console's own forms and functions, with real codes
+//! computed here as an app computes them.
+
+use hmac::{Hmac, Mac};
+
+use crate::helpers::*;
+
+/// The code an authenticator app shows at `unix_ms` for `secret` (base32,
+/// as the page shows it, spaces and all).
+fn app_code(secret: &str, unix_ms: i64) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.replace(' ', "").as_bytes())
+        .expect("the page shows base32");
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(&(unix_ms / 30_000).to_be_bytes());
+    let d = mac.finalize().into_bytes();
+    let o = usize::from(d[19] & 0x0f);
+    let n = u32::from_be_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]) & 0x7fff_ffff;
+    format!("{:06}", n % 1_000_000)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The setup key shown on the two-factor page.
+fn shown_secret(page: &str) -> String {
+    let at = page.find(r#"data-testid="totp-secret""#).expect("a setup key is shown");
+    let value = &page[at..][page[at..].find("value=\"").unwrap() + 7..];
+    value[..value.find('"').unwrap()].to_owned()
+}
+
+/// Turns two-factor sign-in on for the signed-in `client` (password
+/// `password`); the setup key and the recovery codes.
+async fn enrol(app: &TestApp, client: &reqwest::Client, password: &str) -> (String, Vec<String>) {
+    let (status, body) = app.call(client, "begin_totp", &[("password", password)]).await;
+    assert_eq!(status, 200, "{body}");
+    let page = app.html_as(client, "/settings/two-factor").await;
+    assert!(page.contains("<svg"), "no QR code");
+    let secret = shown_secret(&page);
+    // One step of clock skew back is accepted.
+    let code = app_code(&secret, now_ms() - 30_000);
+    let (status, body) = app.call(client, "confirm_totp", &[("code", &code)]).await;
+    assert_eq!(status, 200, "{body}");
+    let codes: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let codes: Vec<String> = codes["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (secret, codes)
+}
+
+/// Password, then code, in a fresh browser; where the code sent it.
+async fn sign_in_with(app: &TestApp, password: &str, code: &str) -> (reqwest::Client, String) {
+    let client = browser(&app.base);
+    let res = app.login_with(&client, ADMIN, password).await;
+    assert_eq!(location(&res), "/login/second-factor", "the password alone signed in");
+    let res = app
+        .form(&client, "second_factor", "/login/second-factor", &[("code", code)])
+        .await;
+    (client, location(&res))
+}
+
+async fn actions(app: &TestApp) -> Vec<(String, String)> {
+    let operator = app::domain::Principal::operator();
+    let (_, page) = app
+        .kw()
+        .audit_page(&operator, Default::default(), None, Some(100))
+        .await
+        .unwrap();
+    page.events.into_iter().map(|e| (e.action, e.detail)).collect()
+}
+
+#[tokio::test]
+async fn an_admin_turns_on_an_authenticator_app_and_each_code_signs_in_once() {
+    let app = TestApp::ready().await;
+    app.login().await;
+
+    // The password again first; a wrong one starts nothing.
+    let (status, _) = app
+        .call(&app.client, "begin_totp", &[("password", "not my password")])
+        .await;
+    assert_eq!(status, 401);
+    let page = app.html("/settings/two-factor").await;
+    assert!(page.contains("data-testid=\"two-factor-off\""));
+
+    // A wrong first code does not turn it on.
+    app.call(&app.client, "begin_totp", &[("password", PASSWORD)]).await;
+    let secret = shown_secret(&app.html("/settings/two-factor").await);
+    let wrong = if app_code(&secret, now_ms()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (status, body) = app.call(&app.client, "confirm_totp", &[("code", wrong)]).await;
+    assert_eq!(status, 400, "{body}");
+    let res = app.login_with(&browser(&app.base), ADMIN, PASSWORD).await;
+    assert_eq!(
+        location(&res),
+        "/settings/integrations",
+        "asked for a code before it was on"
+    );
+
+    let (secret, recovery) = enrol(&app, &app.client, PASSWORD).await;
+    assert_eq!(recovery.len(), 10);
+    let page = app.html("/settings/two-factor").await;
+    assert!(page.contains("data-testid=\"two-factor-on\""));
+    assert!(page.contains("You have 10 recovery codes left."), "{page}");
+    assert!(!page.contains(&recovery[0]), "a recovery code is shown again");
+
+    // The password alone is not a session.
+    let half = browser(&app.base);
+    let res = app.login_with(&half, ADMIN, PASSWORD).await;
+    assert_eq!(location(&res), "/login/second-factor");
+    let res = half.get(app.url("/settings/integrations")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login"), "signed in without a code");
+    let (status, _) = app.call(&half, "integrations", &[]).await;
+    assert_eq!(status, 401);
+
+    // A wrong code is refused; one step of skew ahead is accepted.
+    let wrong = if app_code(&secret, now_ms()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let res = app
+        .form(&half, "second_factor", "/login/second-factor", &[("code", wrong)])
+        .await;
+    assert!(location(&res).contains("__err="), "{}", location(&res));
+    let ahead = app_code(&secret, now_ms() + 30_000);
+    let res = app
+        .form(&half, "second_factor", "/login/second-factor", &[("code", &ahead)])
+        .await;
+    assert_eq!(location(&res), "/settings/integrations");
+    let res = half.get(app.url("/settings/integrations")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the code did not sign in");
+
+    // The same code again: refused (a code works once); two steps off: refused.
+    let (_, to) = sign_in_with(&app, PASSWORD, &ahead).await;
+    assert!(to.contains("__err="), "a code was taken twice: {to}");
+    let (_, to) = sign_in_with(&app, PASSWORD, &app_code(&secret, now_ms() + 90_000)).await;
+    assert!(to.contains("__err="), "a code 90 s ahead was taken: {to}");
+
+    // A recovery code, typed in capitals with spaces: once.
+    let typed = recovery[3].to_uppercase().replace('-', " ");
+    let (client, to) = sign_in_with(&app, PASSWORD, &typed).await;
+    assert_eq!(to, "/settings/integrations");
+    let page = app.html_as(&client, "/settings/two-factor").await;
+    assert!(page.contains("You have 9 recovery codes left."));
+    let (_, to) = sign_in_with(&app, PASSWORD, &recovery[3]).await;
+    assert!(to.contains("__err="), "a recovery code was taken twice: {to}");
+
+    let events = actions(&app).await;
+    let has = |action: &str, detail: &str| events.iter().any(|(a, d)| a == action && d.contains(detail));
+    assert!(has("admin.second_factor.enrol", "totp"));
+    assert!(has("admin.sign_in", "\"factor\":\"totp\""));
+    assert!(has("admin.sign_in", "\"factor\":\"recovery_code\""));
+    assert!(has("admin.second_factor_refused", "client"));
+    for (_, detail) in &events {
+        assert!(
+            !detail.contains(&ahead) && !detail.contains(&recovery[3]),
+            "a code is on record: {detail}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_count_in_the_sign_in_throttle() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let (secret, _) = enrol(&app, &app.client, PASSWORD).await;
+    let client = browser(&app.base);
+    let res = app.login_with(&client, ADMIN, PASSWORD).await;
+    assert_eq!(location(&res), "/login/second-factor");
+    let wrong = if app_code(&secret, now_ms()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut limited = false;
+    for _ in 0..10 {
+        let (status, body) = app.call(&client, "second_factor", &[("code", wrong)]).await;
+        if status == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(status, 400, "{body}");
+    }
+    assert!(limited, "ten wrong codes in a row were all answered");
+    // Throttled means throttled: the right code waits too.
+    let (status, _) = app
+        .call(&client, "second_factor", &[("code", &app_code(&secret, now_ms()))])
+        .await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn recovery_codes_are_made_anew_and_the_factor_is_removed_with_a_code() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let (secret, old) = enrol(&app, &app.client, PASSWORD).await;
+
+    // Each needs a code from the factor: a wrong one changes nothing.
+    let (status, _) = app
+        .call(&app.client, "regenerate_recovery_codes", &[("code", "nonsense-code")])
+        .await;
+    assert_eq!(status, 400);
+    let (status, body) = app
+        .call(&app.client, "regenerate_recovery_codes", &[("code", &old[0])])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let new: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let new = new["codes"][0].as_str().unwrap().to_owned();
+    let (_, to) = sign_in_with(&app, PASSWORD, &old[1]).await;
+    assert!(to.contains("__err="), "an old recovery code still works");
+    let (_, to) = sign_in_with(&app, PASSWORD, &new).await;
+    assert_eq!(to, "/settings/integrations");
+
+    let (status, body) = app
+        .call(
+            &app.client,
+            "remove_totp",
+            &[("code", &app_code(&secret, now_ms() + 30_000))],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let res = app.login_with(&browser(&app.base), ADMIN, PASSWORD).await;
+    assert_eq!(location(&res), "/settings/integrations", "still asked for a code");
+    assert!(actions(&app)
+        .await
+        .iter()
+        .any(|(a, _)| a == "admin.second_factor.remove"));
+}
+
+/// Break-glass: the operator takes the factor away from the host; the
+/// admin's sessions end and their password alone signs in.
+#[tokio::test]
+async fn the_operator_resets_a_lost_second_factor() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    enrol(&app, &app.client, PASSWORD).await;
+
+    let out = app.keyward(&["admin", "reset-2fa", "--username", "nobody-here"], None);
+    assert!(!out.status.success(), "an unknown admin was reset");
+    let out = app.keyward(&["admin", "reset-2fa", "--username", ADMIN], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.settle().await;
+
+    let res = app.client.get(app.url("/settings/integrations")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login"), "the session outlived the reset");
+    let res = app.login_with(&browser(&app.base), ADMIN, PASSWORD).await;
+    assert_eq!(location(&res), "/settings/integrations");
+    assert!(actions(&app)
+        .await
+        .iter()
+        .any(|(a, d)| a == "admin.second_factor.reset" && d.contains("\"had_totp\":true")));
+}
