@@ -4,7 +4,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { Browser, Page } from '@playwright/test';
-import { test, expect, setupApp, signIn, ready } from './keyward';
+import { test, expect, setupApp, signIn, ready, SUPER, appCode } from './keyward';
 
 const WIDTHS = [
   { name: 'desktop', width: 1280, height: 800 },
@@ -143,6 +143,23 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
   await visit(page, keyward.url + 'settings/admin-users', javaScriptEnabled);
   await page.locator('details.menu summary').first().click();
   await check(page, javaScriptEnabled, browser, '/settings/admin-users (a menu open)', found);
+
+  // Two-factor sign-in: off, being set up (a QR code), on with its
+  // recovery codes shown, and the sign-in's second page.
+  await visit(page, keyward.url + 'settings/two-factor', javaScriptEnabled);
+  await check(page, javaScriptEnabled, browser, '/settings/two-factor (off)', found);
+  await page.getByLabel('Your password').fill(SUPER.password);
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  await expect(page.getByTestId('totp-secret')).toBeVisible();
+  await check(page, javaScriptEnabled, browser, '/settings/two-factor (setting up)', found);
+  await page.getByLabel('Code from your app').fill(appCode(await page.getByTestId('totp-secret').inputValue(), Date.now()));
+  await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
+  await expect(page.getByTestId('recovery-codes')).toBeVisible();
+  await check(page, javaScriptEnabled, browser, '/settings/two-factor (on, codes shown)', found);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, javaScriptEnabled);
+  await expect(page).toHaveURL(/\/login\/second-factor$/);
+  await check(page, javaScriptEnabled, browser, '/login/second-factor', found);
 
   expect(found).toEqual([]);
 });

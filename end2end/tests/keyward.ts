@@ -2,6 +2,7 @@
 // tests never share state. It is the real binary the README runs.
 import { test as base, expect, Page } from '@playwright/test';
 import { spawn, ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -89,4 +90,17 @@ export async function signIn(page: Page, jsEnabled: boolean, user = SUPER) {
   await page.getByLabel('Username', { exact: true }).fill(user.username);
   await page.getByLabel('Password', { exact: true }).fill(user.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/// The 6-digit code an authenticator app shows at `unixMs` (RFC 6238).
+export function appCode(secret: string, unixMs: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/\s+/g, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+  const step = Buffer.alloc(8);
+  step.writeBigUInt64BE(BigInt(Math.floor(unixMs / 30000)));
+  const d = createHmac('sha1', key).update(step).digest();
+  const o = d[19] & 0x0f;
+  return ((d.readUInt32BE(o) & 0x7fffffff) % 1000000).toString().padStart(6, '0');
 }
