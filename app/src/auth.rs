@@ -123,12 +123,36 @@ pub async fn require_admin() -> Result<Principal, AppError> {
 
 /// As [`require_admin`], also for an admin who signed in with a temporary
 /// password (what they may do then: choose their own, see the frame, sign
-/// out); says whether that is so.
+/// out); says whether that is so. The password comes before a second
+/// factor the policy asks for.
 pub async fn require_admin_pending_password() -> Result<(Principal, bool), AppError> {
     let kw = keyward()?;
     let session = session().await?;
     let resumed = resume(&kw, &session, client_addr().await).await?;
+    if resumed.must_enrol_second_factor && !resumed.must_change_password {
+        return Err(AppError::SecondFactorRequired);
+    }
     Ok((resumed.principal, resumed.must_change_password))
+}
+
+/// As [`require_admin`], also for an admin the policy sends to set up a
+/// second factor (what they may do then: set it up).
+pub async fn require_admin_pending_enrolment() -> Result<Principal, AppError> {
+    let kw = keyward()?;
+    let session = session().await?;
+    let resumed = resume(&kw, &session, client_addr().await).await?;
+    if resumed.must_change_password {
+        return Err(AppError::PasswordChangeRequired);
+    }
+    Ok(resumed.principal)
+}
+
+/// Anyone signed in, whatever they must do first: for the console frame
+/// and signing out.
+pub async fn require_signed_in() -> Result<Principal, AppError> {
+    let kw = keyward()?;
+    let session = session().await?;
+    Ok(resume(&kw, &session, client_addr().await).await?.principal)
 }
 
 /// The gate itself, for server functions and for the few plain axum
@@ -137,6 +161,9 @@ pub async fn check_admin(kw: &Keyward, session: &Session, client: String) -> Res
     let resumed = resume(kw, session, client).await?;
     if resumed.must_change_password {
         return Err(AppError::PasswordChangeRequired);
+    }
+    if resumed.must_enrol_second_factor {
+        return Err(AppError::SecondFactorRequired);
     }
     Ok(resumed.principal)
 }

@@ -27,6 +27,9 @@ pub enum AppError {
     /// Signed in with a temporary password: choose your own first.
     #[error("Choose your own password first: the one you signed in with was temporary.")]
     PasswordChangeRequired,
+    /// Every admin must have a second factor, and this one has none yet.
+    #[error("Set up two-factor sign-in first: it is required for every admin.")]
+    SecondFactorRequired,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The request never reached the function (network, encoding).
@@ -53,7 +56,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthorized | AppError::WrongPassword(_) => 401,
-            AppError::Forbidden | AppError::PasswordChangeRequired => 403,
+            AppError::Forbidden | AppError::PasswordChangeRequired | AppError::SecondFactorRequired => 403,
             AppError::Invalid(_) | AppError::Transport(_) => 400,
             AppError::Conflict(_) | AppError::SetupRequired => 409,
             AppError::RateLimited(_) => 429,

@@ -185,6 +185,9 @@ pub struct AdminRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdminPage {
+    /// The signed-in admin has a second factor: steps that show or make a
+    /// secret, or change the password, ask for a code from it.
+    pub you_have_second_factor: bool,
     pub rows: Vec<AdminRow>,
     pub total: i64,
     pub page: i64,
@@ -370,6 +373,10 @@ pub struct TwoFactorData {
     /// An app being set up: what to scan or type into it.
     pub pending: Option<TotpSetup>,
     pub recovery_codes_left: i64,
+    /// Every admin must have a second factor (a super admin's policy).
+    pub required: bool,
+    /// The signed-in admin is a super admin, who sets that policy.
+    pub can_set_policy: bool,
     /// Recovery codes made by a form posted without JavaScript, shown once.
     pub revealed_codes: Option<RecoveryCodes>,
 }

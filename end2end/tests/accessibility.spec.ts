@@ -157,6 +157,7 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
   await expect(page.getByTestId('recovery-codes')).toBeVisible();
   await check(page, javaScriptEnabled, browser, '/settings/two-factor (on, codes shown)', found);
   await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login/);
   await signIn(page, javaScriptEnabled);
   await expect(page).toHaveURL(/\/login\/second-factor$/);
   await check(page, javaScriptEnabled, browser, '/login/second-factor', found);

@@ -20,3 +20,8 @@ CREATE TABLE admin_recovery_codes (
     used_at    INTEGER,
     PRIMARY KEY (admin_id, digest)
 );
+
+-- A super admin's policy: every admin must have a second factor. One
+-- without is taken to set one up at sign-in, and can do nothing else
+-- until it is done.
+ALTER TABLE application ADD COLUMN require_second_factor INTEGER NOT NULL DEFAULT 0;

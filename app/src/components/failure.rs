@@ -12,6 +12,7 @@ pub fn FailureView(error: AppError) -> impl IntoView {
         AppError::Unauthorized => view! { <Redirect path=sign_in_path()/> }.into_any(),
         AppError::SetupRequired => view! { <Redirect path="/setup"/> }.into_any(),
         AppError::PasswordChangeRequired => view! { <Redirect path="/settings/password"/> }.into_any(),
+        AppError::SecondFactorRequired => view! { <Redirect path="/settings/two-factor"/> }.into_any(),
         other => view! { <p class="alert error" role="alert">{other.to_string()}</p> }.into_any(),
     }
 }

@@ -118,6 +118,7 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
     let switch_over = data.switch_over.clone();
     let token_days = data.token_days.clone();
     let token_lifetime = data.token_lifetime.clone();
+    let code = data.you_have_second_factor;
     view! {
         <Ready/>
         <FormError error=errors/>
@@ -128,10 +129,10 @@ fn AdminUsers(data: AdminPage, actions: Actions) -> impl IntoView {
         })}
         {move || shown().map(|t| view! { <RevealToken t actions/> })}
         {move || match step.get().as_deref() {
-            Some("retrieve") if me_admin => view! { <RetrieveStep action=actions.retrieve/> }.into_any(),
-            Some("generate") if me_admin => view! { <GenerateStep action=actions.generate switch_over=switch_over.clone() days=token_days.clone() longest=token_lifetime.clone()/> }.into_any(),
+            Some("retrieve") if me_admin => view! { <RetrieveStep action=actions.retrieve code/> }.into_any(),
+            Some("generate") if me_admin => view! { <GenerateStep action=actions.generate switch_over=switch_over.clone() days=token_days.clone() longest=token_lifetime.clone() code/> }.into_any(),
             Some("revoke") => view! { <RevokeOwnStep action=actions.revoke me=data.you.clone()/> }.into_any(),
-            Some("password") if !changed() => view! { <PasswordStep action=actions.password/> }.into_any(),
+            Some("password") if !changed() => view! { <PasswordStep action=actions.password code/> }.into_any(),
             Some("revoke-other") if data.you_are_super => view! { <RevokeOtherStep action=actions.revoke/> }.into_any(),
             Some("disable") if data.you_are_super => view! { <DisableStep action=actions.disable/> }.into_any(),
             Some("temporary") if data.you_are_super => view! { <TemporaryPasswordStep action=actions.temporary/> }.into_any(),
@@ -179,24 +180,36 @@ fn RevealToken(t: ShownToken, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn RetrieveStep(action: ServerAction<RetrieveToken>) -> impl IntoView {
+fn RetrieveStep(action: ServerAction<RetrieveToken>, code: bool) -> impl IntoView {
     view! {
         <section class="card confirm" role="group" aria-label="Retrieve token">
             <h2>"Retrieve your admin token"</h2>
             <p class="muted">"Enter your password again to see your current token."</p>
             <ActionForm action attr:class="form">
-                <PasswordAgain submit="Show token"/>
+                <PasswordAgain submit="Show token" code/>
             </ActionForm>
         </section>
     }
 }
 
-/// The password asked again before a token is shown or made, and the
-/// step's buttons (inside the step's own form).
+/// A code from the admin's second factor, asked with the password again.
 #[component]
-fn PasswordAgain(submit: &'static str) -> impl IntoView {
+fn CodeAgain() -> impl IntoView {
+    view! {
+        <label>"Code from your app, or a recovery code"
+            <input type="text" name="code" required maxlength="32" autocomplete="one-time-code" autocapitalize="off" spellcheck="false"/>
+        </label>
+    }
+}
+
+/// The password asked again before a token is shown or made (and a code
+/// when the admin has a second factor), and the step's buttons (inside
+/// the step's own form).
+#[component]
+fn PasswordAgain(submit: &'static str, code: bool) -> impl IntoView {
     view! {
         <label>"Your password" <input type="password" name="password" required autocomplete="current-password" maxlength="256"/></label>
+        {code.then(|| view! { <CodeAgain/> })}
         <div>
             <button type="submit" class="button primary">{submit}</button>
             " " <a class="button secondary" href="/settings/admin-users">"Cancel"</a>
@@ -210,6 +223,7 @@ fn GenerateStep(
     switch_over: String,
     days: Vec<u32>,
     longest: String,
+    code: bool,
 ) -> impl IntoView {
     // The longest is chosen unless the admin picks a shorter life.
     let longest_days = days.last().copied();
@@ -234,14 +248,14 @@ fn GenerateStep(
             </p>
             <ActionForm action attr:class="form">
                 {choice.unwrap_or_else(|| view! { <p>"The new token lasts " {longest} "."</p> }.into_any())}
-                <PasswordAgain submit="Generate new token"/>
+                <PasswordAgain submit="Generate new token" code/>
             </ActionForm>
         </section>
     }
 }
 
 #[component]
-fn PasswordStep(action: ServerAction<ChangePassword>) -> impl IntoView {
+fn PasswordStep(action: ServerAction<ChangePassword>, code: bool) -> impl IntoView {
     view! {
         <section class="card confirm" role="group" aria-label="Change your password">
             <h2>"Change your password"</h2>
@@ -252,6 +266,7 @@ fn PasswordStep(action: ServerAction<ChangePassword>) -> impl IntoView {
             </p>
             <ActionForm action attr:class="form">
                 <label>"Current password" <input type="password" name="current" required autocomplete="current-password" maxlength="256"/></label>
+                {code.then(|| view! { <CodeAgain/> })}
                 <label>"New password" <input type="password" name="password" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
                 <label>"New password again" <input type="password" name="password_confirm" required minlength="12" autocomplete="new-password" maxlength="256"/></label>
                 <div>

@@ -3,7 +3,9 @@ use leptos_meta::Title;
 
 use crate::components::{say_done, successes, CopyButton, FailureView, FormError, Ready};
 use crate::model::{RecoveryCodes, TotpSetup, TwoFactorData};
-use crate::server_fns::two_factor::{load_two_factor, BeginTotp, ConfirmTotp, RegenerateRecoveryCodes, RemoveTotp};
+use crate::server_fns::two_factor::{
+    load_two_factor, BeginTotp, ConfirmTotp, RegenerateRecoveryCodes, RemoveTotp, SetSecondFactorPolicy,
+};
 
 /// Settings > Two-factor sign-in: the signed-in admin's own authenticator
 /// app and recovery codes. Every step is a plain form, so it all works
@@ -14,15 +16,26 @@ pub fn TwoFactorPage() -> impl IntoView {
     let confirm = ServerAction::<ConfirmTotp>::new();
     let regenerate = ServerAction::<RegenerateRecoveryCodes>::new();
     let remove = ServerAction::<RemoveTotp>::new();
+    let policy = ServerAction::<SetSecondFactorPolicy>::new();
     say_done(remove);
-    let (begun, confirmed, regenerated, removed) = (
+    say_done(policy);
+    let (begun, confirmed, regenerated, removed, ruled) = (
         successes(begin),
         successes(confirm),
         successes(regenerate),
         successes(remove),
+        successes(policy),
     );
     let data = Resource::new(
-        move || (begun.get(), confirmed.get(), regenerated.get(), removed.get()),
+        move || {
+            (
+                begun.get(),
+                confirmed.get(),
+                regenerated.get(),
+                removed.get(),
+                ruled.get(),
+            )
+        },
         |_| load_two_factor(),
     );
     view! {
@@ -31,7 +44,7 @@ pub fn TwoFactorPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <TwoFactorView data begin confirm regenerate remove/> }.into_any(),
+                    Ok(data) => view! { <TwoFactorView data begin confirm regenerate remove policy/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -46,6 +59,7 @@ fn TwoFactorView(
     confirm: ServerAction<ConfirmTotp>,
     regenerate: ServerAction<RegenerateRecoveryCodes>,
     remove: ServerAction<RemoveTotp>,
+    policy: ServerAction<SetSecondFactorPolicy>,
 ) -> impl IntoView {
     // New codes come back as the action's value (JavaScript) or are handed
     // to this one render (without).
@@ -58,17 +72,57 @@ fn TwoFactorView(
             .or_else(|| regenerate.value().get().and_then(Result::ok))
             .or_else(|| revealed.clone())
     };
-    let state = match (data.enabled_at, data.pending) {
-        (Some(since), _) => view! { <TotpOn since left=data.recovery_codes_left regenerate remove/> }.into_any(),
+    let required = data.required;
+    let state = match (data.enabled_at.clone(), data.pending) {
+        (Some(since), _) => {
+            view! { <TotpOn since left=data.recovery_codes_left required regenerate remove/> }.into_any()
+        }
         (None, Some(setup)) => view! { <TotpSetUp setup confirm/> }.into_any(),
         (None, None) => view! { <TotpOff begin/> }.into_any(),
     };
+    let must = (required && data.enabled_at.is_none()).then(|| {
+        view! {
+            <p class="alert warn" data-testid="two-factor-required">
+                "Two-factor sign-in is required for every admin here. Set it up to go on into the console."
+            </p>
+        }
+    });
+    let rule = data.can_set_policy.then(|| view! { <Policy required action=policy/> });
     view! {
         <Ready/>
+        {must}
         {move || codes().map(|codes| view! { <ShownCodes codes/> })}
         {state}
+        {rule}
     }
     .into_any()
+}
+
+/// A super admin's policy: every admin must have a second factor.
+#[component]
+fn Policy(required: bool, action: ServerAction<SetSecondFactorPolicy>) -> impl IntoView {
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    view! {
+        <section class="card" id="policy" data-testid="two-factor-policy">
+            <h2>"For every admin"</h2>
+            {if required {
+                view! {
+                    <p>"Required: " <span class="badge ok">"On"</span> " an admin without two-factor sign-in sets it up before anything else."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <p>"Not required: " <span class="badge off">"Off"</span> " each admin chooses. Requiring it sends every admin without it to set it up at their next page."</p>
+                }.into_any()
+            }}
+            <FormError error/>
+            <ActionForm action attr:class="inline">
+                <input type="hidden" name="required" value=(!required).to_string()/>
+                <button type="submit" class="button secondary">
+                    {if required { "Stop requiring two-factor sign-in" } else { "Require two-factor sign-in for every admin" }}
+                </button>
+            </ActionForm>
+        </section>
+    }
 }
 
 #[component]
@@ -126,6 +180,8 @@ fn TotpSetUp(setup: TotpSetup, confirm: ServerAction<ConfirmTotp>) -> impl IntoV
 fn TotpOn(
     since: String,
     left: i64,
+    /// Required by the policy: it cannot be turned off.
+    required: bool,
     regenerate: ServerAction<RegenerateRecoveryCodes>,
     remove: ServerAction<RemoveTotp>,
 ) -> impl IntoView {
@@ -151,15 +207,26 @@ fn TotpOn(
                 <div><button type="submit" class="button secondary">"Make new recovery codes"</button></div>
             </ActionForm>
         </section>
-        <section class="card" role="group" aria-label="Turn two-factor sign-in off">
-            <h2>"Turn off"</h2>
-            <p class="muted">"Your password alone will sign you in again. Enter a code from your app (or a recovery code) to go on."</p>
-            <FormError error=remove_error/>
-            <ActionForm action=remove attr:class="form">
-                <label>"Code from your app, or a recovery code" <input type="text" name="code" required maxlength="32" autocomplete="one-time-code"/></label>
-                <div><button type="submit" class="button danger">"Turn two-factor sign-in off"</button></div>
-            </ActionForm>
-        </section>
+        {if required {
+            view! {
+                <p class="muted" data-testid="cannot-turn-off">
+                    "Two-factor sign-in is required for every admin here, so it cannot be turned off. "
+                    "On a new phone? Ask the operator to reset it (keyward admin reset-2fa)."
+                </p>
+            }.into_any()
+        } else {
+            view! {
+                <section class="card" role="group" aria-label="Turn two-factor sign-in off">
+                    <h2>"Turn off"</h2>
+                    <p class="muted">"Your password alone will sign you in again. Enter a code from your app (or a recovery code) to go on."</p>
+                    <FormError error=remove_error/>
+                    <ActionForm action=remove attr:class="form">
+                        <label>"Code from your app, or a recovery code" <input type="text" name="code" required maxlength="32" autocomplete="one-time-code"/></label>
+                        <div><button type="submit" class="button danger">"Turn two-factor sign-in off"</button></div>
+                    </ActionForm>
+                </section>
+            }.into_any()
+        }}
     }
 }
 

@@ -59,6 +59,7 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
         })
         .collect();
     Ok(AdminPage {
+        you_have_second_factor: kw.has_second_factor(&who).await?,
         rows,
         total: found.total,
         page: found.page,
@@ -87,14 +88,14 @@ fn wrong_password(e: crate::domain::DomainError) -> AppError {
 
 /// Shows the caller's current token, after they enter their password again.
 #[server(prefix = "/console/fn", endpoint = "retrieve_token")]
-pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
+pub async fn retrieve_token(password: String, code: Option<String>) -> Result<ShownToken, AppError> {
     use crate::domain::clock::display;
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     let (token, expires_at) = kw
-        .retrieve_admin_token(&who, Some(secrecy::SecretString::from(password)))
+        .retrieve_admin_token(&who, Some(secrecy::SecretString::from(password)), code.as_deref())
         .await
         .map_err(wrong_password)?
         .ok_or_else(|| AppError::Invalid("You have no current admin token. Generate one.".into()))?;
@@ -111,14 +112,14 @@ pub async fn retrieve_token(password: String) -> Result<ShownToken, AppError> {
 /// A new token for the caller, after their password again; the previous
 /// one works until the switch-over ends.
 #[server(prefix = "/console/fn", endpoint = "generate_token")]
-pub async fn generate_token(password: String, days: Option<u32>) -> Result<ShownToken, AppError> {
+pub async fn generate_token(password: String, days: Option<u32>, code: Option<String>) -> Result<ShownToken, AppError> {
     use crate::domain::clock::display;
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
     let issued = kw
-        .generate_admin_token(&who, Some(secrecy::SecretString::from(password)), days)
+        .generate_admin_token(&who, Some(secrecy::SecretString::from(password)), code.as_deref(), days)
         .await
         .map_err(wrong_password)?;
     let shown = ShownToken {
@@ -213,7 +214,12 @@ pub async fn unlock_admin(username: String) -> Result<Done, AppError> {
 /// Changes the signed-in admin's own password, after the current one.
 /// Their other console sessions end; this one goes on (a new id).
 #[server(prefix = "/console/fn", endpoint = "change_password")]
-pub async fn change_password(current: String, password: String, password_confirm: String) -> Result<Done, AppError> {
+pub async fn change_password(
+    current: String,
+    password: String,
+    password_confirm: String,
+    code: Option<String>,
+) -> Result<Done, AppError> {
     use secrecy::SecretString;
 
     let kw = crate::auth::keyward()?;
@@ -222,7 +228,12 @@ pub async fn change_password(current: String, password: String, password_confirm
         return Err(AppError::Invalid("The new passwords do not match.".into()));
     }
     let admin = kw
-        .change_own_password(&who, SecretString::from(current), SecretString::from(password))
+        .change_own_password(
+            &who,
+            SecretString::from(current),
+            SecretString::from(password),
+            code.as_deref(),
+        )
         .await
         .map_err(wrong_password)?;
     let session = crate::auth::session().await?;

@@ -76,8 +76,11 @@ async fn enter_console(
 ) -> Result<(), AppError> {
     crate::auth::sign_in(session, admin).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
+    let kw = crate::auth::keyward()?;
     let to = if admin.must_change_password {
         "/settings/password"
+    } else if kw.enrolment_due(admin).await? {
+        "/settings/two-factor"
     } else {
         next.unwrap_or("/settings/integrations")
     };
@@ -132,10 +135,7 @@ pub async fn logout() -> Result<(), AppError> {
     let session = crate::auth::session().await?;
     // A session that had already ended signs out quietly: nobody to name.
     // Signing out never fails for want of its audit event.
-    if let (Ok(kw), Ok((who, _))) = (
-        crate::auth::keyward(),
-        crate::auth::require_admin_pending_password().await,
-    ) {
+    if let (Ok(kw), Ok(who)) = (crate::auth::keyward(), crate::auth::require_signed_in().await) {
         if let Err(e) = kw.signed_out(&who).await {
             tracing::error!(error = %e, "the sign-out could not be audited");
         }
@@ -149,7 +149,7 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/console/fn", endpoint = "frame")]
 pub async fn load_console_frame() -> Result<ConsoleFrame, AppError> {
     let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin_pending_password().await?.0;
+    let who = crate::auth::require_signed_in().await?;
     let app = kw.application(&who).await?;
     let notices = match kw.own_token_status(&who).await? {
         Some(status) => token_notices(&status),

@@ -18,7 +18,7 @@ pub async fn load_two_factor() -> Result<TwoFactorData, AppError> {
     use secrecy::ExposeSecret;
 
     let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin().await?;
+    let who = crate::auth::require_admin_pending_enrolment().await?;
     let found = kw.two_factor(&who).await?;
     Ok(TwoFactorData {
         enabled_at: found.enabled_at.map(crate::domain::clock::display),
@@ -28,6 +28,8 @@ pub async fn load_two_factor() -> Result<TwoFactorData, AppError> {
             qr_svg: p.qr_svg,
         }),
         recovery_codes_left: found.recovery_codes_left,
+        required: found.required,
+        can_set_policy: who.is_super_admin(),
         revealed_codes: crate::reveal::take(REVEALED_CODES).await?,
     })
 }
@@ -47,7 +49,7 @@ fn grouped(secret: &str) -> String {
 #[server(prefix = "/console/fn", endpoint = "begin_totp")]
 pub async fn begin_totp(password: String) -> Result<(), AppError> {
     let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin().await?;
+    let who = crate::auth::require_admin_pending_enrolment().await?;
     kw.begin_totp(&who, Some(secrecy::SecretString::from(password))).await?;
     leptos_axum::redirect(&format!("{PAGE}#set-up"));
     Ok(())
@@ -57,9 +59,12 @@ pub async fn begin_totp(password: String) -> Result<(), AppError> {
 #[server(prefix = "/console/fn", endpoint = "confirm_totp")]
 pub async fn confirm_totp(code: String) -> Result<RecoveryCodes, AppError> {
     let kw = crate::auth::keyward()?;
-    let who = crate::auth::require_admin().await?;
-    let codes = kw.confirm_totp(&who, &code).await?;
-    shown_once(codes).await
+    let who = crate::auth::require_admin_pending_enrolment().await?;
+    let confirmed = kw.confirm_totp(&who, &code).await?;
+    // Every other session of this admin ended; this one goes on.
+    let session = crate::auth::session().await?;
+    crate::auth::reseat(&session, &confirmed.admin).await?;
+    shown_once(confirmed.recovery_codes).await
 }
 
 /// New recovery codes (the old ones stop working), after a code.
@@ -80,6 +85,22 @@ async fn shown_once(codes: Vec<secrecy::SecretString>) -> Result<RecoveryCodes, 
     crate::reveal::stash(REVEALED_CODES, &shown).await?;
     leptos_axum::redirect(&format!("{PAGE}#recovery-codes"));
     Ok(shown)
+}
+
+/// Requires (or stops requiring) a second factor of every admin: a super
+/// admin's policy.
+#[server(prefix = "/console/fn", endpoint = "set_second_factor_policy")]
+pub async fn set_second_factor_policy(required: bool) -> Result<Done, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    kw.set_second_factor_policy(&who, required).await?;
+    leptos_axum::redirect(&format!("{PAGE}#policy"));
+    crate::server_fns::done(if required {
+        "Two-factor sign-in is now required: admins without it set it up at their next page."
+    } else {
+        "Two-factor sign-in is no longer required: each admin chooses."
+    })
+    .await
 }
 
 /// Turns two-factor sign-in off, after a code.

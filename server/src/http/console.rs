@@ -37,6 +37,7 @@ pub(super) async fn signed_in(
         AppError::Unauthorized => Redirect::to("/login?reason=signed-out").into_response(),
         AppError::SetupRequired => Redirect::to("/setup").into_response(),
         AppError::PasswordChangeRequired => Redirect::to("/settings/password").into_response(),
+        AppError::SecondFactorRequired => Redirect::to("/settings/two-factor").into_response(),
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     })
 }

@@ -82,6 +82,11 @@ async fn no_secret_is_stored_in_clear() {
         )
         .await;
     assert_eq!(res.status(), 302);
+    // An authenticator app and its recovery codes.
+    let (totp_secret, recovery) = crate::two_factor::enrol(&app, &app.client, PASSWORD).await;
+    let totp_raw = data_encoding::BASE32_NOPAD
+        .decode(totp_secret.replace(' ', "").as_bytes())
+        .unwrap();
 
     let stored = every_value_as_hex(&app).await;
     let needles = [
@@ -92,6 +97,10 @@ async fn no_secret_is_stored_in_clear() {
         ("the session cookie", hex(&cookie_value)),
         ("a password", hex(PASSWORD)),
         ("a password", hex("a long enough password")),
+        ("the TOTP secret", totp_raw.iter().map(|b| format!("{b:02x}")).collect()),
+        ("the TOTP secret (base32)", hex(&totp_secret.replace(' ', ""))),
+        ("a recovery code", hex(&recovery[0].replace('-', ""))),
+        ("a recovery code", hex(&recovery[0])),
     ];
     for (what, needle) in &needles {
         for (place, value) in &stored {

@@ -58,6 +58,7 @@ const GATED: &[Call] = &[
     ("confirm_totp", &[("code", "123456")]),
     ("regenerate_recovery_codes", &[("code", "123456")]),
     ("remove_totp", &[("code", "123456")]),
+    ("set_second_factor_policy", &[("required", "true")]),
 ];
 
 /// A super admin's alone: an admin's session is refused.
@@ -82,6 +83,7 @@ const SUPER_ONLY: &[Call] = &[
             ("password_confirm", "a long password!"),
         ],
     ),
+    ("set_second_factor_policy", &[("required", "true")]),
 ];
 
 /// What an action would change: admins, tokens, keys, certificates,

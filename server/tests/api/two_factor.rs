@@ -8,7 +8,7 @@ use crate::helpers::*;
 
 /// The code an authenticator app shows at `unix_ms` for `secret` (base32,
 /// as the page shows it, spaces and all).
-fn app_code(secret: &str, unix_ms: i64) -> String {
+pub(crate) fn app_code(secret: &str, unix_ms: i64) -> String {
     let key = data_encoding::BASE32_NOPAD
         .decode(secret.replace(' ', "").as_bytes())
         .expect("the page shows base32");
@@ -20,7 +20,7 @@ fn app_code(secret: &str, unix_ms: i64) -> String {
     format!("{:06}", n % 1_000_000)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -36,7 +36,7 @@ fn shown_secret(page: &str) -> String {
 
 /// Turns two-factor sign-in on for the signed-in `client` (password
 /// `password`); the setup key and the recovery codes.
-async fn enrol(app: &TestApp, client: &reqwest::Client, password: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, client: &reqwest::Client, password: &str) -> (String, Vec<String>) {
     let (status, body) = app.call(client, "begin_totp", &[("password", password)]).await;
     assert_eq!(status, 200, "{body}");
     let page = app.html_as(client, "/settings/two-factor").await;
@@ -162,6 +162,10 @@ async fn an_admin_turns_on_an_authenticator_app_and_each_code_signs_in_once() {
     assert!(has("admin.sign_in", "\"factor\":\"totp\""));
     assert!(has("admin.sign_in", "\"factor\":\"recovery_code\""));
     assert!(has("admin.second_factor_refused", "client"));
+    assert!(
+        has("admin.sign_in_code_asked", "client"),
+        "a right password waiting for its code is not on record"
+    );
     for (_, detail) in &events {
         assert!(
             !detail.contains(&ahead) && !detail.contains(&recovery[3]),
@@ -260,4 +264,154 @@ async fn the_operator_resets_a_lost_second_factor() {
         .await
         .iter()
         .any(|(a, d)| a == "admin.second_factor.reset" && d.contains("\"had_totp\":true")));
+}
+
+/// A super admin's policy: every admin must have a second factor. One
+/// without is sent to set it up and can do nothing else until then; it
+/// cannot be turned off while required.
+#[tokio::test]
+async fn a_required_second_factor_is_set_up_before_anything_else() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    app.create_admin("ops-one");
+    let ops = browser(&app.base);
+    app.login_with(&ops, "ops-one", ADMIN_PASSWORD).await;
+
+    let (status, _) = app
+        .call(&ops, "set_second_factor_policy", &[("required", "true")])
+        .await;
+    assert_eq!(status, 403, "an admin set the policy");
+    let (status, body) = app
+        .call(&app.client, "set_second_factor_policy", &[("required", "true")])
+        .await;
+    assert_eq!(status, 409, "required of others by one without it: {body}");
+    enrol(&app, &app.client, PASSWORD).await;
+    let (status, body) = app
+        .call(&app.client, "set_second_factor_policy", &[("required", "true")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(actions(&app)
+        .await
+        .iter()
+        .any(|(a, d)| a == "settings.update" && d.contains("require_second_factor")));
+
+    // Signed in already, without one: only setting it up (and the frame).
+    let (status, body) = app.call(&ops, "integrations", &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("SecondFactorRequired"), "{body}");
+    let res = ops
+        .get(app.url("/console/audit-log/export?format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/settings/two-factor");
+    let (status, _) = app.call(&ops, "frame", &[]).await;
+    assert_eq!(status, 200);
+    // Signing in again goes straight there.
+    let fresh = browser(&app.base);
+    let res = app.login_with(&fresh, "ops-one", ADMIN_PASSWORD).await;
+    assert_eq!(location(&res), "/settings/two-factor");
+    let page = app.html_as(&fresh, "/settings/two-factor").await;
+    assert!(page.contains("data-testid=\"two-factor-required\""));
+
+    let (secret, _) = enrol(&app, &ops, ADMIN_PASSWORD).await;
+    let (status, body) = app.call(&ops, "integrations", &[]).await;
+    assert_eq!(status, 200, "still held back once set up: {body}");
+    let (status, body) = app
+        .call(&ops, "remove_totp", &[("code", &app_code(&secret, now_ms() + 30_000))])
+        .await;
+    assert_eq!(status, 409, "turned off while required: {body}");
+
+    // Showing a token asks for a code now, and takes it once.
+    let (status, body) = app.call(&ops, "retrieve_token", &[("password", ADMIN_PASSWORD)]).await;
+    assert_eq!(status, 400, "{body}");
+    let code = app_code(&secret, now_ms() + 30_000);
+    let with_code = [("password", ADMIN_PASSWORD), ("code", code.as_str())];
+    let (status, body) = app.call(&ops, "retrieve_token", &with_code).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("kwadm_"));
+    let (status, _) = app.call(&ops, "retrieve_token", &with_code).await;
+    assert_eq!(status, 400, "a code was taken twice");
+
+    let (status, _) = app
+        .call(&app.client, "set_second_factor_policy", &[("required", "false")])
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.call(&app.client, "integrations", &[]).await;
+    assert_eq!(status, 200);
+}
+
+/// For an admin with a second factor, a right password clears nothing in
+/// the throttle: signing in again between wrong codes does not start the
+/// count afresh, so codes cannot be guessed at the password's pace.
+#[tokio::test]
+async fn signing_in_again_does_not_reset_the_count_of_wrong_codes() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let (secret, _) = enrol(&app, &app.client, PASSWORD).await;
+    let wrong = if app_code(&secret, now_ms()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut limited = false;
+    for _ in 0..8 {
+        let client = browser(&app.base);
+        let (status, _) = app
+            .call(&client, "login", &[("username", ADMIN), ("password", PASSWORD)])
+            .await;
+        if status == 429 {
+            limited = true;
+            break;
+        }
+        let (status, body) = app.call(&client, "second_factor", &[("code", wrong)]).await;
+        if status == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(status, 400, "{body}");
+    }
+    assert!(limited, "eight rounds of password and a wrong code were all answered");
+    assert!(
+        actions(&app).await.iter().any(|(a, _)| a == "admin.lockout"),
+        "the lockout is not on record"
+    );
+}
+
+/// Turning the app on ends the admin's other console sessions (one opened
+/// with a stolen password must not outlive the new factor); this one stays.
+#[tokio::test]
+async fn turning_the_app_on_ends_the_admins_other_sessions() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let other = browser(&app.base);
+    app.login_with(&other, ADMIN, PASSWORD).await;
+    let (status, _) = app.call(&other, "integrations", &[]).await;
+    assert_eq!(status, 200);
+    enrol(&app, &app.client, PASSWORD).await;
+    let (status, _) = app.call(&other, "integrations", &[]).await;
+    assert_eq!(status, 401, "the other session outlived the new factor");
+    let (status, _) = app.call(&app.client, "integrations", &[]).await;
+    assert_eq!(status, 200, "the session that turned it on ended");
+}
+
+/// A set-up left unconfirmed is not shown again, nor confirmed, after 15
+/// minutes: its secret was on a screen someone walked away from.
+#[tokio::test]
+async fn an_abandoned_set_up_expires() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    app.call(&app.client, "begin_totp", &[("password", PASSWORD)]).await;
+    let secret = shown_secret(&app.html("/settings/two-factor").await);
+    sqlx::query("UPDATE admin_totp SET created_at = created_at - 16 * 60000")
+        .execute(app.kw().db().write())
+        .await
+        .unwrap();
+    let page = app.html("/settings/two-factor").await;
+    assert!(!page.contains(&secret), "an abandoned set-up's key is shown");
+    assert!(page.contains("data-testid=\"two-factor-off\""));
+    let (status, body) = app
+        .call(&app.client, "confirm_totp", &[("code", &app_code(&secret, now_ms()))])
+        .await;
+    assert_eq!(status, 409, "{body}");
 }

@@ -276,9 +276,18 @@ pub(super) async fn authenticate(
     let admin = by_username(db, &key).await?;
     let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
     if hasher.verify(pw, stored).await? {
-        throttle.success(db, &key, client).await?;
         // `verify` is only true when a stored hash was used.
-        return admin.ok_or(DomainError::BadCredentials);
+        let admin = admin.ok_or(DomainError::BadCredentials)?;
+        // With a second factor the password alone settles nothing: only
+        // its own attempt is taken back, and earlier failures (wrong
+        // codes) stay until a right code comes, so signing in again
+        // between wrong codes does not start the count afresh.
+        if second_factor::required(db, &admin.id).await? {
+            throttle.take_back(db, &key, client).await?;
+        } else {
+            throttle.success(db, &key, client).await?;
+        }
+        return Ok(admin);
     }
     // An admin's lockout is audited, once, when it starts. (A name nobody
     // has is not: it may be a password typed into the wrong field.)
@@ -349,6 +358,8 @@ pub(super) async fn search(db: &Db, query: &str, offset: i64, limit: i64) -> Dom
 pub struct Resumed {
     pub principal: Principal,
     pub must_change_password: bool,
+    /// A second factor is required and this admin has none yet.
+    pub must_enrol_second_factor: bool,
 }
 
 /// A console session as the console's cookie remembers it.
@@ -370,9 +381,13 @@ impl Keyward {
         };
         let holds =
             !admin.disabled && admin.session_epoch == session.epoch && now_ms() - session.login_at_ms < absolute_ms;
-        Ok(holds.then(|| Resumed {
+        if !holds {
+            return Ok(None);
+        }
+        Ok(Some(Resumed {
             principal: Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address),
             must_change_password: admin.must_change_password,
+            must_enrol_second_factor: second_factor::enrolment_due(&self.db, &admin.id).await?,
         }))
     }
 
@@ -461,6 +476,7 @@ impl Keyward {
         who: &Principal,
         current: SecretString,
         new: SecretString,
+        code: Option<&str>,
     ) -> DomainResult<Admin> {
         if who.channel != crate::domain::principal::Channel::Console {
             return Err(DomainError::Forbidden);
@@ -476,7 +492,14 @@ impl Keyward {
         let crate::domain::principal::Credential::Console { epoch: seen, .. } = &who.credential else {
             return Err(DomainError::Forbidden);
         };
-        self.reauthenticate(who, Some(current)).await?;
+        // A temporary password is replaced right after a sign-in that took
+        // the second factor: it is not asked for again then.
+        let pending = self.acting_admin(who).await?.must_change_password;
+        if pending {
+            self.reauthenticate_password_only(who, current).await?;
+        } else {
+            self.reauthenticate(who, Some(current), code).await?;
+        }
         let admin = self.acting_admin(who).await?;
         let hash = self.hasher.hash(new).await?;
         let mut change = self.db.change_as(who).await?;

@@ -21,6 +21,9 @@ use crate::domain::{DomainError, DomainResult, Entity, Keyward};
 pub const RECOVERY_CODES: usize = 10;
 /// How long the second step of a sign-in waits after the password.
 pub const PENDING_MS: i64 = 5 * 60_000;
+/// How long a set-up waits for its first code: an abandoned one is not
+/// shown again (its secret is) nor confirmed later.
+pub const SET_UP_MS: i64 = 15 * 60_000;
 
 fn seal_context(admin_id: &str) -> String {
     format!("admin-totp:{admin_id}")
@@ -35,6 +38,8 @@ pub struct TwoFactor {
     pub pending: Option<Enrolment>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: i64,
+    /// Every admin must have a second factor (it cannot be turned off).
+    pub required: bool,
 }
 
 /// What an authenticator app needs to be set up: the secret as text, and
@@ -49,6 +54,15 @@ impl std::fmt::Debug for Enrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Enrolment(..)")
     }
+}
+
+/// An authenticator app just turned on.
+#[derive(Debug)]
+pub struct Confirmed {
+    /// The admin as they are now (a new session epoch).
+    pub admin: Admin,
+    /// Shown once.
+    pub recovery_codes: Vec<SecretString>,
 }
 
 /// What proved a sign-in's second step.
@@ -211,6 +225,28 @@ pub(super) async fn required(db: &crate::domain::storage::db::Db, admin_id: &str
     Ok(row.is_some())
 }
 
+/// Must every admin have a second factor (a super admin's policy)?
+pub(crate) async fn policy(db: &crate::domain::storage::db::Db) -> DomainResult<bool> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT require_second_factor FROM application WHERE id = 1")
+        .fetch_optional(db.read())
+        .await?;
+    Ok(row.is_some_and(|(on,)| on != 0))
+}
+
+/// Must `admin_id` set up a second factor before anything else: the
+/// policy is on and they have none. One read, for every console request.
+pub(super) async fn enrolment_due(db: &crate::domain::storage::db::Db, admin_id: &str) -> DomainResult<bool> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT a.require_second_factor, \
+                (SELECT COUNT(*) FROM admin_totp t WHERE t.admin_id = $1 AND t.confirmed_at IS NOT NULL) \
+         FROM application a WHERE a.id = 1",
+    )
+    .bind(admin_id)
+    .fetch_optional(db.read())
+    .await?;
+    Ok(row.is_some_and(|(required, has)| required != 0 && has == 0))
+}
+
 /// Re-seals every TOTP secret with `new` (a master-key rotation).
 pub(in crate::domain) async fn reseal(
     conn: &mut AnyConnection,
@@ -241,11 +277,14 @@ impl Keyward {
     /// The acting admin's own second factor (console only).
     pub async fn two_factor(&self, who: &Principal) -> DomainResult<TwoFactor> {
         let admin = self.own_console_account(who)?;
-        let row: Option<(Vec<u8>, Option<i64>)> =
-            sqlx::query_as("SELECT sealed, confirmed_at FROM admin_totp WHERE admin_id = $1")
-                .bind(admin)
-                .fetch_optional(self.db.read())
-                .await?;
+        let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(
+            "SELECT sealed, confirmed_at FROM admin_totp \
+             WHERE admin_id = $1 AND (confirmed_at IS NOT NULL OR created_at > $2)",
+        )
+        .bind(admin)
+        .bind(now_ms() - SET_UP_MS)
+        .fetch_optional(self.db.read())
+        .await?;
         let (left,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM admin_recovery_codes WHERE admin_id = $1 AND used_at IS NULL")
                 .bind(admin)
@@ -269,6 +308,7 @@ impl Keyward {
             enabled_at: row.and_then(|(_, confirmed)| confirmed),
             pending,
             recovery_codes_left: left,
+            required: policy(&self.db).await?,
         })
     }
 
@@ -277,7 +317,7 @@ impl Keyward {
     /// confirmed with a first code. Starting again replaces it.
     pub async fn begin_totp(&self, who: &Principal, password: Option<SecretString>) -> DomainResult<()> {
         let admin = self.own_console_account(who)?.to_owned();
-        self.reauthenticate(who, password).await?;
+        self.reauthenticate(who, password, None).await?;
         let mut secret = zeroize::Zeroizing::new(vec![0u8; totp::SECRET_BYTES]);
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let sealed = self.master_key.seal(&secret, &seal_context(&admin))?;
@@ -309,41 +349,58 @@ impl Keyward {
     }
 
     /// Confirms the acting admin's authenticator app with a first code:
-    /// from now on sign-in asks for a code. Returns ten recovery codes,
-    /// shown once.
-    pub async fn confirm_totp(&self, who: &Principal, code: &str) -> DomainResult<Vec<SecretString>> {
-        let admin = self.own_console_account(who)?.to_owned();
+    /// from now on sign-in asks for a code. Every other console session of
+    /// theirs ends (one opened with a stolen password must not outlive the
+    /// new factor): the caller seats the one it serves again with the
+    /// admin returned. Gives ten recovery codes, shown once.
+    pub async fn confirm_totp(&self, who: &Principal, code: &str) -> DomainResult<Confirmed> {
+        let admin = self.acting_admin(who).await?;
+        self.own_console_account(who)?;
+        // Guessing the first code of a set-up someone else began counts
+        // like guessing a password.
+        self.throttle.attempt(&self.db, &admin.username, who.address()).await?;
         let mut change = self.db.change_as(who).await?;
-        let conn = change.conn();
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT sealed FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NULL")
-                .bind(&admin)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let row: Option<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT sealed FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NULL AND created_at > $2",
+        )
+        .bind(&admin.id)
+        .bind(now_ms() - SET_UP_MS)
+        .fetch_optional(change.conn())
+        .await?;
         let Some((sealed,)) = row else {
             return Err(DomainError::Conflict(
-                "There is no set-up waiting for a code. Start again.".into(),
+                "There is no set-up waiting for a code (one waits 15 minutes). Start again.".into(),
             ));
         };
-        let secret = zeroize::Zeroizing::new(self.master_key.open(&sealed, &seal_context(&admin))?);
+        let secret = zeroize::Zeroizing::new(self.master_key.open(&sealed, &seal_context(&admin.id))?);
         let step = match typed(code) {
             Typed::Totp(code) => totp::matching_step(&secret, &code, now_ms()),
             Typed::Recovery(_) => None,
-        }
-        .ok_or_else(|| {
-            DomainError::invalid_field(
+        };
+        let Some(step) = step else {
+            drop(change);
+            self.audit_refused_code(&admin.username, who.address()).await?;
+            return Err(DomainError::invalid_field(
                 "code",
                 "That is not the app's current code. Check the phone's clock, and enter the 6 digits the app shows now.",
-            )
-        })?;
-        let now = now_ms();
+            ));
+        };
+        let conn = change.conn();
         sqlx::query("UPDATE admin_totp SET confirmed_at = $1, last_step = $2 WHERE admin_id = $3")
-            .bind(now)
+            .bind(now_ms())
             .bind(step)
-            .bind(&admin)
+            .bind(&admin.id)
             .execute(&mut *conn)
             .await?;
-        let codes = replace_recovery_codes(conn, &admin).await?;
+        let (epoch,): (i64,) = sqlx::query_as(
+            "UPDATE admin_users SET session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2 \
+             RETURNING session_epoch",
+        )
+        .bind(now_ms())
+        .bind(&admin.id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let codes = replace_recovery_codes(conn, &admin.id).await?;
         change
             .commit(
                 AuditEvent::new(who.name(), "admin.second_factor.enrol", who.name())
@@ -351,7 +408,14 @@ impl Keyward {
                     .source(who.source()),
             )
             .await?;
-        Ok(codes)
+        self.code_counted_good(who, &admin).await?;
+        Ok(Confirmed {
+            admin: Admin {
+                session_epoch: epoch,
+                ..admin
+            },
+            recovery_codes: codes,
+        })
     }
 
     /// New recovery codes for the acting admin (the old ones stop
@@ -372,10 +436,18 @@ impl Keyward {
         Ok(codes)
     }
 
-    /// Turns the acting admin's second factor off, after a code from it.
+    /// Turns the acting admin's second factor off, after a code from it;
+    /// not while the policy requires one.
     pub async fn remove_totp(&self, who: &Principal, code: &str) -> DomainResult<()> {
         let admin = self.acting_admin(who).await?;
         self.own_console_account(who)?;
+        if policy(&self.db).await? {
+            return Err(DomainError::Conflict(
+                "Two-factor sign-in is required for every admin here, so it cannot be turned off. \
+                 To move it to a new phone, ask the operator to reset it."
+                    .into(),
+            ));
+        }
         let mut change = self.second_factor_again(who, &admin, code).await?;
         remove_factors(change.conn(), &admin.id).await?;
         change
@@ -413,6 +485,59 @@ impl Keyward {
             )
             .await?;
         self.refresh().await
+    }
+
+    /// Requires (or stops requiring) a second factor of every admin. Super
+    /// admins only; audited as a settings change.
+    pub async fn set_second_factor_policy(&self, who: &Principal, required: bool) -> DomainResult<()> {
+        who.require_super_admin()?;
+        // As GitHub has it: you require of others what you have yourself,
+        // and so are never the one the policy shuts out of turning it off.
+        if required && !self.has_second_factor(who).await? && who.channel != Channel::Cli {
+            return Err(DomainError::Conflict(
+                "Set up two-factor sign-in for yourself first, then require it of every admin.".into(),
+            ));
+        }
+        let mut change = self.db.change_as(who).await?;
+        let conn = change.conn();
+        let (before,): (i64,) = sqlx::query_as("SELECT require_second_factor FROM application WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+        if (before != 0) == required {
+            return Ok(());
+        }
+        sqlx::query("UPDATE application SET require_second_factor = $1 WHERE id = 1")
+            .bind(i64::from(required))
+            .execute(&mut *conn)
+            .await?;
+        change
+            .commit(
+                AuditEvent::new(who.name(), "settings.update", "application")
+                    .detail(serde_json::json!({
+                        "require_second_factor": { "from": before != 0, "to": required }
+                    }))
+                    .source(who.source()),
+            )
+            .await
+    }
+
+    /// Has the acting admin a second factor (asked for again before a
+    /// secret is shown)?
+    pub async fn has_second_factor(&self, who: &Principal) -> DomainResult<bool> {
+        match who.admin_id() {
+            Some(id) => required(&self.db, id).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Must every admin have a second factor?
+    pub async fn second_factor_policy(&self, _who: &Principal) -> DomainResult<bool> {
+        policy(&self.db).await
+    }
+
+    /// Must `admin` set up a second factor before anything else?
+    pub async fn enrolment_due(&self, admin: &Admin) -> DomainResult<bool> {
+        enrolment_due(&self.db, &admin.id).await
     }
 
     /// Is a second factor asked of `admin` at sign-in?
@@ -480,10 +605,39 @@ impl Keyward {
         Err(not_accepted())
     }
 
+    /// A code from `admin`'s second factor, if they have one, before a
+    /// secret is shown or made, or their password changed. Used up in its
+    /// own transaction: the action after it may fail, and then a new code
+    /// is asked for.
+    pub(super) async fn second_factor_again_before(
+        &self,
+        who: &Principal,
+        admin: &Admin,
+        code: Option<&str>,
+    ) -> DomainResult<()> {
+        if !required(&self.db, &admin.id).await? {
+            return Ok(());
+        }
+        let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or_else(|| {
+            DomainError::invalid_field("code", "Enter a code from your authenticator app (or a recovery code).")
+        })?;
+        self.throttle.attempt(&self.db, &admin.username, who.address()).await?;
+        let mut tx = self.db.write().begin().await?;
+        if accept(&mut tx, &self.master_key, &admin.id, code).await?.is_some() {
+            tx.commit().await?;
+            return self.code_counted_good(who, admin).await;
+        }
+        drop(tx);
+        self.audit_refused_code(&admin.username, who.address()).await?;
+        Err(not_accepted())
+    }
+
     async fn code_counted_good(&self, who: &Principal, admin: &Admin) -> DomainResult<()> {
         self.throttle.success(&self.db, &admin.username, who.address()).await
     }
 
+    /// A wrong code on record; and, when it was the one that locked the
+    /// address out of this admin, the lockout too (as for passwords).
     async fn audit_refused_code(&self, username: &str, address: &str) -> DomainResult<()> {
         self.db
             .change()
@@ -493,7 +647,19 @@ impl Keyward {
                     .detail(serde_json::json!({ "client": address }))
                     .source(Some(address.to_owned())),
             )
-            .await
+            .await?;
+        if let Some(until) = self.throttle.just_locked(&self.db, username, address).await? {
+            self.db
+                .change()
+                .await?
+                .commit(
+                    AuditEvent::new("keyward", "admin.lockout", username)
+                        .detail(serde_json::json!({ "client": address, "until": crate::domain::clock::iso(until) }))
+                        .source(Some(address.to_owned())),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// The acting admin's id, for what only a console admin does to their

@@ -11,6 +11,12 @@ use crate::domain::metrics::SignIn;
 use crate::domain::principal::{Channel, Principal};
 use crate::domain::{DomainError, DomainResult, Keyward};
 
+/// Whether a password asked again comes with the second factor.
+enum SecondFactorAgain<'a> {
+    Ask(Option<&'a str>),
+    NotNow,
+}
+
 /// Where a right password leaves a sign-in.
 #[derive(Debug)]
 pub enum SignInStep {
@@ -36,6 +42,13 @@ impl Keyward {
             crate::domain::application::require(&self.db).await?;
             let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
             if self.second_factor_required(&admin).await? {
+                // On record: a right password that never comes back with
+                // a code is a stolen one being tried.
+                self.audit_sign_in(
+                    AuditEvent::new(&admin.username, "admin.sign_in_code_asked", &admin.username),
+                    address,
+                )
+                .await?;
                 return Ok(SignInStep::SecondFactor(PendingSignIn {
                     admin_id: admin.id.clone(),
                     epoch: admin.session_epoch,
@@ -102,7 +115,34 @@ impl Keyward {
     /// before a secret is shown or minted in the console. The admin API's
     /// token and the operator's host access are proof enough. A wrong one
     /// is audited (a session in the wrong hands guessing).
-    pub(crate) async fn reauthenticate(&self, who: &Principal, password: Option<SecretString>) -> DomainResult<()> {
+    ///
+    /// An admin with a second factor gives a code from it too (`code`),
+    /// used up here, as at sign-in.
+    pub(crate) async fn reauthenticate(
+        &self,
+        who: &Principal,
+        password: Option<SecretString>,
+        code: Option<&str>,
+    ) -> DomainResult<()> {
+        self.check_again(who, password, SecondFactorAgain::Ask(code)).await
+    }
+
+    /// The password alone again: for replacing a temporary password right
+    /// after the sign-in that took the second factor.
+    pub(crate) async fn reauthenticate_password_only(
+        &self,
+        who: &Principal,
+        password: SecretString,
+    ) -> DomainResult<()> {
+        self.check_again(who, Some(password), SecondFactorAgain::NotNow).await
+    }
+
+    async fn check_again(
+        &self,
+        who: &Principal,
+        password: Option<SecretString>,
+        second_factor: SecondFactorAgain<'_>,
+    ) -> DomainResult<()> {
         if who.channel != Channel::Console {
             return Ok(());
         }
@@ -117,7 +157,10 @@ impl Keyward {
         )
         .await;
         match checked {
-            Ok(_) => Ok(()),
+            Ok(admin) => match second_factor {
+                SecondFactorAgain::Ask(code) => self.second_factor_again_before(who, &admin, code).await,
+                SecondFactorAgain::NotNow => Ok(()),
+            },
             Err(DomainError::BadCredentials) => {
                 self.audit_sign_in(
                     AuditEvent::new(&who.name, "admin.reauthenticate_refused", &who.name),

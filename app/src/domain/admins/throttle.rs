@@ -237,6 +237,28 @@ impl LoginThrottle {
         Ok(())
     }
 
+    /// Takes back the failure `attempt` counted, and nothing else: a
+    /// right password that still waits for its second factor. Earlier
+    /// failures stay, and the address is not known for it.
+    pub async fn take_back(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
+        let mut tx = db.write().begin().await?;
+        for subject in [
+            self.user_subject(username),
+            self.pair_subject(username, client),
+            Self::client_subject(client),
+        ] {
+            sqlx::query(
+                "DELETE FROM login_failures WHERE id = \
+                 (SELECT id FROM login_failures WHERE subject = $1 ORDER BY at DESC, id DESC LIMIT 1)",
+            )
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Which addresses are locked out of `username` now; a backoff of the
     /// username itself shows as `client: None`.
     pub async fn lockouts(&self, db: &Db, username: &str) -> DomainResult<Vec<Lockout>> {

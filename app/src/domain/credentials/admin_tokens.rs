@@ -432,15 +432,16 @@ impl Keyward {
     /// A new token for the acting admin, lasting `days` (the configured
     /// longest when `None`); the previous one keeps working for the
     /// switch-over. In the console, after their password again (a session
-    /// left open is not a token).
+    /// left open is not a token), and a code when they have a second factor.
     pub async fn generate_admin_token(
         &self,
         who: &Principal,
         password: Option<SecretString>,
+        code: Option<&str>,
         days: Option<u32>,
     ) -> DomainResult<IssuedToken> {
         let lifetime = chosen_lifetime(&self.lifetimes, days)?;
-        self.reauthenticate(who, password).await?;
+        self.reauthenticate(who, password, code).await?;
         let admin = self.acting_admin(who).await?;
         self.generate_for(who, &admin, lifetime).await
     }
@@ -481,8 +482,9 @@ impl Keyward {
         &self,
         who: &Principal,
         password: Option<SecretString>,
+        code: Option<&str>,
     ) -> DomainResult<Option<(SecretString, i64)>> {
-        self.reauthenticate(who, password).await?;
+        self.reauthenticate(who, password, code).await?;
         let admin = self.acting_admin(who).await?;
         retrieve(&self.db, &self.master_key, who, &admin.id).await
     }

@@ -77,7 +77,7 @@ pub async fn rotate_token(
 ) -> Result<Json<IssuedAdminToken>, ApiError> {
     let issued = state
         .keyward
-        .generate_admin_token(token.principal(), None, None)
+        .generate_admin_token(token.principal(), None, None, None)
         .await?;
     Ok(Json(IssuedAdminToken {
         admin_token: issued.token.expose_secret().to_owned(),
