@@ -377,6 +377,10 @@ pub struct TwoFactorData {
     pub required: bool,
     /// The signed-in admin is a super admin, who sets that policy.
     pub can_set_policy: bool,
+    /// Passkeys and security keys, beside the app.
+    pub passkeys: Vec<PasskeyRow>,
+    /// Can this deployment have passkeys (a public URL under a domain name)?
+    pub passkeys_possible: bool,
     /// Recovery codes made by a form posted without JavaScript, shown once.
     pub revealed_codes: Option<RecoveryCodes>,
 }
@@ -394,4 +398,13 @@ pub struct TotpSetup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecoveryCodes {
     pub codes: Vec<String>,
+}
+
+/// A passkey as its owner's page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
 }

@@ -25,3 +25,16 @@ CREATE TABLE admin_recovery_codes (
 -- without is taken to set one up at sign-in, and can do nothing else
 -- until it is done.
 ALTER TABLE application ADD COLUMN require_second_factor INTEGER NOT NULL DEFAULT 0;
+
+-- Passkeys and security keys (WebAuthn), beside an authenticator app: the
+-- public credential as the WebAuthn library keeps it (JSON; no secret in
+-- it), its id, and the name the admin gave it.
+CREATE TABLE admin_passkeys (
+    id           TEXT    PRIMARY KEY,
+    admin_id     TEXT    NOT NULL REFERENCES admin_users (id),
+    name         TEXT    NOT NULL,
+    credential   TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX admin_passkeys_admin ON admin_passkeys (admin_id);

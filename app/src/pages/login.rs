@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{FormError, Ready};
+use crate::components::{FormError, PasskeySignIn, Ready};
 use crate::server_fns::session::{Login, SecondFactor};
 
 #[component]
@@ -54,6 +54,7 @@ pub fn SecondFactorPage() -> impl IntoView {
     let next = query
         .with_untracked(|q| q.get("next"))
         .filter(|n| crate::server_fns::session::is_console_page(n));
+    let next_for_passkey = next.clone();
     view! {
         <Title text="Two-factor sign-in"/>
         <main class="narrow">
@@ -74,6 +75,7 @@ pub fn SecondFactorPage() -> impl IntoView {
                     {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
                     <button type="submit" class="button primary" disabled=move || action.pending().get()>"Sign in"</button>
                 </ActionForm>
+                <PasskeySignIn next=next_for_passkey/>
                 <p><a href="/login">"Start again"</a></p>
             </section>
         </main>

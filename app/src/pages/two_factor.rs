@@ -1,10 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{say_done, successes, CopyButton, FailureView, FormError, Ready};
-use crate::model::{RecoveryCodes, TotpSetup, TwoFactorData};
+use crate::components::{say_done, successes, AddPasskey, CopyButton, FailureView, FormError, Ready};
+use crate::model::{PasskeyRow, RecoveryCodes, TotpSetup, TwoFactorData};
 use crate::server_fns::two_factor::{
-    load_two_factor, BeginTotp, ConfirmTotp, RegenerateRecoveryCodes, RemoveTotp, SetSecondFactorPolicy,
+    load_two_factor, BeginTotp, ConfirmTotp, RegenerateRecoveryCodes, RemovePasskey, RemoveTotp, SetSecondFactorPolicy,
 };
 
 /// Settings > Two-factor sign-in: the signed-in admin's own authenticator
@@ -17,8 +17,12 @@ pub fn TwoFactorPage() -> impl IntoView {
     let regenerate = ServerAction::<RegenerateRecoveryCodes>::new();
     let remove = ServerAction::<RemoveTotp>::new();
     let policy = ServerAction::<SetSecondFactorPolicy>::new();
+    let unkey = ServerAction::<RemovePasskey>::new();
+    let added = RwSignal::new(0u64);
     say_done(remove);
     say_done(policy);
+    say_done(unkey);
+    let unkeyed = successes(unkey);
     let (begun, confirmed, regenerated, removed, ruled) = (
         successes(begin),
         successes(confirm),
@@ -34,6 +38,8 @@ pub fn TwoFactorPage() -> impl IntoView {
                 regenerated.get(),
                 removed.get(),
                 ruled.get(),
+                unkeyed.get(),
+                added.get(),
             )
         },
         |_| load_two_factor(),
@@ -44,7 +50,7 @@ pub fn TwoFactorPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <TwoFactorView data begin confirm regenerate remove policy/> }.into_any(),
+                    Ok(data) => view! { <TwoFactorView data begin confirm regenerate remove policy unkey added/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -60,6 +66,8 @@ fn TwoFactorView(
     regenerate: ServerAction<RegenerateRecoveryCodes>,
     remove: ServerAction<RemoveTotp>,
     policy: ServerAction<SetSecondFactorPolicy>,
+    unkey: ServerAction<RemovePasskey>,
+    added: RwSignal<u64>,
 ) -> impl IntoView {
     // New codes come back as the action's value (JavaScript) or are handed
     // to this one render (without).
@@ -88,11 +96,15 @@ fn TwoFactorView(
         }
     });
     let rule = data.can_set_policy.then(|| view! { <Policy required action=policy/> });
+    let keys = data.enabled_at.is_some().then(|| {
+        view! { <Passkeys rows=data.passkeys.clone() possible=data.passkeys_possible remove=unkey added/> }
+    });
     view! {
         <Ready/>
         {must}
         {move || codes().map(|codes| view! { <ShownCodes codes/> })}
         {state}
+        {keys}
         {rule}
     }
     .into_any()
@@ -257,4 +269,63 @@ fn ShownCodes(codes: RecoveryCodes) -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// Passkeys and security keys, beside the app: listed, added (with
+/// JavaScript), removed after a code.
+#[component]
+fn Passkeys(
+    rows: Vec<PasskeyRow>,
+    possible: bool,
+    remove: ServerAction<RemovePasskey>,
+    added: RwSignal<u64>,
+) -> impl IntoView {
+    let error = Signal::derive(move || remove.value().get().and_then(Result::err));
+    let list = (!rows.is_empty()).then(|| {
+        view! {
+            <table class="stack" data-testid="passkey-list">
+                <thead><tr><th>"Name"</th><th>"Added"</th><th>"Last used"</th><th><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|p| view! {
+                        <tr>
+                            <td data-label="Name">{p.name.clone()}</td>
+                            <td data-label="Added">{p.created_at}</td>
+                            <td data-label="Last used">{p.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                            <td data-label="Actions">
+                                <ActionForm action=remove attr:class="inline">
+                                    <input type="hidden" name="id" value=p.id/>
+                                    <label>"Code from your app"
+                                        <input type="text" name="code" required maxlength="32" autocomplete="one-time-code" size="8"/>
+                                    </label>
+                                    " "
+                                    <button type="submit" class="link" aria-label=format!("Remove the passkey {}", p.name)>"Remove"</button>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+    });
+    view! {
+        <section class="card" id="passkeys" data-testid="passkeys">
+            <h2>"Passkeys and security keys"</h2>
+            <p class="muted">
+                "Sign in with your fingerprint, face, screen lock or a security key instead of typing a code. "
+                "Your app's codes still work, and are what a sensitive step asks for."
+            </p>
+            <FormError error/>
+            {list}
+            {if possible {
+                view! { <AddPasskey added/> }.into_any()
+            } else {
+                view! {
+                    <p class="muted" data-testid="passkeys-impossible">
+                        "Passkeys need Keyward served under a domain name: its public URL is an address."
+                    </p>
+                }.into_any()
+            }}
+        </section>
+    }
+    .into_any()
 }

@@ -74,18 +74,100 @@ async fn enter_console(
     next: Option<&str>,
     client: &str,
 ) -> Result<(), AppError> {
+    let to = console_entered(session, admin, next, client).await?;
+    leptos_axum::redirect(&to);
+    Ok(())
+}
+
+/// Starts the console session; where to go now.
+#[cfg(feature = "ssr")]
+async fn console_entered(
+    session: &tower_sessions::Session,
+    admin: &crate::domain::admins::Admin,
+    next: Option<&str>,
+    client: &str,
+) -> Result<String, AppError> {
     crate::auth::sign_in(session, admin).await?;
     tracing::info!(admin = %admin.username, client = %client, "console sign-in");
     let kw = crate::auth::keyward()?;
-    let to = if admin.must_change_password {
-        "/settings/password"
+    Ok(if admin.must_change_password {
+        "/settings/password".to_owned()
     } else if kw.enrolment_due(admin).await? {
-        "/settings/two-factor"
+        "/settings/two-factor".to_owned()
     } else {
-        next.unwrap_or("/settings/integrations")
+        next.unwrap_or("/settings/integrations").to_owned()
+    })
+}
+
+/// Where a passkey sign-in's challenge waits for the browser's answer.
+#[cfg(feature = "ssr")]
+const PASSKEY_SIGN_IN: &str = "keyward.passkey_sign_in";
+
+/// The second step with a passkey, first half: the options for the
+/// browser's `navigator.credentials.get`, as JSON; `None` when the admin
+/// has no passkey. (JavaScript only.)
+#[server(prefix = "/console/fn", endpoint = "begin_passkey_sign_in")]
+pub async fn begin_passkey_sign_in() -> Result<Option<String>, AppError> {
+    use crate::domain::DomainError;
+
+    let kw = crate::auth::keyward()?;
+    let session = crate::auth::session().await?;
+    let start_over = || AppError::Conflict("This sign-in has timed out. Sign in again.".into());
+    let Some(pending) = crate::auth::pending_second_factor(&session).await? else {
+        return Err(start_over());
     };
-    leptos_axum::redirect(to);
-    Ok(())
+    let found = match kw.begin_passkey_sign_in(&pending).await {
+        Ok(found) => found,
+        Err(DomainError::Unauthorized(_)) => return Err(start_over()),
+        Err(e) => return Err(e.into()),
+    };
+    let Some((options, state)) = found else {
+        return Ok(None);
+    };
+    session
+        .insert(PASSKEY_SIGN_IN, state)
+        .await
+        .map_err(|_| AppError::Internal)?;
+    serde_json::to_string(&options)
+        .map(Some)
+        .map_err(|_| AppError::Internal)
+}
+
+/// The second step with a passkey: the browser's answer (JSON). Answers
+/// the console page to go to.
+#[server(prefix = "/console/fn", endpoint = "finish_passkey_sign_in")]
+pub async fn finish_passkey_sign_in(credential: String, next: Option<String>) -> Result<String, AppError> {
+    use crate::domain::DomainError;
+
+    let kw = crate::auth::keyward()?;
+    let client = crate::auth::client_addr().await;
+    let session = crate::auth::session().await?;
+    let start_over = || AppError::Conflict("This sign-in has timed out. Sign in again.".into());
+    let Some(pending) = crate::auth::pending_second_factor(&session).await? else {
+        return Err(start_over());
+    };
+    let Some(state) = session
+        .remove::<webauthn_rs::prelude::PasskeyAuthentication>(PASSKEY_SIGN_IN)
+        .await
+        .map_err(|_| AppError::Internal)?
+    else {
+        return Err(AppError::Conflict("Choose your passkey again.".into()));
+    };
+    let answer = serde_json::from_str(&credential)
+        .map_err(|_| AppError::Invalid("The browser's answer could not be read. Try again.".into()))?;
+    let admin = match kw
+        .complete_sign_in_with_passkey(&pending, &state, &answer, &client)
+        .await
+    {
+        Ok(admin) => admin,
+        Err(DomainError::Unauthorized(_)) => {
+            crate::auth::sign_out(&session).await?;
+            return Err(start_over());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let next = next.filter(|n| is_console_page(n));
+    console_entered(&session, &admin, next.as_deref(), &client).await
 }
 
 /// Is `path` a page of the console to return to after sign-in? Only a

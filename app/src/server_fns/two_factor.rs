@@ -30,6 +30,18 @@ pub async fn load_two_factor() -> Result<TwoFactorData, AppError> {
         recovery_codes_left: found.recovery_codes_left,
         required: found.required,
         can_set_policy: who.is_super_admin(),
+        passkeys: kw
+            .passkeys(&who)
+            .await?
+            .into_iter()
+            .map(|p| crate::model::PasskeyRow {
+                id: p.id,
+                name: p.name,
+                created_at: crate::domain::clock::display(p.created_at),
+                last_used_at: p.last_used_at.map(crate::domain::clock::display),
+            })
+            .collect(),
+        passkeys_possible: crate::domain::admins::passkeys::relying_party(kw.public_url()).is_some(),
         revealed_codes: crate::reveal::take(REVEALED_CODES).await?,
     })
 }
@@ -111,4 +123,56 @@ pub async fn remove_totp(code: String) -> Result<Done, AppError> {
     kw.remove_totp(&who, &code).await?;
     leptos_axum::redirect(PAGE);
     crate::server_fns::done("Two-factor sign-in is off: your password alone signs you in.").await
+}
+
+/// Where a passkey being added waits between its two steps: the ceremony's
+/// state and the name, in the server-side session.
+#[cfg(feature = "ssr")]
+const ADDING_PASSKEY: &str = "keyward.adding_passkey";
+
+/// Starts adding a passkey: the options for the browser's
+/// `navigator.credentials.create`, as JSON. (JavaScript only.)
+#[server(prefix = "/console/fn", endpoint = "begin_add_passkey")]
+pub async fn begin_add_passkey(name: String) -> Result<String, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let (options, state) = kw.begin_passkey_registration(&who, &name).await?;
+    let session = crate::auth::session().await?;
+    session
+        .insert(ADDING_PASSKEY, (name, state))
+        .await
+        .map_err(|_| AppError::Internal)?;
+    serde_json::to_string(&options).map_err(|_| AppError::Internal)
+}
+
+/// Finishes adding a passkey with the browser's answer (JSON).
+#[server(prefix = "/console/fn", endpoint = "finish_add_passkey")]
+pub async fn finish_add_passkey(credential: String) -> Result<Done, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let session = crate::auth::session().await?;
+    let Some((name, state)) = session
+        .remove::<(String, webauthn_rs::prelude::PasskeyRegistration)>(ADDING_PASSKEY)
+        .await
+        .map_err(|_| AppError::Internal)?
+    else {
+        return Err(AppError::Conflict("No passkey is being added. Start again.".into()));
+    };
+    let answer = serde_json::from_str(&credential)
+        .map_err(|_| AppError::Invalid("The browser's answer could not be read. Try again.".into()))?;
+    kw.finish_passkey_registration(&who, &name, &state, &answer).await?;
+    crate::server_fns::done(format!(
+        "Passkey \u{201c}{name}\u{201d} added: you can sign in with it instead of a code."
+    ))
+    .await
+}
+
+/// Removes one of your passkeys, after a code from your app.
+#[server(prefix = "/console/fn", endpoint = "remove_passkey")]
+pub async fn remove_passkey(id: String, code: String) -> Result<Done, AppError> {
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    kw.remove_passkey(&who, &id, &code).await?;
+    leptos_axum::redirect(&format!("{PAGE}#passkeys"));
+    crate::server_fns::done("The passkey is removed: it no longer signs you in.").await
 }

@@ -415,3 +415,38 @@ async fn an_abandoned_set_up_expires() {
         .await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// Passkeys sit beside the app: offered once it is on, with the relying
+/// party a loopback address is served as (`localhost`); a made-up answer
+/// is refused. (The ceremony itself runs in Chromium: the Playwright spec.)
+#[tokio::test]
+async fn a_passkey_is_added_only_beside_the_app_and_only_with_a_real_answer() {
+    let app = TestApp::ready().await;
+    app.login().await;
+    let (status, body) = app.call(&app.client, "begin_add_passkey", &[("name", "Laptop")]).await;
+    assert_eq!(status, 409, "a passkey without the app: {body}");
+
+    enrol(&app, &app.client, PASSWORD).await;
+    let (status, body) = app.call(&app.client, "begin_add_passkey", &[("name", "")]).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app.call(&app.client, "begin_add_passkey", &[("name", "Laptop")]).await;
+    assert_eq!(status, 200, "{body}");
+    let options: serde_json::Value = serde_json::from_str(&serde_json::from_str::<String>(&body).unwrap()).unwrap();
+    assert_eq!(options["publicKey"]["rp"]["id"], "localhost", "{options}");
+    assert_eq!(options["publicKey"]["user"]["name"], ADMIN);
+
+    let (status, body) = app
+        .call(
+            &app.client,
+            "finish_add_passkey",
+            &[("credential", "{\"id\":\"made-up\"}")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let page = app.html("/settings/two-factor").await;
+    assert!(page.contains("data-testid=\"passkeys\""));
+    assert!(
+        !page.contains("data-testid=\"passkey-list\""),
+        "a made-up passkey was kept"
+    );
+}

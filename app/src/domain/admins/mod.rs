@@ -3,6 +3,7 @@
 
 pub mod console_sessions;
 pub mod listing;
+pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 mod sign_in;

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
-use crate::domain::admins::{by_id, by_username, totp, Admin};
+use crate::domain::admins::{by_username, totp, Admin};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
 use crate::domain::principal::{Channel, Principal};
@@ -551,14 +551,7 @@ impl Keyward {
     /// still be enabled with the same session epoch (a reset or a disable
     /// meanwhile ends the sign-in).
     pub async fn complete_sign_in(&self, pending: &PendingSignIn, code: &str, address: &str) -> DomainResult<Admin> {
-        let expired = || DomainError::Unauthorized("The sign-in timed out. Sign in again.".into());
-        if now_ms() - pending.at_ms > PENDING_MS {
-            return Err(expired());
-        }
-        let admin = by_id(&self.db, &pending.admin_id).await?.ok_or_else(expired)?;
-        if admin.disabled || admin.session_epoch != pending.epoch {
-            return Err(expired());
-        }
+        let admin = self.pending_admin(pending).await?;
         self.throttle.attempt(&self.db, &admin.username, address).await?;
         let mut change = self.db.change().await?;
         match accept(change.conn(), &self.master_key, &admin.id, code).await? {
@@ -586,7 +579,7 @@ impl Keyward {
     /// A code from the acting admin's second factor again, before a change
     /// to it; the returned change has taken the code. Once it is
     /// committed, [`Self::code_counted_good`] takes the attempt back.
-    async fn second_factor_again(&self, who: &Principal, admin: &Admin, code: &str) -> DomainResult<Change> {
+    pub(super) async fn second_factor_again(&self, who: &Principal, admin: &Admin, code: &str) -> DomainResult<Change> {
         if !required(&self.db, &admin.id).await? {
             return Err(DomainError::Conflict("Two-factor sign-in is off.".into()));
         }
@@ -632,13 +625,13 @@ impl Keyward {
         Err(not_accepted())
     }
 
-    async fn code_counted_good(&self, who: &Principal, admin: &Admin) -> DomainResult<()> {
+    pub(super) async fn code_counted_good(&self, who: &Principal, admin: &Admin) -> DomainResult<()> {
         self.throttle.success(&self.db, &admin.username, who.address()).await
     }
 
     /// A wrong code on record; and, when it was the one that locked the
     /// address out of this admin, the lockout too (as for passwords).
-    async fn audit_refused_code(&self, username: &str, address: &str) -> DomainResult<()> {
+    pub(super) async fn audit_refused_code(&self, username: &str, address: &str) -> DomainResult<()> {
         self.db
             .change()
             .await?
@@ -679,6 +672,11 @@ async fn remove_factors(conn: &mut AnyConnection, admin_id: &str) -> DomainResul
         .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM admin_recovery_codes WHERE admin_id = $1")
+        .bind(admin_id)
+        .execute(&mut *conn)
+        .await?;
+    // Passkeys sit beside the app: with it gone, they go too.
+    sqlx::query("DELETE FROM admin_passkeys WHERE admin_id = $1")
         .bind(admin_id)
         .execute(&mut *conn)
         .await?;
