@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Page } from '@playwright/test';
-import { test, expect, setupApp, signIn, ready } from './keyward';
+import { test, expect, setupApp, signIn, ready, SUPER, appCode } from './keyward';
 
 const DOCS = resolve(__dirname, '../../docs');
 
@@ -56,4 +56,17 @@ test('README screenshots', async ({ page, keyward, javaScriptEnabled }) => {
   await shot(page, keyward.url + 'settings/admin-users', 'admin-users.png', 1280, 720);
   await shot(page, keyward.url + 'settings/audit-log', 'audit-log.png', 1280, 900);
   await shot(page, keyward.url + 'settings/admin-users', 'admin-users-phone.png', 390, 844);
+
+  // Two-factor sign-in: setting up the authenticator app, then on.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(keyward.url + 'settings/two-factor');
+  await ready(page, true);
+  await page.getByLabel('Your password').fill(SUPER.password);
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  await expect(page.getByTestId('totp-secret')).toBeVisible();
+  await page.screenshot({ path: `${DOCS}/two-factor-set-up.png` });
+  await page.getByLabel('Code from your app').fill(appCode(await page.getByTestId('totp-secret').inputValue(), Date.now()));
+  await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
+  await expect(page.getByTestId('recovery-codes')).toBeVisible();
+  await page.screenshot({ path: `${DOCS}/two-factor-on.png` });
 });

@@ -206,7 +206,7 @@ fn TotpOn(
     };
     view! {
         <section class="card" data-testid="two-factor-on">
-            <h2>"On " <span class="badge ok">"On"</span></h2>
+            <h2>"Authenticator app " <span class="badge ok">"On"</span></h2>
             <p>{format!("Since {since}, signing in asks for a code from your authenticator app after your password.")}</p>
             <p data-testid="recovery-codes-left">{left_text}</p>
         </section>
