@@ -379,8 +379,9 @@ pub struct TwoFactorData {
     pub can_set_policy: bool,
     /// Passkeys and security keys, beside the app.
     pub passkeys: Vec<PasskeyRow>,
-    /// Can this deployment have passkeys (a public URL under a domain name)?
-    pub passkeys_possible: bool,
+    /// Where passkeys work (the public URL's origin, a loopback address as
+    /// `localhost`); `None` when they cannot (an address for a public URL).
+    pub passkey_origin: Option<String>,
     /// Recovery codes made by a form posted without JavaScript, shown once.
     pub revealed_codes: Option<RecoveryCodes>,
 }

@@ -97,7 +97,10 @@ test('an admin adds a passkey and signs in with it (Chromium virtual authenticat
     },
   });
 
-  await page.getByLabel('Name of the new passkey').fill('Work laptop');
+  const passkeys = page.getByTestId('passkeys');
+  await expect(passkeys.getByTestId('passkey-origin')).toContainText(local.replace(/\/$/, ''));
+  await passkeys.getByLabel('Name of the new passkey').fill('Work laptop');
+  await passkeys.getByLabel('Code from your app').fill(appCode(secret, Date.now() + 30000));
   await page.getByRole('button', { name: 'Add a passkey' }).click();
   await expect(page.getByTestId('passkey-list')).toContainText('Work laptop');
   await expect(page.getByTestId('passkey-list')).toContainText('never');

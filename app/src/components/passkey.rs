@@ -14,6 +14,7 @@ pub fn AddPasskey(added: RwSignal<u64>) -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     let name = RwSignal::new(String::new());
+    let code = RwSignal::new(String::new());
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let feedback = use_context::<Feedback>();
@@ -24,7 +25,7 @@ pub fn AddPasskey(added: RwSignal<u64>) -> impl IntoView {
         leptos::task::spawn_local(async move {
             let outcome = async {
                 use crate::server_fns::two_factor::{begin_add_passkey, finish_add_passkey};
-                let options = begin_add_passkey(name.get_untracked()).await?;
+                let options = begin_add_passkey(name.get_untracked(), code.get_untracked()).await?;
                 let answer = browser::create(&options).await?;
                 finish_add_passkey(answer).await
             }
@@ -33,6 +34,7 @@ pub fn AddPasskey(added: RwSignal<u64>) -> impl IntoView {
             match outcome {
                 Ok(done) => {
                     name.set(String::new());
+                    code.set(String::new());
                     if let Some(f) = feedback {
                         f.say(done.message);
                     }
@@ -54,6 +56,10 @@ pub fn AddPasskey(added: RwSignal<u64>) -> impl IntoView {
                 <label>"Name of the new passkey"
                     <input type="text" maxlength="40" placeholder="Work laptop" prop:value=move || name.get()
                         on:input=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                <label>"Code from your app"
+                    <input type="text" maxlength="32" autocomplete="one-time-code" prop:value=move || code.get()
+                        on:input=move |ev| code.set(event_target_value(&ev))/>
                 </label>
                 <div>
                     <button type="button" class="button secondary" disabled=move || busy.get() on:click=on_click>

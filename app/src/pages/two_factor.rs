@@ -97,7 +97,7 @@ fn TwoFactorView(
     });
     let rule = data.can_set_policy.then(|| view! { <Policy required action=policy/> });
     let keys = data.enabled_at.is_some().then(|| {
-        view! { <Passkeys rows=data.passkeys.clone() possible=data.passkeys_possible remove=unkey added/> }
+        view! { <Passkeys rows=data.passkeys.clone() origin=data.passkey_origin.clone() remove=unkey added/> }
     });
     view! {
         <Ready/>
@@ -127,8 +127,11 @@ fn Policy(required: bool, action: ServerAction<SetSecondFactorPolicy>) -> impl I
                 }.into_any()
             }}
             <FormError error/>
-            <ActionForm action attr:class="inline">
+            <ActionForm action attr:class="form">
                 <input type="hidden" name="required" value=(!required).to_string()/>
+                {required.then(|| view! {
+                    <label>"Code from your app" <input type="text" name="code" required maxlength="32" autocomplete="one-time-code"/></label>
+                })}
                 <button type="submit" class="button secondary">
                     {if required { "Stop requiring two-factor sign-in" } else { "Require two-factor sign-in for every admin" }}
                 </button>
@@ -276,7 +279,7 @@ fn ShownCodes(codes: RecoveryCodes) -> impl IntoView {
 #[component]
 fn Passkeys(
     rows: Vec<PasskeyRow>,
-    possible: bool,
+    origin: Option<String>,
     remove: ServerAction<RemovePasskey>,
     added: RwSignal<u64>,
 ) -> impl IntoView {
@@ -316,8 +319,11 @@ fn Passkeys(
             </p>
             <FormError error/>
             {list}
-            {if possible {
-                view! { <AddPasskey added/> }.into_any()
+            {if let Some(origin) = origin {
+                view! {
+                    <p class="muted" data-testid="passkey-origin">{format!("Passkeys work with the console opened at {origin}.")}</p>
+                    <AddPasskey added/>
+                }.into_any()
             } else {
                 view! {
                     <p class="muted" data-testid="passkeys-impossible">

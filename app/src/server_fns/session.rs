@@ -48,10 +48,7 @@ pub async fn second_factor(code: String, next: Option<String>) -> Result<(), App
     let kw = crate::auth::keyward()?;
     let client = crate::auth::client_addr().await;
     let session = crate::auth::session().await?;
-    let start_over = || AppError::Conflict("This sign-in has timed out. Sign in again.".into());
-    let Some(pending) = crate::auth::pending_second_factor(&session).await? else {
-        return Err(start_over());
-    };
+    let pending = pending_or_start_over(&session).await?;
     let admin = match kw.complete_sign_in(&pending, &code, &client).await {
         Ok(admin) => admin,
         Err(DomainError::Unauthorized(_)) => {
@@ -99,6 +96,22 @@ async fn console_entered(
     })
 }
 
+/// What a sign-in that lost its way is told: start again.
+#[cfg(feature = "ssr")]
+fn start_over() -> AppError {
+    AppError::Conflict("This sign-in has timed out. Sign in again.".into())
+}
+
+/// The sign-in waiting for its second factor in this session.
+#[cfg(feature = "ssr")]
+async fn pending_or_start_over(
+    session: &tower_sessions::Session,
+) -> Result<crate::domain::admins::second_factor::PendingSignIn, AppError> {
+    crate::auth::pending_second_factor(session)
+        .await?
+        .ok_or_else(start_over)
+}
+
 /// Where a passkey sign-in's challenge waits for the browser's answer.
 #[cfg(feature = "ssr")]
 const PASSKEY_SIGN_IN: &str = "keyward.passkey_sign_in";
@@ -112,10 +125,7 @@ pub async fn begin_passkey_sign_in() -> Result<Option<String>, AppError> {
 
     let kw = crate::auth::keyward()?;
     let session = crate::auth::session().await?;
-    let start_over = || AppError::Conflict("This sign-in has timed out. Sign in again.".into());
-    let Some(pending) = crate::auth::pending_second_factor(&session).await? else {
-        return Err(start_over());
-    };
+    let pending = pending_or_start_over(&session).await?;
     let found = match kw.begin_passkey_sign_in(&pending).await {
         Ok(found) => found,
         Err(DomainError::Unauthorized(_)) => return Err(start_over()),
@@ -142,10 +152,7 @@ pub async fn finish_passkey_sign_in(credential: String, next: Option<String>) ->
     let kw = crate::auth::keyward()?;
     let client = crate::auth::client_addr().await;
     let session = crate::auth::session().await?;
-    let start_over = || AppError::Conflict("This sign-in has timed out. Sign in again.".into());
-    let Some(pending) = crate::auth::pending_second_factor(&session).await? else {
-        return Err(start_over());
-    };
+    let pending = pending_or_start_over(&session).await?;
     let Some(state) = session
         .remove::<webauthn_rs::prelude::PasskeyAuthentication>(PASSKEY_SIGN_IN)
         .await

@@ -41,7 +41,7 @@ pub async fn load_two_factor() -> Result<TwoFactorData, AppError> {
                 last_used_at: p.last_used_at.map(crate::domain::clock::display),
             })
             .collect(),
-        passkeys_possible: crate::domain::admins::passkeys::relying_party(kw.public_url()).is_some(),
+        passkey_origin: crate::domain::admins::passkeys::passkey_origin(kw.public_url()),
         revealed_codes: crate::reveal::take(REVEALED_CODES).await?,
     })
 }
@@ -102,10 +102,10 @@ async fn shown_once(codes: Vec<secrecy::SecretString>) -> Result<RecoveryCodes, 
 /// Requires (or stops requiring) a second factor of every admin: a super
 /// admin's policy.
 #[server(prefix = "/console/fn", endpoint = "set_second_factor_policy")]
-pub async fn set_second_factor_policy(required: bool) -> Result<Done, AppError> {
+pub async fn set_second_factor_policy(required: bool, code: Option<String>) -> Result<Done, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
-    kw.set_second_factor_policy(&who, required).await?;
+    kw.set_second_factor_policy(&who, required, code.as_deref()).await?;
     leptos_axum::redirect(&format!("{PAGE}#policy"));
     crate::server_fns::done(if required {
         "Two-factor sign-in is now required: admins without it set it up at their next page."
@@ -133,10 +133,10 @@ const ADDING_PASSKEY: &str = "keyward.adding_passkey";
 /// Starts adding a passkey: the options for the browser's
 /// `navigator.credentials.create`, as JSON. (JavaScript only.)
 #[server(prefix = "/console/fn", endpoint = "begin_add_passkey")]
-pub async fn begin_add_passkey(name: String) -> Result<String, AppError> {
+pub async fn begin_add_passkey(name: String, code: String) -> Result<String, AppError> {
     let kw = crate::auth::keyward()?;
     let who = crate::auth::require_admin().await?;
-    let (options, state) = kw.begin_passkey_registration(&who, &name).await?;
+    let (options, state) = kw.begin_passkey_registration(&who, &name, &code).await?;
     let session = crate::auth::session().await?;
     session
         .insert(ADDING_PASSKEY, (name, state))

@@ -59,7 +59,7 @@ const GATED: &[Call] = &[
     ("regenerate_recovery_codes", &[("code", "123456")]),
     ("remove_totp", &[("code", "123456")]),
     ("set_second_factor_policy", &[("required", "true")]),
-    ("begin_add_passkey", &[("name", "x")]),
+    ("begin_add_passkey", &[("name", "x"), ("code", "123456")]),
     ("finish_add_passkey", &[("credential", "{}")]),
     ("remove_passkey", &[("id", "x"), ("code", "123456")]),
 ];

@@ -285,7 +285,7 @@ async fn a_required_second_factor_is_set_up_before_anything_else() {
         .call(&app.client, "set_second_factor_policy", &[("required", "true")])
         .await;
     assert_eq!(status, 409, "required of others by one without it: {body}");
-    enrol(&app, &app.client, PASSWORD).await;
+    let (super_secret, _) = enrol(&app, &app.client, PASSWORD).await;
     let (status, body) = app
         .call(&app.client, "set_second_factor_policy", &[("required", "true")])
         .await;
@@ -333,10 +333,20 @@ async fn a_required_second_factor_is_set_up_before_anything_else() {
     let (status, _) = app.call(&ops, "retrieve_token", &with_code).await;
     assert_eq!(status, 400, "a code was taken twice");
 
-    let (status, _) = app
+    // Stopping requiring it lowers every admin's guard: a code first.
+    let (status, body) = app
         .call(&app.client, "set_second_factor_policy", &[("required", "false")])
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 400, "the policy was dropped without a code: {body}");
+    let super_code = app_code(&super_secret, now_ms() + 30_000);
+    let (status, body) = app
+        .call(
+            &app.client,
+            "set_second_factor_policy",
+            &[("required", "false"), ("code", &super_code)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let (status, _) = app.call(&app.client, "integrations", &[]).await;
     assert_eq!(status, 200);
 }
@@ -423,13 +433,29 @@ async fn an_abandoned_set_up_expires() {
 async fn a_passkey_is_added_only_beside_the_app_and_only_with_a_real_answer() {
     let app = TestApp::ready().await;
     app.login().await;
-    let (status, body) = app.call(&app.client, "begin_add_passkey", &[("name", "Laptop")]).await;
+    let (status, body) = app
+        .call(
+            &app.client,
+            "begin_add_passkey",
+            &[("name", "Laptop"), ("code", "123456")],
+        )
+        .await;
     assert_eq!(status, 409, "a passkey without the app: {body}");
 
-    enrol(&app, &app.client, PASSWORD).await;
-    let (status, body) = app.call(&app.client, "begin_add_passkey", &[("name", "")]).await;
+    let (secret, _) = enrol(&app, &app.client, PASSWORD).await;
+    let code = app_code(&secret, now_ms() + 30_000);
+    let (status, body) = app
+        .call(&app.client, "begin_add_passkey", &[("name", ""), ("code", &code)])
+        .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = app.call(&app.client, "begin_add_passkey", &[("name", "Laptop")]).await;
+    // A stolen session alone adds no factor of its own: a code comes too.
+    let (status, body) = app
+        .call(&app.client, "begin_add_passkey", &[("name", "Laptop"), ("code", "")])
+        .await;
+    assert_eq!(status, 400, "added without a code: {body}");
+    let (status, body) = app
+        .call(&app.client, "begin_add_passkey", &[("name", "Laptop"), ("code", &code)])
+        .await;
     assert_eq!(status, 200, "{body}");
     let options: serde_json::Value = serde_json::from_str(&serde_json::from_str::<String>(&body).unwrap()).unwrap();
     assert_eq!(options["publicKey"]["rp"]["id"], "localhost", "{options}");

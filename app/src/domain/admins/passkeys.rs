@@ -13,7 +13,7 @@ use webauthn_rs::prelude::{
     RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use crate::domain::admins::second_factor::{required, PendingSignIn, PENDING_MS};
+use crate::domain::admins::second_factor::{required, Factor, PendingSignIn, PENDING_MS};
 use crate::domain::admins::{by_id, Admin};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
@@ -27,6 +27,21 @@ pub struct PasskeyInfo {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+}
+
+/// The address passkeys work at, for `public_url`: its origin, with a
+/// loopback address as `localhost`; `None` when passkeys cannot work.
+pub fn passkey_origin(public_url: &str) -> Option<String> {
+    relying_party(public_url)?;
+    let mut origin = Url::parse(public_url).ok()?;
+    if origin
+        .host()
+        .is_some_and(|h| matches!(h, url::Host::Ipv4(_) | url::Host::Ipv6(_)))
+    {
+        origin.set_host(Some("localhost")).ok()?;
+    }
+    origin.set_path("");
+    Some(origin.as_str().trim_end_matches('/').to_owned())
 }
 
 /// The relying party for `public_url`: its host and origin. Browsers
@@ -128,11 +143,14 @@ impl Keyward {
             .collect())
     }
 
-    /// Starts adding a passkey for the acting admin (their app must be on).
+    /// Starts adding a passkey for the acting admin: their app must be on,
+    /// and a code from it comes with the request (a stolen session alone
+    /// must not add a lasting factor of its own).
     pub async fn begin_passkey_registration(
         &self,
         who: &Principal,
         name: &str,
+        code: &str,
     ) -> DomainResult<(CreationChallengeResponse, PasskeyRegistration)> {
         passkey_name(name)?;
         let admin = self.acting_admin(who).await?;
@@ -144,6 +162,7 @@ impl Keyward {
                 "Set up an authenticator app first: a passkey is added beside it.".into(),
             ));
         }
+        self.second_factor_again_before(who, &admin, Some(code)).await?;
         let webauthn = self.webauthn()?;
         let existing = credentials(&mut *self.db.read().acquire().await?, &admin.id).await?;
         let exclude = existing.iter().map(|(_, p)| p.cred_id().clone()).collect();
@@ -171,6 +190,18 @@ impl Keyward {
             .map_err(ceremony_failed)?;
         let json = serde_json::to_string(&passkey).map_err(|e| DomainError::Internal(e.to_string()))?;
         let mut change = self.db.change_as(who).await?;
+        // The app may have been turned off meanwhile (another tab): a
+        // passkey beside no app is not added.
+        let app_on: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM admin_totp WHERE admin_id = $1 AND confirmed_at IS NOT NULL")
+                .bind(&admin.id)
+                .fetch_optional(change.conn())
+                .await?;
+        if app_on.is_none() {
+            return Err(DomainError::Conflict(
+                "Two-factor sign-in was turned off meanwhile: turn it on again first.".into(),
+            ));
+        }
         sqlx::query(
             "INSERT INTO admin_passkeys (id, admin_id, name, credential, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -268,17 +299,7 @@ impl Keyward {
             .bind(&admin.id)
             .execute(&mut *conn)
             .await?;
-        change
-            .commit(
-                AuditEvent::new(&admin.username, "admin.sign_in", &admin.username)
-                    .detail(serde_json::json!({ "client": address, "factor": "passkey" }))
-                    .source(Some(address.to_owned())),
-            )
-            .await?;
-        self.throttle.success(&self.db, &admin.username, address).await?;
-        let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
-        crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
-        Ok(admin)
+        self.signed_in_with(change, admin, Factor::Passkey, address).await
     }
 
     /// The admin of a sign-in waiting for its second factor, if it still

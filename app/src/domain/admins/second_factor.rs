@@ -70,6 +70,7 @@ pub struct Confirmed {
 pub enum Factor {
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 impl Factor {
@@ -77,6 +78,7 @@ impl Factor {
         match self {
             Factor::Totp => "totp",
             Factor::RecoveryCode => "recovery_code",
+            Factor::Passkey => "passkey",
         }
     }
 }
@@ -489,8 +491,20 @@ impl Keyward {
 
     /// Requires (or stops requiring) a second factor of every admin. Super
     /// admins only; audited as a settings change.
-    pub async fn set_second_factor_policy(&self, who: &Principal, required: bool) -> DomainResult<()> {
+    ///
+    /// Stopping requiring it lowers every admin's guard: it takes a code
+    /// from the acting super admin's own factor (`code`).
+    pub async fn set_second_factor_policy(
+        &self,
+        who: &Principal,
+        required: bool,
+        code: Option<&str>,
+    ) -> DomainResult<()> {
         who.require_super_admin()?;
+        if !required && policy(&self.db).await? && who.channel == Channel::Console {
+            let admin = self.acting_admin(who).await?;
+            self.second_factor_again_before(who, &admin, code).await?;
+        }
         // As GitHub has it: you require of others what you have yourself,
         // and so are never the one the policy shuts out of turning it off.
         if required && !self.has_second_factor(who).await? && who.channel != Channel::Cli {
@@ -555,25 +569,36 @@ impl Keyward {
         self.throttle.attempt(&self.db, &admin.username, address).await?;
         let mut change = self.db.change().await?;
         match accept(change.conn(), &self.master_key, &admin.id, code).await? {
-            Some(factor) => {
-                change
-                    .commit(
-                        AuditEvent::new(&admin.username, "admin.sign_in", &admin.username)
-                            .detail(serde_json::json!({ "client": address, "factor": factor.as_str() }))
-                            .source(Some(address.to_owned())),
-                    )
-                    .await?;
-                self.throttle.success(&self.db, &admin.username, address).await?;
-                let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
-                crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
-                Ok(admin)
-            }
+            Some(factor) => self.signed_in_with(change, admin, factor, address).await,
             None => {
                 drop(change);
                 self.audit_refused_code(&admin.username, address).await?;
                 Err(not_accepted())
             }
         }
+    }
+
+    /// Finishes a sign-in whose second factor `change` has taken: on
+    /// record with the factor, the throttle settled, and the token an
+    /// admin without one gets at sign-in.
+    pub(super) async fn signed_in_with(
+        &self,
+        change: Change,
+        admin: Admin,
+        factor: Factor,
+        address: &str,
+    ) -> DomainResult<Admin> {
+        change
+            .commit(
+                AuditEvent::new(&admin.username, "admin.sign_in", &admin.username)
+                    .detail(serde_json::json!({ "client": address, "factor": factor.as_str() }))
+                    .source(Some(address.to_owned())),
+            )
+            .await?;
+        self.throttle.success(&self.db, &admin.username, address).await?;
+        let who = Principal::console(&admin.username, &admin.id, admin.role, admin.session_epoch, address);
+        crate::domain::credentials::admin_tokens::ensure_after_login(self, &admin, &who).await?;
+        Ok(admin)
     }
 
     /// A code from the acting admin's second factor again, before a change
