@@ -228,7 +228,7 @@ pub(super) async fn required(db: &crate::domain::storage::db::Db, admin_id: &str
 }
 
 /// Must every admin have a second factor (a super admin's policy)?
-pub(crate) async fn policy(db: &crate::domain::storage::db::Db) -> DomainResult<bool> {
+async fn policy(db: &crate::domain::storage::db::Db) -> DomainResult<bool> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT require_second_factor FROM application WHERE id = 1")
         .fetch_optional(db.read())
         .await?;
@@ -542,11 +542,6 @@ impl Keyward {
             Some(id) => required(&self.db, id).await,
             None => Ok(false),
         }
-    }
-
-    /// Must every admin have a second factor?
-    pub async fn second_factor_policy(&self, _who: &Principal) -> DomainResult<bool> {
-        policy(&self.db).await
     }
 
     /// Must `admin` set up a second factor before anything else?
