@@ -273,7 +273,7 @@ pub(super) async fn authenticate(
     client: &str,
 ) -> DomainResult<Admin> {
     let key = username.trim().to_lowercase();
-    throttle.attempt(db, &key, client).await?;
+    let attempt = throttle.attempt(db, &key, client).await?;
     let admin = by_username(db, &key).await?;
     let stored = admin.as_ref().filter(|a| !a.disabled).map(|a| a.password_hash.clone());
     if hasher.verify(pw, stored).await? {
@@ -284,7 +284,7 @@ pub(super) async fn authenticate(
         // codes) stay until a right code comes, so signing in again
         // between wrong codes does not start the count afresh.
         if second_factor::required(db, &admin.id).await? {
-            throttle.take_back(db, &key, client).await?;
+            throttle.take_back(db, attempt).await?;
         } else {
             throttle.success(db, &key, client).await?;
         }

@@ -63,6 +63,13 @@ pub struct Lockout {
     pub until: i64,
 }
 
+/// The failures one attempt counted (one per subject), so that exactly
+/// they can be taken back.
+#[derive(Debug)]
+pub struct Attempt {
+    counted: Vec<i64>,
+}
+
 impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy, key: SubKey) -> Self {
         LoginThrottle { policy, key }
@@ -93,7 +100,7 @@ impl LoginThrottle {
     /// attempt as a failure at once, in the same transaction, so parallel
     /// guesses (on any instance) cannot all slip past the check before any
     /// of them is counted. `success` takes it back.
-    pub async fn attempt(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
+    pub async fn attempt(&self, db: &Db, username: &str, client: &str) -> DomainResult<Attempt> {
         let now = now_ms();
         let pair = self.pair_subject(username, client);
         let user = self.user_subject(username);
@@ -131,15 +138,17 @@ impl LoginThrottle {
             // Dropping the transaction rolls it back: nothing counted.
             return Err(rate_limited(until, now));
         }
+        let mut counted = Vec::with_capacity(subjects.len());
         for subject in &subjects {
-            sqlx::query("INSERT INTO login_failures (subject, at) VALUES ($1, $2)")
+            let (id,): (i64,) = sqlx::query_as("INSERT INTO login_failures (subject, at) VALUES ($1, $2) RETURNING id")
                 .bind(subject)
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+            counted.push(id);
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Attempt { counted })
     }
 
     /// Until when an attempt for `pair` must wait, if it must.
@@ -237,23 +246,16 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// Takes back the failure `attempt` counted, and nothing else: a
-    /// right password that still waits for its second factor. Earlier
-    /// failures stay, and the address is not known for it.
-    pub async fn take_back(&self, db: &Db, username: &str, client: &str) -> DomainResult<()> {
+    /// Takes back exactly the failures `attempt` counted, and nothing
+    /// else: a right password that still waits for its second factor.
+    /// Earlier failures stay, and the address is not known for it.
+    pub async fn take_back(&self, db: &Db, attempt: Attempt) -> DomainResult<()> {
         let mut tx = db.write().begin().await?;
-        for subject in [
-            self.user_subject(username),
-            self.pair_subject(username, client),
-            Self::client_subject(client),
-        ] {
-            sqlx::query(
-                "DELETE FROM login_failures WHERE id = \
-                 (SELECT id FROM login_failures WHERE subject = $1 ORDER BY at DESC, id DESC LIMIT 1)",
-            )
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
+        for id in attempt.counted {
+            sqlx::query("DELETE FROM login_failures WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
