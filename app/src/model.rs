@@ -181,6 +181,8 @@ pub struct AdminRow {
     pub last_used: Option<String>,
     /// "from 10.0.0.7 until …" while sign-in from some address is locked out.
     pub locked_out: Option<String>,
+    /// Signing in asks this admin for a second factor.
+    pub second_factor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

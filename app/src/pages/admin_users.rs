@@ -405,7 +405,7 @@ fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> imp
     view! {
         <table class="stack" data-testid="admin-table">
             <thead><tr>
-                <th>"Username"</th><th>"Role"</th><th>"Status"</th><th>"Token"</th><th>"Expires"</th><th>"Last used"</th><th><span class="visually-hidden">"Actions"</span></th>
+                <th>"Username"</th><th>"Role"</th><th>"Status"</th><th>"Two-factor"</th><th>"Token"</th><th>"Expires"</th><th>"Last used"</th><th><span class="visually-hidden">"Actions"</span></th>
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| {
@@ -422,6 +422,13 @@ fn AdminTable(rows: Vec<AdminRow>, you_are_super: bool, actions: Actions) -> imp
                                     (false, false) => "Active",
                                 }}
                                 {r.locked_out.map(|why| view! { <br/><span class="badge warn" data-testid="locked-out">"Locked out " {why}</span> })}
+                            </td>
+                            <td data-testid="two-factor-state" data-label="Two-factor">
+                                {if r.second_factor {
+                                    view! { <span class="badge ok">"On"</span> }.into_any()
+                                } else {
+                                    view! { <span class="badge off">"Off"</span> }.into_any()
+                                }}
                             </td>
                             <td data-testid="token-status" data-label="Token">{r.token_status}</td>
                             <td data-label="Expires">{r.token_expires.unwrap_or_else(|| "—".into())}</td>

@@ -55,6 +55,7 @@ pub async fn list_admins(query: String, page: i64) -> Result<AdminPage, AppError
                 token_expires,
                 last_used: e.token.last_used_at.map(display),
                 locked_out,
+                second_factor: e.second_factor,
             }
         })
         .collect();

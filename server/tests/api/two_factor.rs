@@ -107,8 +107,19 @@ async fn an_admin_turns_on_an_authenticator_app_and_each_code_signs_in_once() {
         "asked for a code before it was on"
     );
 
+    // The admin list says who has a second factor (a super admin checks
+    // before requiring it).
+    let state = |page: &str| {
+        let at = page
+            .find(r#"data-testid="two-factor-state""#)
+            .expect("the list shows it");
+        page[at..][..120].to_owned()
+    };
+    assert!(state(&app.html("/settings/admin-users").await).contains(">Off<"));
+
     let (secret, recovery) = enrol(&app, &app.client, PASSWORD).await;
     assert_eq!(recovery.len(), 10);
+    assert!(state(&app.html("/settings/admin-users").await).contains(">On<"));
     let page = app.html("/settings/two-factor").await;
     assert!(page.contains("data-testid=\"two-factor-on\""));
     assert!(page.contains("You have 10 recovery codes left."), "{page}");

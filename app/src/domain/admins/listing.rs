@@ -1,5 +1,6 @@
 //! The admin list as Settings > Admin Users shows it: each admin with
-//! their token's state and their sign-in lockouts.
+//! their token's state, their sign-in lockouts and whether they have a
+//! second factor.
 
 use crate::domain::admins::throttle::Lockout;
 use crate::domain::admins::{search, Admin};
@@ -25,6 +26,8 @@ pub struct AdminEntry {
     pub admin: Admin,
     pub token: TokenStatus,
     pub lockouts: Vec<Lockout>,
+    /// Signing in asks this admin for a second factor.
+    pub second_factor: bool,
 }
 
 impl Keyward {
@@ -48,7 +51,13 @@ impl Keyward {
         for admin in found {
             let token = admin_tokens::status(&self.db, &admin.id).await?;
             let lockouts = self.throttle.lockouts(&self.db, &admin.username).await?;
-            entries.push(AdminEntry { admin, token, lockouts });
+            let second_factor = crate::domain::admins::second_factor::required(&self.db, &admin.id).await?;
+            entries.push(AdminEntry {
+                admin,
+                token,
+                lockouts,
+                second_factor,
+            });
         }
         Ok(AdminPage {
             entries,
