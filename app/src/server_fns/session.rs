@@ -43,23 +43,30 @@ pub const SECOND_FACTOR_PAGE: &str = "/login/second-factor";
 /// app, or a recovery code, for the password given a moment ago.
 #[server(prefix = "/console/fn", endpoint = "second_factor")]
 pub async fn second_factor(code: String, next: Option<String>) -> Result<(), AppError> {
-    use crate::domain::DomainError;
-
     let kw = crate::auth::keyward()?;
     let client = crate::auth::client_addr().await;
     let session = crate::auth::session().await?;
     let pending = pending_or_start_over(&session).await?;
-    let admin = match kw.complete_sign_in(&pending, &code, &client).await {
-        Ok(admin) => admin,
-        Err(DomainError::Unauthorized(_)) => {
-            // Timed out, or the account changed meanwhile: start over.
-            crate::auth::sign_out(&session).await?;
-            return Err(start_over());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let admin = second_step(&session, kw.complete_sign_in(&pending, &code, &client).await).await?;
     let next = next.filter(|n| is_console_page(n));
     enter_console(&session, &admin, next.as_deref(), &client).await
+}
+
+/// A second step's outcome: a sign-in that timed out, or whose account
+/// changed meanwhile, ends here and starts over.
+#[cfg(feature = "ssr")]
+async fn second_step(
+    session: &tower_sessions::Session,
+    outcome: crate::domain::DomainResult<crate::domain::admins::Admin>,
+) -> Result<crate::domain::admins::Admin, AppError> {
+    match outcome {
+        Ok(admin) => Ok(admin),
+        Err(crate::domain::DomainError::Unauthorized(_)) => {
+            crate::auth::sign_out(session).await?;
+            Err(start_over())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Starts the console session and goes where the admin was headed: a
@@ -147,8 +154,6 @@ pub async fn begin_passkey_sign_in() -> Result<Option<String>, AppError> {
 /// the console page to go to.
 #[server(prefix = "/console/fn", endpoint = "finish_passkey_sign_in")]
 pub async fn finish_passkey_sign_in(credential: String, next: Option<String>) -> Result<String, AppError> {
-    use crate::domain::DomainError;
-
     let kw = crate::auth::keyward()?;
     let client = crate::auth::client_addr().await;
     let session = crate::auth::session().await?;
@@ -162,17 +167,10 @@ pub async fn finish_passkey_sign_in(credential: String, next: Option<String>) ->
     };
     let answer = serde_json::from_str(&credential)
         .map_err(|_| AppError::Invalid("The browser's answer could not be read. Try again.".into()))?;
-    let admin = match kw
+    let answered = kw
         .complete_sign_in_with_passkey(&pending, &state, &answer, &client)
-        .await
-    {
-        Ok(admin) => admin,
-        Err(DomainError::Unauthorized(_)) => {
-            crate::auth::sign_out(&session).await?;
-            return Err(start_over());
-        }
-        Err(e) => return Err(e.into()),
-    };
+        .await;
+    let admin = second_step(&session, answered).await?;
     let next = next.filter(|n| is_console_page(n));
     console_entered(&session, &admin, next.as_deref(), &client).await
 }
