@@ -135,20 +135,22 @@ mod browser {
         AppError::Invalid("The browser did not give a passkey (cancelled, or none fits). Try again.".into())
     }
 
+    /// The credential the browser's ceremony gives.
+    async fn answered(
+        promise: Result<web_sys::js_sys::Promise, leptos::wasm_bindgen::JsValue>,
+    ) -> Result<web_sys::PublicKeyCredential, AppError> {
+        JsFuture::from(promise.map_err(refused)?)
+            .await
+            .map_err(refused)?
+            .dyn_into()
+            .map_err(refused)
+    }
+
     /// `navigator.credentials.create` with the server's options (JSON).
     pub async fn create(options: &str) -> Result<String, AppError> {
         let options: webauthn_rs_proto::CreationChallengeResponse = serde_json::from_str(options).map_err(refused)?;
         let options: web_sys::CredentialCreationOptions = options.into();
-        let promise = window()
-            .navigator()
-            .credentials()
-            .create_with_options(&options)
-            .map_err(refused)?;
-        let credential: web_sys::PublicKeyCredential = JsFuture::from(promise)
-            .await
-            .map_err(refused)?
-            .dyn_into()
-            .map_err(refused)?;
+        let credential = answered(window().navigator().credentials().create_with_options(&options)).await?;
         serde_json::to_string(&webauthn_rs_proto::RegisterPublicKeyCredential::from(credential)).map_err(refused)
     }
 
@@ -156,16 +158,7 @@ mod browser {
     pub async fn get(options: &str) -> Result<String, AppError> {
         let options: webauthn_rs_proto::RequestChallengeResponse = serde_json::from_str(options).map_err(refused)?;
         let options: web_sys::CredentialRequestOptions = options.into();
-        let promise = window()
-            .navigator()
-            .credentials()
-            .get_with_options(&options)
-            .map_err(refused)?;
-        let credential: web_sys::PublicKeyCredential = JsFuture::from(promise)
-            .await
-            .map_err(refused)?
-            .dyn_into()
-            .map_err(refused)?;
+        let credential = answered(window().navigator().credentials().get_with_options(&options)).await?;
         serde_json::to_string(&webauthn_rs_proto::PublicKeyCredential::from(credential)).map_err(refused)
     }
 }

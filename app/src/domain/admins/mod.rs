@@ -263,7 +263,8 @@ async fn reset_password(
 
 /// Checks a username and password. Unknown user, wrong password and
 /// disabled admin all give `BadCredentials` after the same argon2 work;
-/// throttled attempts are refused before any work is done.
+/// throttled attempts are refused before any work is done. Says, with the
+/// admin, whether they have a second factor (asked for next).
 pub(super) async fn authenticate(
     db: &Db,
     hasher: &Hasher,
@@ -271,7 +272,7 @@ pub(super) async fn authenticate(
     username: &str,
     pw: SecretString,
     client: &str,
-) -> DomainResult<Admin> {
+) -> DomainResult<(Admin, bool)> {
     let key = username.trim().to_lowercase();
     let attempt = throttle.attempt(db, &key, client).await?;
     let admin = by_username(db, &key).await?;
@@ -283,12 +284,13 @@ pub(super) async fn authenticate(
         // its own attempt is taken back, and earlier failures (wrong
         // codes) stay until a right code comes, so signing in again
         // between wrong codes does not start the count afresh.
-        if second_factor::required(db, &admin.id).await? {
+        let second_factor = second_factor::required(db, &admin.id).await?;
+        if second_factor {
             throttle.take_back(db, attempt).await?;
         } else {
             throttle.success(db, &key, client).await?;
         }
-        return Ok(admin);
+        return Ok((admin, second_factor));
     }
     // An admin's lockout is audited, once, when it starts. (A name nobody
     // has is not: it may be a password typed into the wrong field.)

@@ -549,11 +549,6 @@ impl Keyward {
         enrolment_due(&self.db, &admin.id).await
     }
 
-    /// Is a second factor asked of `admin` at sign-in?
-    pub(super) async fn second_factor_required(&self, admin: &Admin) -> DomainResult<bool> {
-        required(&self.db, &admin.id).await
-    }
-
     /// The second step of a sign-in: a code for the admin whose password
     /// was right a moment ago. Throttled with the password (a wrong code
     /// counts as a failed sign-in); audited either way. The admin must

@@ -40,8 +40,9 @@ impl Keyward {
     pub async fn sign_in(&self, username: &str, password: SecretString, address: &str) -> DomainResult<SignInStep> {
         let signed_in = async {
             crate::domain::application::require(&self.db).await?;
-            let admin = authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
-            if self.second_factor_required(&admin).await? {
+            let (admin, second_factor) =
+                authenticate(&self.db, &self.hasher, &self.throttle, username, password, address).await?;
+            if second_factor {
                 // On record: a right password that never comes back with
                 // a code is a stolen one being tried.
                 self.audit_sign_in(
@@ -157,10 +158,11 @@ impl Keyward {
         )
         .await;
         match checked {
-            Ok(admin) => match second_factor {
+            Ok((admin, true)) => match second_factor {
                 SecondFactorAgain::Ask(code) => self.second_factor_again_before(who, &admin, code).await,
                 SecondFactorAgain::NotNow => Ok(()),
             },
+            Ok((_, false)) => Ok(()),
             Err(DomainError::BadCredentials) => {
                 self.audit_sign_in(
                     AuditEvent::new(&who.name, "admin.reauthenticate_refused", &who.name),
