@@ -9,9 +9,10 @@
 # Last, a logout storm (N sessions opened and logged out, 1,000,000 by
 # default) prints the server's memory before and after: logged-out tokens
 # must take a fixed amount of it.
-# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...] [--logouts N]
+# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...] [--logouts N] [--users N]
 # (--only runs the named cases and the baselines they compare with;
-# --logouts 0 skips the storm).
+# --logouts 0 skips the storm; --users N stores N users before the run,
+# 1,000,000 by default, for the at-scale cases: 0 skips them).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -20,6 +21,7 @@ ROUNDS=3
 DB_URL=""
 ONLY=""
 LOGOUTS=1000000
+USERS=1000000
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) DB_URL="postgres://postgres@127.0.0.1:5432/keyward_bench" ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift ;;
     --only) ONLY=",$2," ; shift ;;
     --logouts) LOGOUTS="$2"; shift ;;
+    --users) USERS="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -64,6 +67,39 @@ echo "bench super password" | "$BIN" init --app-name Bench --region eu --admin-u
 echo "bench admin password" | "$BIN" admin create --username bench --password-stdin >/dev/null
 KW_ADMIN_TOKEN="$("$BIN" admin issue-token --username bench)"
 
+# Stored users for the at-scale cases (user-0 … user-N-1), written in one
+# statement straight into the migrated database: the same rows a session
+# stores, a million in seconds rather than through a million requests.
+SEEDED=""
+if [ "$USERS" -gt 0 ]; then
+  say "storing $USERS users"
+  seed_started=$(date +%s.%N)
+  now_ms=$(( $(date +%s) * 1000 ))
+  if [ -n "$DB_URL" ]; then
+    psql -q -v ON_ERROR_STOP=1 "$DB_URL" -c "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at)
+      SELECT lpad(to_hex($now_ms), 12, '0') || lpad(to_hex(i), 20, '0'), 'user-' || i, 'user-' || i, $now_ms, $now_ms
+      FROM generate_series(0, $USERS - 1) AS i" -c "ANALYZE end_users"
+  else
+    python3 - "$DATA/keyward.db" "$USERS" "$now_ms" <<'PY'
+import sqlite3, sys
+db, users, now = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+con = sqlite3.connect(db)
+with con:
+    con.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+        "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at) "
+        "SELECT printf('%012x%020x', ?, i), 'user-' || i, 'user-' || i, ?, ? FROM n",
+        (users, now, now, now),
+    )
+con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+con.close()
+PY
+  fi
+  SEEDED="stored users: $USERS in $(python3 -c "print(round($(date +%s.%N) - $seed_started, 1))")s (one INSERT … SELECT)"
+  say "$SEEDED"
+fi
+export KW_USERS="$USERS"
+
 "$BIN" serve >"$DATA/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 50); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.2; done
@@ -96,8 +132,10 @@ mtls_switch() {
 mkdir -p "$ROOT/target/bench"
 RESULTS="$ROOT/target/bench/raw.txt"
 COMMITS="$ROOT/target/bench/commits.txt"
+LOOKUPS="$ROOT/target/bench/lookups.txt"
 : >"$RESULTS"
 : >"$COMMITS"
+: >"$LOOKUPS"
 wanted() {
   case "$1" in
     baseline) return 0 ;;
@@ -114,13 +152,21 @@ commits() {
     match($0, /le="[^"]+"/); printf "%s=%s,", substr($0, RSTART + 4, RLENGTH - 5), $2 }'
 }
 
+# The known-user cache's lookups from /metrics, as "hits,misses".
+lookups() {
+  curl -sf "$BASE/metrics" | awk '/^keyward_known_user_lookups_total/ {
+    if ($0 ~ /result="hit"/) h = $2; else m = $2 } END { printf "%d,%d", h, m }'
+}
+
 run_case() {
   local name="$1" script="$2"
   wanted "$name" || return 0
-  local out before
+  local out before seen
   before="$(commits)"
+  seen="$(lookups)"
   out="$(wrk -t2 -c64 -d"${SECONDS_PER_CASE}s" --latency -s "$script" "$BASE" 2>&1)"
   echo "$name $before $(commits)" >>"$COMMITS"
+  echo "$name $seen $(lookups)" >>"$LOOKUPS"
   local rps p50 p99 non2xx sock
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
@@ -143,6 +189,10 @@ for round in $(seq 1 "$ROUNDS"); do
   run_case baseline bench/baseline.lua
   run_case session_known_user bench/session_known.lua
   run_case session_new_user bench/session_new.lua
+  if [ "$USERS" -gt 0 ]; then
+    run_case stored_users_uniform bench/session_uniform.lua
+    run_case stored_users_80_20 bench/session_hot.lua
+  fi
   run_case auth_token_mint_v4 bench/mint.lua
   run_case admin_token_get bench/admin_get.lua
   # The trivial handler is the noisiest figure on a shared host (it is
@@ -177,9 +227,9 @@ if [ "$LOGOUTS" -gt 0 ]; then
   STORM="logout storm: $(( n1 + n2 )) logouts in ${secs}s ($(( errors1 + errors2 )) errors); server RSS $before MiB before, $middle MiB after half, $(rss) MiB after all; logout filter $(filter) MiB"
 fi
 
-STORM="$STORM" python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" <<'PY'
+STORM="$STORM" SEEDED="$SEEDED" python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" "$LOOKUPS" <<'PY'
 import json, sys, statistics, platform, os
-raw, rss_kb, out, backend, commits_raw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite", sys.argv[5]
+raw, rss_kb, out, backend, commits_raw, lookups_raw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite", sys.argv[5], sys.argv[6]
 cases = {}
 for line in open(raw):
     name, rps, p50, p99, errors = line.split()
@@ -205,13 +255,23 @@ for line in open(commits_raw):
     bounds = sorted((float(b), n) for b, n in grown.items() if b != "+Inf")
     slowest = next((b for b, n in bounds if n == total), float("inf"))
     c["slowest_at_most_ms"] = max(c["slowest_at_most_ms"], slowest * 1000)
+# Known-user cache hits per case, over all its rounds (the cases that
+# open sessions).
+hits = {}
+for line in open(lookups_raw):
+    parts = line.split()
+    if len(parts) != 3:
+        continue
+    (h0, m0), (h1, m1) = (map(int, p.split(",")) for p in parts[1:])
+    h, m = hits.get(parts[0], (0, 0))
+    hits[parts[0]] = (h + h1 - h0, m + m1 - m0)
 base = statistics.mean(r[0] for r in cases["baseline"])
 # Cases measured by the workspace's load generator over HTTPS compare with
 # the HTTPS baseline it measured, not with wrk's.
 tls_base = statistics.mean(r[0] for r in cases.get("https_baseline", [(0,)]))
 rows = []
 print(f"\nKeyward benchmark — {backend}, 64 connections, wrk on the same machine ({os.cpu_count()} cores)")
-print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}  {'db commits >10ms':>22}")
+print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}  {'db commits >10ms':>22} {'cache hits':>10}")
 def ms(latency):
     # wrk and loadgen print latencies with a unit: 850.00us, 2.31ms, 1.02s
     for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
@@ -235,16 +295,22 @@ for name, runs in cases.items():
         worst = c["slowest_at_most_ms"]
         worst = f"all ≤{worst:g}ms" if worst != float("inf") else "some >2.5s"
         slow = f"{c['over_10ms']}/{c['commits']} ({worst})"
+    hit = ""
+    if sum(hits.get(name, (0, 0))) > 0:
+        h, m = hits[name]
+        row["cache_hit_rate"] = round(h / (h + m), 3)
+        hit = f"{100 * h / (h + m):.1f}%"
     rows.append(row)
-    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}  {slow:>22}")
+    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}  {slow:>22} {hit:>10}")
 spread = [r[0] for r in cases["baseline"]]
 print(f"baseline samples: {min(spread):.0f}–{max(spread):.0f} req/s ({len(spread)}); the host's noise shows there")
 print(f"server peak RSS: {rss_kb/1024:.1f} MiB")
 if commits:
     print("db commits >10ms: the batching writer's commits slower than 10 ms, of all in the case (its /metrics histogram);")
     print("  a slow commit holds every request in its batch, so these are the database's share of the p99")
-if os.environ.get("STORM"):
-    print(os.environ["STORM"])
+for extra in ("SEEDED", "STORM"):
+    if os.environ.get(extra):
+        print(os.environ[extra])
 json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "baseline_samples": spread, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)
 print(f"written: {out}")
 PY

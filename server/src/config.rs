@@ -103,6 +103,17 @@ pub struct ConfigArgs {
     #[arg(long, env = "KEYWARD_REVOCATION_MEMORY", global = true, value_parser = parse_bytes)]
     #[serde(deserialize_with = "file::bytes")]
     pub revocation_memory: Option<usize>,
+    /// Memory for end users kept in memory, in bytes (default 64 MiB,
+    /// about 300,000 users): a session for one of them reads nothing.
+    #[arg(long, env = "KEYWARD_USER_CACHE_MEMORY", global = true, value_parser = parse_bytes)]
+    #[serde(deserialize_with = "file::bytes")]
+    pub user_cache_memory: Option<usize>,
+    /// How often each instance re-reads what other instances changed, in
+    /// any case (default 250ms). On PostgreSQL changes are also pushed at
+    /// once (LISTEN/NOTIFY); this catches what a dropped connection missed.
+    #[arg(long, env = "KEYWARD_REFRESH_INTERVAL", global = true, value_parser = parse_duration)]
+    #[serde(deserialize_with = "file::duration")]
+    pub refresh_interval: Option<Duration>,
     /// OTLP/HTTP collector to send request and batch spans to (e.g.
     /// http://127.0.0.1:4318; `/v1/traces` is added to a base URL). Unset,
     /// no span is made. Checked in `Config::load`, not by the argument
@@ -154,6 +165,8 @@ impl ConfigArgs {
             request_timeout,
             max_connections,
             revocation_memory,
+            user_cache_memory,
+            refresh_interval,
             otlp_endpoint,
         )
     }
@@ -219,6 +232,13 @@ impl Default for ConnectionLimits {
 /// answers "surely live" for all but a few in ten thousand at 10 million.
 pub const DEFAULT_REVOCATION_MEMORY: usize = 32 * 1024 * 1024;
 
+/// The default memory for known end users: about 300,000 of them.
+pub const DEFAULT_USER_CACHE_MEMORY: usize = 64 * 1024 * 1024;
+
+/// The default interval of the refresh that picks up other instances'
+/// changes: a revocation is in force everywhere within it, on SQLite.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Resolved configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -237,6 +257,10 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Bytes of memory for logged-out access tokens.
     pub revocation_memory: usize,
+    /// Bytes of memory for known end users.
+    pub user_cache_memory: usize,
+    /// How often other instances' changes are re-read in any case.
+    pub refresh_interval: Duration,
     /// The OTLP/HTTP traces URL spans go to, if any.
     pub otlp_endpoint: Option<String>,
 }
@@ -258,6 +282,8 @@ impl Config {
             lifetimes: Lifetimes::default(),
             connections: ConnectionLimits::default(),
             revocation_memory: DEFAULT_REVOCATION_MEMORY,
+            user_cache_memory: DEFAULT_USER_CACHE_MEMORY,
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
             otlp_endpoint: None,
         }
     }
@@ -339,6 +365,13 @@ impl Config {
             ));
         }
         config.revocation_memory = s.revocation_memory.unwrap_or(DEFAULT_REVOCATION_MEMORY);
+        config.user_cache_memory = s.user_cache_memory.unwrap_or(DEFAULT_USER_CACHE_MEMORY);
+        config.refresh_interval = s.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL);
+        if config.refresh_interval < Duration::from_millis(10) || config.refresh_interval > Duration::from_secs(3600) {
+            return Err(ServerError::Config(
+                "KEYWARD_REFRESH_INTERVAL (--refresh-interval): must be between 10ms and 1h".into(),
+            ));
+        }
         config.otlp_endpoint = s
             .otlp_endpoint
             .as_deref()
@@ -506,6 +539,8 @@ impl Config {
             ("request_timeout", show_duration(c.connections.request_timeout)),
             ("max_connections", c.connections.max_per_listener.to_string()),
             ("revocation_memory", show_bytes(c.revocation_memory)),
+            ("user_cache_memory", show_bytes(c.user_cache_memory)),
+            ("refresh_interval", show_duration(c.refresh_interval)),
             (
                 "otlp_endpoint",
                 c.otlp_endpoint.clone().unwrap_or_else(|| "(no traces)".into()),

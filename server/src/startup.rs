@@ -177,6 +177,8 @@ fn settings(config: &Config, public_url: String, https_url: String, traces: Trac
         https_url,
         throttle: ThrottlePolicy::default(),
         revocation_memory: config.revocation_memory,
+        user_cache_memory: config.user_cache_memory,
+        refresh_interval: config.refresh_interval,
         traces,
     }
 }

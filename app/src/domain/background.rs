@@ -11,31 +11,47 @@ use crate::domain::Keyward;
 /// tokens leave it and it never fills up.
 const REBUILD_FILTER_EVERY_MINUTES: u64 = 60;
 
+/// Housekeeping beside the refresh runs on this clock, whatever the
+/// refresh interval: SQLite's log checkpointed every half second, usage
+/// bookkeeping written every five.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(250);
+
 /// Keeps the in-memory views fresh (changes made by other instances show
-/// within a second), checkpoints SQLite's log beside the writer, and
-/// writes usage bookkeeping in batches.
+/// at the next refresh, or at once when the database announces them),
+/// checkpoints SQLite's log beside the writer, and writes usage
+/// bookkeeping in batches.
 pub(in crate::domain) async fn keep_fresh(kw: Keyward, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refresh = tokio::time::interval(kw.refresh_interval);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = refresh.tick() => {}
+            _ = kw.changed_elsewhere.notified() => refresh.reset(),
+            _ = tick.tick() => {
+                n += 1;
+                housekeeping(&kw, n).await;
+                continue;
+            }
             _ = stop.changed() => break,
         }
-        n += 1;
         if let Err(e) = kw.poll().await {
             tracing::warn!(error = %e, "could not refresh the in-memory views");
         }
-        if n.is_multiple_of(2) {
-            if let Err(e) = kw.db.checkpoint().await {
-                tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
-            }
+    }
+}
+
+async fn housekeeping(kw: &Keyward, n: u64) {
+    if n.is_multiple_of(2) {
+        if let Err(e) = kw.db.checkpoint().await {
+            tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
         }
-        if n.is_multiple_of(20) {
-            if let Err(e) = kw.usage.flush(&kw.db).await {
-                tracing::warn!(error = %e, "could not write usage bookkeeping");
-            }
+    }
+    if n.is_multiple_of(20) {
+        if let Err(e) = kw.usage.flush(&kw.db).await {
+            tracing::warn!(error = %e, "could not write usage bookkeeping");
         }
     }
 }

@@ -6,7 +6,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::domain::admins::console_sessions::sealed_context;
@@ -65,6 +65,13 @@ pub struct Settings {
     pub throttle: ThrottlePolicy,
     /// Memory for the logout filter, in bytes.
     pub revocation_memory: usize,
+    /// Memory for end users kept in memory (known users), in bytes.
+    pub user_cache_memory: usize,
+    /// How often the views are refreshed from the database in any case:
+    /// on PostgreSQL a notification refreshes them at once, and this poll
+    /// catches what a dropped connection missed; on SQLite it is the way
+    /// other instances' changes arrive.
+    pub refresh_interval: Duration,
     /// Where spans go (nowhere unless an exporter is configured).
     pub traces: Traces,
 }
@@ -96,6 +103,10 @@ pub struct Inner {
     /// The one batching writer for new users and redemptions.
     pub(in crate::domain) writer: Writer,
     pub(in crate::domain) metrics: Arc<Metrics>,
+    /// Wakes the refresh before its next tick: another instance changed
+    /// something (PostgreSQL's notifications).
+    pub(in crate::domain) changed_elsewhere: Arc<Notify>,
+    pub(in crate::domain) refresh_interval: Duration,
     traces: Traces,
     /// Digest of the one-time setup token, while setup is open.
     setup_token: Mutex<Option<[u8; 32]>>,
@@ -151,7 +162,9 @@ impl Keyward {
             signing,
             views: Views::new(settings.revocation_memory),
             usage: Usage::default(),
-            users: KnownUsers::default(),
+            users: KnownUsers::with_bytes(settings.user_cache_memory),
+            changed_elsewhere: Arc::new(Notify::new()),
+            refresh_interval: settings.refresh_interval,
             logouts: LogoutLimit::default(),
             setup_token: Mutex::new(None),
             stop,
@@ -162,6 +175,11 @@ impl Keyward {
             let tasks = vec![
                 tokio::spawn(super::background::keep_fresh(kw.clone(), kw.stop.subscribe())),
                 tokio::spawn(super::background::clean_up(kw.clone(), kw.stop.subscribe())),
+                tokio::spawn(crate::domain::storage::changes::listen(
+                    kw.db.clone(),
+                    kw.changed_elsewhere.clone(),
+                    kw.stop.subscribe(),
+                )),
             ];
             *kw.background.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         }
@@ -252,8 +270,8 @@ impl Keyward {
     /// What `/metrics` reports of the domain (aggregates only), its
     /// gauges read as of now.
     pub fn metrics(&self) -> &Metrics {
-        let (filter_bytes, filter_logouts) = self.views.revocation_filter();
-        self.metrics.sample(self.writer.queued(), filter_bytes, filter_logouts);
+        self.metrics
+            .sample(self.writer.queued(), self.views.revocation_filter(), self.users.size());
         &self.metrics
     }
 

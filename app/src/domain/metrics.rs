@@ -90,6 +90,13 @@ pub enum WriteKind {
     Logout,
 }
 
+/// Whether the known-user cache held a user a session asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLookup {
+    Hit,
+    Miss,
+}
+
 const TOKENS: [(TokenKind, &str); 5] = [
     (TokenKind::Access, "access"),
     (TokenKind::Auth, "auth"),
@@ -125,6 +132,8 @@ const WRITES: [(WriteKind, &str); 3] = [
     (WriteKind::Redemption, "redemption"),
     (WriteKind::Logout, "logout"),
 ];
+
+const LOOKUPS: [(CacheLookup, &str); 2] = [(CacheLookup::Hit, "hit"), (CacheLookup::Miss, "miss")];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
@@ -180,6 +189,7 @@ pub struct Metrics {
     rotations: Series<Rotation, KindLabel>,
     revocations: Series<Revocation, KindLabel>,
     writes: Series<WriteKind, KindLabel>,
+    lookups: Series<CacheLookup, ResultLabel>,
     /// Time to write and commit one batch: what every write in it waited
     /// on the database.
     commit: Histogram,
@@ -189,6 +199,8 @@ pub struct Metrics {
     queued: Gauge,
     filter_bytes: Gauge,
     filter_logouts: Gauge,
+    known_users: Gauge,
+    known_user_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -204,11 +216,14 @@ impl Default for Metrics {
             rotations: Series::new(kinds(&ROTATIONS)),
             revocations: Series::new(kinds(&REVOCATIONS)),
             writes: Series::new(kinds(&WRITES)),
+            lookups: Series::new(LOOKUPS.iter().map(|&(l, result)| (l, ResultLabel { result }))),
             commit: latency_histogram(),
             failures: Counter::default(),
             queued: Gauge::default(),
             filter_bytes: Gauge::default(),
             filter_logouts: Gauge::default(),
+            known_users: Gauge::default(),
+            known_user_bytes: Gauge::default(),
         }
     }
 }
@@ -234,6 +249,10 @@ impl Metrics {
         self.writes.inc_by(kind, n as u64);
     }
 
+    pub(crate) fn cache_lookup(&self, result: CacheLookup) {
+        self.lookups.inc_by(result, 1);
+    }
+
     pub(crate) fn commit_took(&self, took: Duration) {
         self.commit.observe(took.as_secs_f64());
     }
@@ -243,11 +262,13 @@ impl Metrics {
     }
 
     /// The gauges as of now (called when `/metrics` is read).
-    pub(crate) fn sample(&self, queued: usize, filter_bytes: usize, filter_logouts: u64) {
+    pub(crate) fn sample(&self, queued: usize, filter: (usize, u64), known_users: (usize, u64)) {
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.queued.set(clamp(queued as u64));
-        self.filter_bytes.set(clamp(filter_bytes as u64));
-        self.filter_logouts.set(clamp(filter_logouts));
+        self.filter_bytes.set(clamp(filter.0 as u64));
+        self.filter_logouts.set(clamp(filter.1));
+        self.known_users.set(clamp(known_users.0 as u64));
+        self.known_user_bytes.set(clamp(known_users.1));
     }
 
     /// Logouts in the filter in use, as last sampled.
@@ -308,6 +329,21 @@ impl Metrics {
             "keyward_revocation_filter_logouts",
             "Logouts put into the filter in use since it was built",
             self.filter_logouts.clone(),
+        );
+        registry.register(
+            "keyward_known_user_lookups",
+            "Sessions' look-ups of their end user in memory, by result (hit; miss: one read of the database)",
+            self.lookups.family.clone(),
+        );
+        registry.register(
+            "keyward_known_users",
+            "End users held in memory",
+            self.known_users.clone(),
+        );
+        registry.register(
+            "keyward_known_user_bytes",
+            "Estimated memory of the end users held (bounded by --user-cache-memory)",
+            self.known_user_bytes.clone(),
         );
     }
 }

@@ -194,3 +194,52 @@ async fn a_rename_on_another_instance_reaches_this_one_within_a_second() {
     assert_eq!(seen, "Caroline", "the rename reached the first instance");
     other.shutdown().await.unwrap();
 }
+
+/// A sample of `/metrics` (text format), by its name and labels.
+async fn sample(app: &TestApp, series: &str) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} is not in /metrics:\n{text}"))
+}
+
+/// A stored user who is not in memory (here: after a restart) costs one
+/// read, never a write through the batching writer, and is in memory for
+/// the next session; a user the cache evicted behaves the same.
+#[tokio::test]
+async fn a_stored_user_not_in_memory_is_read_not_written() {
+    let mut app = TestApp::ready().await;
+    assert_eq!(app.session(session_body("dora")).await.status(), 200);
+    app.restart_with(|_| {}).await;
+    let writes = "keyward_writer_writes_total{kind=\"user\"}";
+    let (hits, misses) = (
+        "keyward_known_user_lookups_total{result=\"hit\"}",
+        "keyward_known_user_lookups_total{result=\"miss\"}",
+    );
+    assert_eq!(sample(&app, writes).await, 0.0);
+
+    let first: Value = app.session(session_body("dora")).await.json().await.unwrap();
+    assert_eq!(first["users"][0]["userId"], "dora");
+    assert_eq!(sample(&app, writes).await, 0.0, "a stored user went through the writer");
+    assert_eq!(sample(&app, misses).await, 1.0);
+    assert_eq!(sample(&app, hits).await, 0.0);
+
+    let again: Value = app.session(session_body("dora")).await.json().await.unwrap();
+    assert_eq!(again["users"][0]["_id"], first["users"][0]["_id"]);
+    assert_eq!(sample(&app, hits).await, 1.0, "the user is in memory now");
+    assert_eq!(sample(&app, misses).await, 1.0);
+
+    // A new user: a miss, then the writer stores it.
+    assert_eq!(app.session(session_body("eve")).await.status(), 200);
+    assert_eq!(sample(&app, writes).await, 1.0);
+    assert_eq!(sample(&app, misses).await, 2.0);
+    assert!(sample(&app, "keyward_known_users").await >= 2.0);
+}

@@ -128,22 +128,22 @@ async fn metrics_count_responses_and_the_writers_commits() {
     let ok = |m: &std::collections::HashMap<String, f64>| m["keyward_http_responses_total{class=\"2xx\"}"];
     assert!(ok(&after_new) >= ok(&before) + 2.0);
 
-    // A user just created is not kept in memory (most of a burst of
-    // sign-ups never come back at once): their second session asks the
-    // writer, which finds the row; from then on they are known, and a known
-    // user's session writes nothing before answering (SPEC §8).
+    // A user just created is kept in memory (the cache's policy keeps
+    // those who come back): a known user's session writes nothing before
+    // answering (SPEC §8).
     for _ in 0..2 {
         let res = app.session(json!({"userId": "metered", "deviceId": "d"})).await;
         assert_eq!(res.status(), 200);
     }
     let second = scrape(&app).await;
-    assert_eq!(second["keyward_writer_writes_total{kind=\"user\"}"], 2.0);
+    assert_eq!(second["keyward_writer_writes_total{kind=\"user\"}"], 1.0);
+    assert_eq!(second["keyward_known_user_lookups_total{result=\"hit\"}"], 2.0);
     let res = app.session(json!({"userId": "metered", "deviceId": "d"})).await;
     assert_eq!(res.status(), 200);
     let res = app.client.get(app.url("/no-such-page")).send().await.unwrap();
     assert_eq!(res.status(), 404);
     let after_known = scrape(&app).await;
-    assert_eq!(after_known["keyward_writer_writes_total{kind=\"user\"}"], 2.0);
+    assert_eq!(after_known["keyward_writer_writes_total{kind=\"user\"}"], 1.0);
     assert_eq!(
         after_known["keyward_writer_commit_seconds_count"],
         second["keyward_writer_commit_seconds_count"]

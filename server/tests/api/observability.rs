@@ -263,8 +263,10 @@ async fn metrics_parse_with_prometheus_parsers_and_their_series_move() {
         1.0
     );
     assert_eq!(moved("keyward_revocations_total", &[("kind", "admin_token")]), 1.0);
-    // A user just created is not kept in memory: the redemption's session asks the writer again.
-    assert_eq!(moved("keyward_writer_writes_total", &[("kind", "user")]), 2.0);
+    // The user is created once; the redemption's session finds it in memory.
+    assert_eq!(moved("keyward_writer_writes_total", &[("kind", "user")]), 1.0);
+    assert!(moved("keyward_known_user_lookups_total", &[("result", "hit")]) >= 1.0);
+    assert!(moved("keyward_known_user_lookups_total", &[("result", "miss")]) >= 1.0);
     assert_eq!(moved("keyward_writer_writes_total", &[("kind", "redemption")]), 2.0);
     assert_eq!(moved("keyward_writer_writes_total", &[("kind", "logout")]), 1.0);
     assert!(moved("keyward_writer_commit_seconds_count", &[]) >= 3.0);

@@ -160,22 +160,21 @@ async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -
 }
 
 /// A known user with no new display name costs no read and no write: it
-/// comes from memory. A user not in memory goes through the batching
-/// writer; a rename is a direct (rare) write.
+/// comes from memory. A stored user not in memory costs one read; a new
+/// user goes through the batching writer; a rename is a direct (rare)
+/// write.
 async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
-    // Not in memory: the writer inserts it unless it exists, and answers
-    // the stored row either way (batched, like the write it usually is).
-    // Only users seen before are kept in memory: most users created in a
-    // burst do not come back at once, and memory stays for those who do.
-    let (mut user, remember) = match kw.users.get(user_id) {
+    // The writer inserts the user unless another request (or instance)
+    // just did, and answers the stored row either way. The cache's policy
+    // decides whether a new user stays in memory: one who comes back does.
+    let (mut user, remember) = match kw.users.find(&kw.db, &kw.metrics, user_id).await? {
         Some(user) => (user, false),
         None => {
             let user = kw
                 .writer
                 .new_user(user_id, display_name.unwrap_or(user_id), now)
                 .await?;
-            let just_created = user.created_at == now;
-            (user, !just_created)
+            (user, true)
         }
     };
     let renamed = display_name.filter(|n| user.display_name.as_deref() != Some(*n));

@@ -8,6 +8,7 @@
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::str::FromStr;
 use std::sync::{Arc, Once};
@@ -47,6 +48,10 @@ pub struct Db {
     /// same pool as reads.
     write: AnyPool,
     backend: Backend,
+    /// PostgreSQL's connection settings, for the connection that listens
+    /// for other instances' changes (`changes`). It may hold a password:
+    /// never logged.
+    listen: Option<PgConnectOptions>,
     /// The data's keys (the audit chain's among them), opened with the
     /// master key.
     keys: Option<Arc<KeyRing>>,
@@ -96,10 +101,13 @@ impl Db {
                     read,
                     write,
                     backend,
+                    listen: None,
                     keys: None,
                 })
             }
             Backend::Postgres => {
+                let listen = PgConnectOptions::from_str(url)
+                    .map_err(|e| DomainError::invalid(format!("the database URL is not valid: {e}")))?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
@@ -109,6 +117,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    listen: Some(listen),
                     keys: None,
                 })
             }
@@ -117,6 +126,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Where to listen for other instances' changes: PostgreSQL only.
+    pub(crate) fn listen_options(&self) -> Option<&PgConnectOptions> {
+        self.listen.as_ref()
     }
 
     /// Audited changes need the chain's key: a handle without the keys

@@ -234,6 +234,10 @@ async fn commit(db: &Db, batch: Vec<Msg>, observe: &Observe) {
     let mut all_ok = true;
     if !logouts.is_empty() {
         all_ok &= insert_logouts(db, logouts, metrics).await;
+        // Other instances hear of the logouts at once (after the commit
+        // and the answers: see `changes` for why not in the transaction).
+        let db = db.clone();
+        tokio::spawn(async move { crate::domain::storage::changes::announce(&db).await });
     }
     if !redeems.is_empty() {
         all_ok &= redeem_all(db, redeems, metrics).await;
