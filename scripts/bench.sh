@@ -56,9 +56,10 @@ fi
 # The server's log is kept in target/bench/serve.log (KEYWARD_LOG sets its level).
 cleanup() {
   [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
+  [ -n "${PID2:-}" ] && kill "$PID2" 2>/dev/null
   wait 2>/dev/null
   mkdir -p "$ROOT/target/bench" && cp "$DATA/serve.log" "$ROOT/target/bench/serve.log" 2>/dev/null
-  rm -rf "$DATA"
+  rm -rf "$DATA" "${DATA2:-}"
 }
 trap cleanup EXIT
 
@@ -209,6 +210,40 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")"
 
+# On PostgreSQL: a second instance on the same database (its own data
+# directory, the same master key), for how fast a change on one is in
+# force on the other, and for the throughput of two instances together.
+MULTI=""
+if [ -n "$DB_URL" ]; then
+  say "a second instance on the same database"
+  DATA2="$(mktemp -d)"
+  BASE2="http://127.0.0.1:$(( PORT + 1 ))"
+  KEYWARD_DATA_DIR="$DATA2" KEYWARD_MASTER_KEY_FILE="$DATA/master.key" KEYWARD_HTTP_ADDR="127.0.0.1:$(( PORT + 1 ))" \
+    KEYWARD_HTTPS_ADDR="127.0.0.1:$(( TLS_PORT + 1 ))" "$BIN" serve >"$DATA2/serve.log" 2>&1 &
+  PID2=$!
+  for _ in $(seq 1 50); do curl -sf "$BASE2/readyz" >/dev/null && break; sleep 0.2; done
+  curl -sf -o /dev/null -X PATCH "$BASE/api/v1/settings" -H "Authorization: Bearer $KW_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"secureMode":false}'
+  read -r changes p50 p90 p99 worst < <(python3 bench/propagation.py "$BASE" "$BASE2" 100)
+  MULTI="propagation to the other instance, $changes changes (logouts and server-key rotations): p50 ${p50} ms, p90 ${p90} ms, p99 ${p99} ms, worst ${worst} ms"
+  # Known-user sessions: one instance at 64 connections, then both at
+  # once, 32 connections each (what a load balancer alternating between
+  # them sees), one after the other in each round.
+  rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+  one=0; two=0
+  for round in $(seq 1 "$ROUNDS"); do
+    wrk -t2 -c64 -d"${SECONDS_PER_CASE}s" -s bench/session_known.lua "$BASE" >"$DATA/one.txt" 2>&1
+    wrk -t1 -c32 -d"${SECONDS_PER_CASE}s" -s bench/session_known.lua "$BASE" >"$DATA/two_a.txt" 2>&1 &
+    first=$!
+    wrk -t1 -c32 -d"${SECONDS_PER_CASE}s" -s bench/session_known.lua "$BASE2" >"$DATA/two_b.txt" 2>&1
+    wait "$first"
+    one="$(python3 -c "print($one + $(rps "$DATA/one.txt"))")"
+    two="$(python3 -c "print($two + $(rps "$DATA/two_a.txt") + $(rps "$DATA/two_b.txt"))")"
+  done
+  MULTI="$MULTI
+known-user sessions, mean of $ROUNDS rounds: one instance $(python3 -c "print(round($one / $ROUNDS))") req/s, two instances together $(python3 -c "print(round($two / $ROUNDS))") req/s ($(python3 -c "print(round($two / $one, 2))")×)"
+fi
+
 STORM=""
 if [ "$LOGOUTS" -gt 0 ]; then
   say "logout storm: $LOGOUTS sessions opened and logged out"
@@ -227,7 +262,7 @@ if [ "$LOGOUTS" -gt 0 ]; then
   STORM="logout storm: $(( n1 + n2 )) logouts in ${secs}s ($(( errors1 + errors2 )) errors); server RSS $before MiB before, $middle MiB after half, $(rss) MiB after all; logout filter $(filter) MiB"
 fi
 
-STORM="$STORM" SEEDED="$SEEDED" python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" "$LOOKUPS" <<'PY'
+STORM="$STORM" SEEDED="$SEEDED" MULTI="$MULTI" python3 - "$RESULTS" "$RSS_KB" "$ROOT/target/bench/results.json" "${DB_URL:+postgres}" "$COMMITS" "$LOOKUPS" <<'PY'
 import json, sys, statistics, platform, os
 raw, rss_kb, out, backend, commits_raw, lookups_raw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or "sqlite", sys.argv[5], sys.argv[6]
 cases = {}
@@ -308,7 +343,7 @@ print(f"server peak RSS: {rss_kb/1024:.1f} MiB")
 if commits:
     print("db commits >10ms: the batching writer's commits slower than 10 ms, of all in the case (its /metrics histogram);")
     print("  a slow commit holds every request in its batch, so these are the database's share of the p99")
-for extra in ("SEEDED", "STORM"):
+for extra in ("SEEDED", "MULTI", "STORM"):
     if os.environ.get(extra):
         print(os.environ[extra])
 json.dump({"backend": backend, "connections": 64, "peak_rss_kib": rss_kb, "baseline_samples": spread, "machine": platform.platform(), "cases": rows}, open(out, "w"), indent=2)

@@ -109,8 +109,10 @@ pub struct ConfigArgs {
     #[serde(deserialize_with = "file::bytes")]
     pub user_cache_memory: Option<usize>,
     /// How often each instance re-reads what other instances changed, in
-    /// any case (default 250ms). On PostgreSQL changes are also pushed at
-    /// once (LISTEN/NOTIFY); this catches what a dropped connection missed.
+    /// any case (default 250ms, at most 10s): how long a revocation takes
+    /// to reach the others on SQLite. On PostgreSQL changes are also
+    /// pushed at once (LISTEN/NOTIFY); this catches what a dropped
+    /// connection missed.
     #[arg(long, env = "KEYWARD_REFRESH_INTERVAL", global = true, value_parser = parse_duration)]
     #[serde(deserialize_with = "file::duration")]
     pub refresh_interval: Option<Duration>,
@@ -367,9 +369,11 @@ impl Config {
         config.revocation_memory = s.revocation_memory.unwrap_or(DEFAULT_REVOCATION_MEMORY);
         config.user_cache_memory = s.user_cache_memory.unwrap_or(DEFAULT_USER_CACHE_MEMORY);
         config.refresh_interval = s.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL);
-        if config.refresh_interval < Duration::from_millis(10) || config.refresh_interval > Duration::from_secs(3600) {
+        // It bounds how long a revocation takes to reach the other
+        // instances on SQLite, or without notifications: kept short.
+        if config.refresh_interval < Duration::from_millis(10) || config.refresh_interval > Duration::from_secs(10) {
             return Err(ServerError::Config(
-                "KEYWARD_REFRESH_INTERVAL (--refresh-interval): must be between 10ms and 1h".into(),
+                "KEYWARD_REFRESH_INTERVAL (--refresh-interval): must be between 10ms and 10s".into(),
             ));
         }
         config.otlp_endpoint = s
@@ -870,7 +874,8 @@ mod tests {
         let path = dir.path().join("k.toml");
         std::fs::write(
             &path,
-            "header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 64\nrevocation_memory = \"8MiB\"\n",
+            "header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 64\nrevocation_memory = \"8MiB\"\n\
+             user_cache_memory = \"16MiB\"\nrefresh_interval = \"1s\"\n",
         )
         .unwrap();
         let c = Config::load(&ConfigArgs {
@@ -888,13 +893,24 @@ mod tests {
             }
         );
         assert_eq!(c.revocation_memory, 8 << 20);
-        std::fs::write(&path, "max_connections = 0\n").unwrap();
-        let err = Config::load(&ConfigArgs {
-            config: Some(path),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("MAX_CONNECTIONS"), "{err}");
+        assert_eq!(c.user_cache_memory, 16 << 20);
+        assert_eq!(c.refresh_interval, Duration::from_secs(1));
+        let defaults = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(defaults.user_cache_memory, 64 << 20);
+        assert_eq!(defaults.refresh_interval, Duration::from_millis(250));
+        for (bad, named) in [
+            ("max_connections = 0\n", "MAX_CONNECTIONS"),
+            ("refresh_interval = \"5ms\"\n", "REFRESH_INTERVAL"),
+            ("refresh_interval = \"1m\"\n", "REFRESH_INTERVAL"),
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let err = Config::load(&ConfigArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(named), "{bad}: {err}");
+        }
     }
 
     #[test]

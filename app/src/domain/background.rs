@@ -15,6 +15,10 @@ const REBUILD_FILTER_EVERY_MINUTES: u64 = 60;
 /// refresh interval: SQLite's log checkpointed every half second, usage
 /// bookkeeping written every five.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(250);
+/// Refreshes woken by notifications are at least this far apart: a storm
+/// of changes (logouts) costs each instance a refresh per interval, not
+/// one per change, and a change still arrives within it.
+const MIN_REFRESH_GAP: Duration = Duration::from_millis(10);
 
 /// Keeps the in-memory views fresh (changes made by other instances show
 /// at the next refresh, or at once when the database announces them),
@@ -23,13 +27,20 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(250);
 pub(in crate::domain) async fn keep_fresh(kw: Keyward, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut refresh = tokio::time::interval(kw.refresh_interval);
+    let mut refresh = tokio::time::interval(kw.refresh_interval.max(MIN_REFRESH_GAP));
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
+    let mut last = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = refresh.tick() => {}
-            _ = kw.changed_elsewhere.notified() => refresh.reset(),
+            _ = kw.changed_elsewhere.notified() => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(last + MIN_REFRESH_GAP) => {}
+                    _ = stop.changed() => break,
+                }
+                refresh.reset();
+            }
             _ = tick.tick() => {
                 n += 1;
                 housekeeping(&kw, n).await;
@@ -37,6 +48,7 @@ pub(in crate::domain) async fn keep_fresh(kw: Keyward, mut stop: watch::Receiver
             }
             _ = stop.changed() => break,
         }
+        last = tokio::time::Instant::now();
         if let Err(e) = kw.poll().await {
             tracing::warn!(error = %e, "could not refresh the in-memory views");
         }

@@ -195,25 +195,17 @@ async fn a_rename_on_another_instance_reaches_this_one_within_a_second() {
     other.shutdown().await.unwrap();
 }
 
-/// A sample of `/metrics` (text format), by its name and labels.
+/// One sample of `/metrics`, by its name and labels.
 async fn sample(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{series} is not in /metrics:\n{text}"))
+    let samples = crate::http_surface::scrape(app).await;
+    *samples
+        .get(series)
+        .unwrap_or_else(|| panic!("{series} is not in /metrics: {samples:?}"))
 }
 
-/// A stored user who is not in memory (here: after a restart) costs one
-/// read, never a write through the batching writer, and is in memory for
-/// the next session; a user the cache evicted behaves the same.
+/// A stored user who is not in memory (after a restart, or evicted from a
+/// full cache) costs one read, never a write through the batching writer,
+/// and is in memory for the next session.
 #[tokio::test]
 async fn a_stored_user_not_in_memory_is_read_not_written() {
     let mut app = TestApp::ready().await;
@@ -242,4 +234,22 @@ async fn a_stored_user_not_in_memory_is_read_not_written() {
     assert_eq!(sample(&app, writes).await, 1.0);
     assert_eq!(sample(&app, misses).await, 2.0);
     assert!(sample(&app, "keyward_known_users").await >= 2.0);
+
+    // A cache with room for a few users: the first of twenty is evicted,
+    // and read again, not written.
+    app.restart_with(|c| c.user_cache_memory = 1024).await;
+    for n in 0..20 {
+        assert_eq!(app.session(session_body(&format!("user-{n}"))).await.status(), 200);
+    }
+    assert_eq!(sample(&app, writes).await, 20.0);
+    assert!(sample(&app, "keyward_known_users").await < 10.0);
+    assert!(sample(&app, "keyward_known_user_bytes").await <= 1024.0);
+    let again: Value = app.session(session_body("user-0")).await.json().await.unwrap();
+    assert_eq!(again["users"][0]["userId"], "user-0");
+    assert_eq!(
+        sample(&app, writes).await,
+        20.0,
+        "an evicted user went through the writer"
+    );
+    assert_eq!(sample(&app, misses).await, 21.0);
 }

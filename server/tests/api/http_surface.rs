@@ -90,7 +90,7 @@ async fn graceful_shutdown_keeps_the_data() {
 }
 
 /// The Prometheus exposition: `name{labels} value` lines under HELP/TYPE.
-async fn scrape(app: &TestApp) -> std::collections::HashMap<String, f64> {
+pub(crate) async fn scrape(app: &TestApp) -> std::collections::HashMap<String, f64> {
     let res = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let kind = res.headers()["content-type"].to_str().unwrap().to_string();

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
-use crate::domain::credentials::end_users::EndUser;
+use crate::domain::credentials::end_users::{find_user, EndUser};
 use crate::domain::credentials::tokens::{self, AccessClaims};
-use crate::domain::metrics::{self, TokenKind, Verdict};
+use crate::domain::metrics::{self, CacheLookup, TokenKind, Verdict};
 use crate::domain::principal::Principal;
 use crate::domain::storage::db::Db;
 use crate::domain::storage::views::Revocation;
@@ -161,20 +161,33 @@ async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -
 
 /// A known user with no new display name costs no read and no write: it
 /// comes from memory. A stored user not in memory costs one read; a new
-/// user goes through the batching writer; a rename is a direct (rare)
-/// write.
+/// user that read and a write through the batching writer; a rename is a
+/// direct (rare) write.
 async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
     // The writer inserts the user unless another request (or instance)
     // just did, and answers the stored row either way. The cache's policy
     // decides whether a new user stays in memory: one who comes back does.
-    let (mut user, remember) = match kw.users.find(&kw.db, &kw.metrics, user_id).await? {
-        Some(user) => (user, false),
+    let (mut user, created) = match kw.users.get(user_id) {
+        Some(user) => {
+            kw.metrics.cache_lookup(CacheLookup::Hit);
+            (user, false)
+        }
         None => {
-            let user = kw
-                .writer
-                .new_user(user_id, display_name.unwrap_or(user_id), now)
-                .await?;
-            (user, true)
+            kw.metrics.cache_lookup(CacheLookup::Miss);
+            let ticket = kw.users.ticket();
+            match find_user(&kw.db, user_id).await? {
+                Some(user) => {
+                    kw.users.put_read(user.clone(), ticket);
+                    (user, false)
+                }
+                None => {
+                    let user = kw
+                        .writer
+                        .new_user(user_id, display_name.unwrap_or(user_id), now)
+                        .await?;
+                    (user, true)
+                }
+            }
         }
     };
     let renamed = display_name.filter(|n| user.display_name.as_deref() != Some(*n));
@@ -187,8 +200,8 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
             .await?;
         user.display_name = Some(name.to_string());
         user.updated_at = now;
-    }
-    if remember || renamed.is_some() {
+        kw.users.renamed(user.clone());
+    } else if created {
         kw.users.put(user.clone());
     }
     Ok(user)

@@ -39,6 +39,11 @@ impl Backend {
     }
 }
 
+/// Connection settings that may hold the database's password: no Debug
+/// (sqlx's own prints it), shared rather than copied with each `Db`.
+#[derive(Clone)]
+struct ListenOptions(Arc<PgConnectOptions>);
+
 #[derive(Clone)]
 pub struct Db {
     /// Reads: many connections.
@@ -49,9 +54,8 @@ pub struct Db {
     write: AnyPool,
     backend: Backend,
     /// PostgreSQL's connection settings, for the connection that listens
-    /// for other instances' changes (`changes`). It may hold a password:
-    /// never logged.
-    listen: Option<PgConnectOptions>,
+    /// for other instances' changes (`changes`).
+    listen: Option<ListenOptions>,
     /// The data's keys (the audit chain's among them), opened with the
     /// master key.
     keys: Option<Arc<KeyRing>>,
@@ -117,7 +121,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     backend,
-                    listen: Some(listen),
+                    listen: Some(ListenOptions(Arc::new(listen))),
                     keys: None,
                 })
             }
@@ -128,9 +132,12 @@ impl Db {
         self.backend
     }
 
-    /// Where to listen for other instances' changes: PostgreSQL only.
-    pub(crate) fn listen_options(&self) -> Option<&PgConnectOptions> {
-        self.listen.as_ref()
+    /// A pool of one for listening to other instances' changes:
+    /// PostgreSQL only.
+    pub(crate) fn listener_pool(&self) -> Option<sqlx::PgPool> {
+        self.listen
+            .as_ref()
+            .map(|o| crate::domain::storage::changes::listener_pool(&o.0))
     }
 
     /// Audited changes need the chain's key: a handle without the keys

@@ -4,12 +4,14 @@
 //! The cache is bounded by memory and keeps the users that come back:
 //! `quick_cache`'s S3-FIFO policy admits a user to its main part only when
 //! seen again, so a burst of one-time users (or a scan over all of them)
-//! does not push the regulars out. A miss is one indexed read.
+//! does not push the regulars out. A miss is one indexed read (by the
+//! caller, `sessions`).
 //!
-//! An entry is dropped when this instance changes the user, and when a
-//! poll (or, on PostgreSQL, a notification) finds the user changed by
-//! another instance, so a display name is never stale for long.
+//! An entry is replaced when this instance renames the user, and dropped
+//! when a refresh (on PostgreSQL woken by a notification) finds the user
+//! renamed by another instance, so a display name is never stale for long.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use quick_cache::sync::Cache;
@@ -17,7 +19,6 @@ use quick_cache::Weighter;
 
 use crate::domain::clock::now_ms;
 use crate::domain::credentials::end_users::EndUser;
-use crate::domain::metrics::{CacheLookup, Metrics};
 use crate::domain::storage::db::Db;
 use crate::domain::DomainResult;
 
@@ -26,8 +27,12 @@ use crate::domain::DomainResult;
 const LATE_WINDOW_MS: i64 = 10_000;
 
 /// What an entry costs beyond its strings: the key's and the fields'
-/// headers, the two times, and the cache's own slot and index.
+/// headers, the two times, the allocator's rounding, and the cache's own
+/// slot, index and share of remembered evicted keys.
 const ENTRY_OVERHEAD: u64 = 160;
+/// A typical entry's weight (a 32-character id, a user id and a display
+/// name of about 10 characters each).
+const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + 32 + 3 * 10;
 
 /// An entry's weight is an estimate of its bytes, so the capacity is memory.
 #[derive(Clone)]
@@ -43,8 +48,15 @@ impl Weighter<String, EndUser> for Bytes {
 
 pub struct KnownUsers {
     users: Cache<String, EndUser, Bytes>,
+    /// Bumped by every rename seen: a row read before it may be stale.
+    renames: AtomicU64,
     polled_at: Mutex<Option<i64>>,
 }
+
+/// Taken before a user is read from the database after a miss, so the row
+/// read is kept only if no rename was seen meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
 
 impl std::fmt::Debug for KnownUsers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,35 +71,42 @@ impl KnownUsers {
     /// A cache holding at most about `bytes` of users.
     pub fn with_bytes(bytes: usize) -> KnownUsers {
         let bytes = bytes.max(1) as u64;
-        // The estimate sizes the index up front; a typical entry is ~220 B.
-        let estimated = usize::try_from(bytes / 220).unwrap_or(usize::MAX).max(16);
+        // quick_cache derives its shards and the memory of recently
+        // evicted keys (its "ghosts") from the expected number of entries.
+        let estimated = usize::try_from(bytes / TYPICAL_ENTRY).unwrap_or(usize::MAX).max(16);
         KnownUsers {
             users: Cache::with_weighter(estimated, bytes, Bytes),
+            renames: AtomicU64::new(0),
             polled_at: Mutex::new(None),
         }
     }
 
-    /// The user, from memory or else from the database (one read through
-    /// the read pool, never the writer); `None` if it is not stored.
-    pub async fn find(&self, db: &Db, metrics: &Metrics, user_id: &str) -> DomainResult<Option<EndUser>> {
-        if let Some(user) = self.get(user_id) {
-            metrics.cache_lookup(CacheLookup::Hit);
-            return Ok(Some(user));
-        }
-        metrics.cache_lookup(CacheLookup::Miss);
-        let user = crate::domain::credentials::end_users::find_user(db, user_id).await?;
-        if let Some(user) = &user {
-            self.put(user.clone());
-        }
-        Ok(user)
-    }
-
-    fn get(&self, user_id: &str) -> Option<EndUser> {
+    pub fn get(&self, user_id: &str) -> Option<EndUser> {
         self.users.get(user_id)
     }
 
+    /// Take before reading a user missed; give to [`KnownUsers::put_read`].
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.renames.load(Ordering::Acquire))
+    }
+
+    /// Keeps a user read from the database, unless a rename was seen since
+    /// the ticket was taken (the row read may predate it).
+    pub fn put_read(&self, user: EndUser, ticket: Ticket) {
+        if self.renames.load(Ordering::Acquire) == ticket.0 {
+            self.put(user);
+        }
+    }
+
+    /// Keeps a user this instance has just stored.
     pub fn put(&self, user: EndUser) {
         self.users.insert(user.user_id.clone(), user);
+    }
+
+    /// Keeps a user this instance has just renamed.
+    pub fn renamed(&self, user: EndUser) {
+        self.renames.fetch_add(1, Ordering::AcqRel);
+        self.put(user);
     }
 
     /// Users held, and their estimated bytes (sampled for `/metrics`).
@@ -110,6 +129,9 @@ impl KnownUsers {
                 .bind(since)
                 .fetch_all(db.read())
                 .await?;
+        if !changed.is_empty() {
+            self.renames.fetch_add(1, Ordering::AcqRel);
+        }
         for (user_id,) in changed {
             self.users.remove(&user_id);
         }
@@ -175,5 +197,23 @@ mod tests {
         );
         let kept = (0..200).filter(|n| cache.get(&format!("user-{n}")).is_some()).count();
         assert!(kept >= 190, "{kept} of 200 regulars still held");
+    }
+
+    #[test]
+    fn a_row_read_before_a_rename_was_seen_is_not_kept() {
+        let cache = KnownUsers::with_bytes(64 << 10);
+        let ticket = cache.ticket();
+        // Meanwhile, this instance renames the user (or a refresh finds
+        // another instance did).
+        cache.renamed(EndUser {
+            display_name: Some("New".into()),
+            ..user(1)
+        });
+        cache.put_read(user(1), ticket);
+        assert_eq!(cache.get("user-1").unwrap().display_name.as_deref(), Some("New"));
+        // With no rename since, a row read is kept.
+        let ticket = cache.ticket();
+        cache.put_read(user(2), ticket);
+        assert!(cache.get("user-2").is_some());
     }
 }

@@ -233,11 +233,14 @@ async fn commit(db: &Db, batch: Vec<Msg>, observe: &Observe) {
     let (n_users, n_redeems, n_logouts) = (users.len(), redeems.len(), logouts.len());
     let mut all_ok = true;
     if !logouts.is_empty() {
-        all_ok &= insert_logouts(db, logouts, metrics).await;
+        let written = insert_logouts(db, logouts, metrics).await;
+        all_ok &= written;
         // Other instances hear of the logouts at once (after the commit
         // and the answers: see `changes` for why not in the transaction).
-        let db = db.clone();
-        tokio::spawn(async move { crate::domain::storage::changes::announce(&db).await });
+        if written {
+            let db = db.clone();
+            tokio::spawn(async move { crate::domain::storage::changes::announce(&db).await });
+        }
     }
     if !redeems.is_empty() {
         all_ok &= redeem_all(db, redeems, metrics).await;
