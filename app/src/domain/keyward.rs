@@ -18,6 +18,7 @@ use crate::domain::metrics::Metrics;
 use crate::domain::secrets::{self, ct_eq, prefix, sha256, MasterKey};
 use crate::domain::storage::db::Db;
 use crate::domain::storage::known_users::KnownUsers;
+use crate::domain::storage::reader::Reader;
 use crate::domain::storage::usage::Usage;
 use crate::domain::storage::views::Views;
 use crate::domain::storage::writer::Writer;
@@ -102,6 +103,8 @@ pub struct Inner {
     pub(in crate::domain) logouts: LogoutLimit,
     /// The one batching writer for new users and redemptions.
     pub(in crate::domain) writer: Writer,
+    /// Reads, in batches, the users not in memory.
+    pub(in crate::domain) reader: Reader,
     pub(in crate::domain) metrics: Arc<Metrics>,
     /// Wakes the refresh before its next tick: another instance changed
     /// something (PostgreSQL's notifications).
@@ -150,6 +153,7 @@ impl Keyward {
         let metrics = Arc::new(Metrics::default());
         let kw = Keyward(Arc::new(Inner {
             writer: Writer::start(db.clone(), metrics.clone(), settings.traces.clone()),
+            reader: Reader::start(db.clone()),
             metrics,
             traces: settings.traces,
             db,

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
-use crate::domain::credentials::end_users::{find_user, EndUser};
+use crate::domain::credentials::end_users::EndUser;
 use crate::domain::credentials::tokens::{self, AccessClaims};
 use crate::domain::metrics::{self, CacheLookup, TokenKind, Verdict};
 use crate::domain::principal::Principal;
@@ -160,9 +160,9 @@ async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -
 }
 
 /// A known user with no new display name costs no read and no write: it
-/// comes from memory. A stored user not in memory costs one read; a new
-/// user that read and a write through the batching writer; a rename is a
-/// direct (rare) write.
+/// comes from memory. A stored user not in memory costs a read (batched
+/// with other misses); a new user that read and a write through the
+/// batching writer; a rename is a direct (rare) write.
 async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
     // The writer inserts the user unless another request (or instance)
     // just did, and answers the stored row either way. The cache's policy
@@ -175,7 +175,7 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
         None => {
             kw.metrics.cache_lookup(CacheLookup::Miss);
             let ticket = kw.users.ticket();
-            match find_user(&kw.db, user_id).await? {
+            match kw.reader.find(user_id).await? {
                 Some(user) => {
                     kw.users.put_read(user.clone(), ticket);
                     (user, false)

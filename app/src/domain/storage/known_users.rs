@@ -11,6 +11,7 @@
 //! when a refresh (on PostgreSQL woken by a notification) finds the user
 //! renamed by another instance, so a display name is never stale for long.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -26,28 +27,31 @@ use crate::domain::DomainResult;
 /// instance (with an earlier timestamp), or on a clock that lags, is seen.
 const LATE_WINDOW_MS: i64 = 10_000;
 
-/// What an entry costs beyond its strings: the key's and the fields'
-/// headers, the two times, the allocator's rounding, and the cache's own
-/// slot, index and share of remembered evicted keys.
-const ENTRY_OVERHEAD: u64 = 160;
+/// What an entry costs beyond its strings: the fields' headers and the
+/// two times, the allocator's rounding, and the cache's own slot, index
+/// and share of remembered evicted keys.
+const ENTRY_OVERHEAD: u64 = 150;
 /// A typical entry's weight (a 32-character id, a user id and a display
 /// name of about 10 characters each).
-const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + 32 + 3 * 10;
+const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + 32 + 2 * 10;
 
 /// An entry's weight is an estimate of its bytes, so the capacity is memory.
 #[derive(Clone)]
 struct Bytes;
 
-impl Weighter<String, EndUser> for Bytes {
-    fn weight(&self, key: &String, user: &EndUser) -> u64 {
-        let strings =
-            key.len() + user.id.len() + user.user_id.len() + user.display_name.as_ref().map_or(0, String::len);
+impl Weighter<u64, EndUser> for Bytes {
+    fn weight(&self, _key: &u64, user: &EndUser) -> u64 {
+        let strings = user.id.len() + user.user_id.len() + user.display_name.as_ref().map_or(0, String::len);
         ENTRY_OVERHEAD + strings as u64
     }
 }
 
+/// Entries are keyed by a keyed hash of the user id, not the id itself:
+/// a second copy of every id would take a fifth of the memory. The entry
+/// holds the id, so a collision is a miss, never another user.
 pub struct KnownUsers {
-    users: Cache<String, EndUser, Bytes>,
+    users: Cache<u64, EndUser, Bytes>,
+    hasher: RandomState,
     /// Bumped by every rename seen: a row read before it may be stale.
     renames: AtomicU64,
     polled_at: Mutex<Option<i64>>,
@@ -76,13 +80,20 @@ impl KnownUsers {
         let estimated = usize::try_from(bytes / TYPICAL_ENTRY).unwrap_or(usize::MAX).max(16);
         KnownUsers {
             users: Cache::with_weighter(estimated, bytes, Bytes),
+            hasher: RandomState::new(),
             renames: AtomicU64::new(0),
             polled_at: Mutex::new(None),
         }
     }
 
     pub fn get(&self, user_id: &str) -> Option<EndUser> {
-        self.users.get(user_id)
+        self.users
+            .get(&self.key(user_id))
+            .filter(|user| user.user_id == user_id)
+    }
+
+    fn key(&self, user_id: &str) -> u64 {
+        self.hasher.hash_one(user_id)
     }
 
     /// Take before reading a user missed; give to [`KnownUsers::put_read`].
@@ -100,7 +111,7 @@ impl KnownUsers {
 
     /// Keeps a user this instance has just stored.
     pub fn put(&self, user: EndUser) {
-        self.users.insert(user.user_id.clone(), user);
+        self.users.insert(self.key(&user.user_id), user);
     }
 
     /// Keeps a user this instance has just renamed.
@@ -133,7 +144,7 @@ impl KnownUsers {
             self.renames.fetch_add(1, Ordering::AcqRel);
         }
         for (user_id,) in changed {
-            self.users.remove(&user_id);
+            self.users.remove(&self.key(&user_id));
         }
         *self.polled_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
         Ok(())

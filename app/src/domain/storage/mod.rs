@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod db;
 pub mod known_users;
+pub mod reader;
 pub mod revoked_filter;
 pub mod usage;
 pub mod views;
