@@ -21,6 +21,10 @@ use crate::domain::{DomainError, DomainResult};
 const MAX_BATCH: usize = 128;
 /// Requests waiting beyond this many apply back-pressure.
 const QUEUE: usize = 4096;
+/// A batch smaller than this waits up to this many scheduler turns for
+/// more (as the writer's do): alone, a miss is read at once.
+const GATHER_BELOW: usize = 32;
+const GATHER_YIELDS: usize = 8;
 
 struct Lookup {
     user_id: String,
@@ -74,6 +78,20 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Lookup>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
+        }
+        // A small batch while requests are arriving: let the tasks that are
+        // ready run first, so the misses they carry join this read.
+        for _ in 0..GATHER_YIELDS {
+            if batch.len() >= GATHER_BELOW {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(l) => batch.push(l),
+                    Err(_) => break,
+                }
+            }
         }
         let db = db.clone();
         tokio::spawn(async move {
