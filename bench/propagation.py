@@ -29,8 +29,15 @@ def call(conn, method, path, headers=None, body=None):
     hdrs = dict(headers or {})
     if data is not None:
         hdrs["Content-Type"] = "application/json"
-    conn.request(method, path, body=data, headers=hdrs)
-    res = conn.getresponse()
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        res = conn.getresponse()
+    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+        # A refusal answered before its body was read ends the connection
+        # (hyper cannot reuse it): open another and ask again.
+        conn.close()
+        conn.request(method, path, body=data, headers=hdrs)
+        res = conn.getresponse()
     return res.status, res.read()
 
 
