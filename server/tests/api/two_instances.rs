@@ -22,14 +22,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{what}: not seen on the other instance within a second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    within(what, Duration::from_secs(1), check).await
 }
 
 async fn status(req: reqwest::RequestBuilder) -> u16 {

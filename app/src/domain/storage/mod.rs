@@ -2,6 +2,7 @@
 //! writer of the hot path, the in-memory views every request reads, and
 //! the caches and bookkeeping beside them.
 
+pub mod batching;
 pub mod changes;
 pub mod db;
 pub mod known_users;

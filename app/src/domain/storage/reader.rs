@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::domain::credentials::end_users::{EndUser, UserRow, USER_COLUMNS};
+use crate::domain::storage::batching::next_batch;
 use crate::domain::storage::db::{Backend, Db};
 use crate::domain::{DomainError, DomainResult};
 
@@ -21,10 +22,6 @@ use crate::domain::{DomainError, DomainResult};
 const MAX_BATCH: usize = 128;
 /// Requests waiting beyond this many apply back-pressure.
 const QUEUE: usize = 4096;
-/// A batch smaller than this waits up to this many scheduler turns for
-/// more (as the writer's do): alone, a miss is read at once.
-const GATHER_BELOW: usize = 32;
-const GATHER_YIELDS: usize = 8;
 
 struct Lookup {
     user_id: String,
@@ -76,22 +73,8 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Lookup>) {
             return;
         };
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        if !next_batch(&mut rx, &mut batch, MAX_BATCH).await {
             return;
-        }
-        // A small batch while requests are arriving: let the tasks that are
-        // ready run first, so the misses they carry join this read.
-        for _ in 0..GATHER_YIELDS {
-            if batch.len() >= GATHER_BELOW {
-                break;
-            }
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(l) => batch.push(l),
-                    Err(_) => break,
-                }
-            }
         }
         let db = db.clone();
         tokio::spawn(async move {

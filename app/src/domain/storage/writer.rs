@@ -1,6 +1,7 @@
 //! The one batching writer (group commit) for the durable writes on the
-//! session hot path: creating a new end user (or reading one not in
-//! memory), redeeming an auth token, and recording a logout.
+//! session hot path: creating a new end user (the reader, `reader.rs`,
+//! has found it not stored), redeeming an auth token, and recording a
+//! logout.
 //! Requests queue their write and wait; the writer takes everything queued,
 //! writes it with one multi-row statement per kind (each statement its own
 //! transaction: one round trip commits the lot), and answers each request
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::credentials::end_users::{EndUser, UserRow, USER_COLUMNS};
 use crate::domain::metrics::{Metrics, WriteKind};
+use crate::domain::storage::batching::next_batch;
 use crate::domain::storage::db::{Backend, Db};
 use crate::domain::traces::{Finished, Traces};
 use crate::domain::{DomainError, DomainResult};
@@ -31,9 +33,6 @@ fn rows_per_statement(db: &Db) -> usize {
         Backend::Postgres => MAX_BATCH,
     }
 }
-/// A batch smaller than this waits up to this many scheduler turns for more.
-const GATHER_BELOW: usize = 48;
-const GATHER_YIELDS: usize = 8;
 /// Requests waiting beyond this many apply back-pressure.
 const QUEUE: usize = 4096;
 
@@ -150,24 +149,10 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, observe: Observe) {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        if rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
+        if !next_batch(&mut rx, &mut buf, MAX_BATCH).await {
             drop(permit);
             let _ = permits.acquire_many(slots).await;
             return;
-        }
-        // A small batch while requests are arriving: let the tasks that are
-        // ready run first, so the requests they carry join this commit.
-        for _ in 0..GATHER_YIELDS {
-            if buf.len() >= GATHER_BELOW {
-                break;
-            }
-            tokio::task::yield_now().await;
-            while buf.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => buf.push(m),
-                    Err(_) => break,
-                }
-            }
         }
         let closing = buf.iter().any(|m| matches!(m, Msg::Close));
         if closing {
