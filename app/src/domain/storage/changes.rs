@@ -102,10 +102,10 @@ async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 async fn serve(listener: &mut PgListener, wake: &Notify) -> sqlx::Error {
     loop {
         match tokio::time::timeout(HEARTBEAT, listener.try_recv()).await {
-            Ok(Ok(Some(_))) => wake.notify_one(),
-            // sqlx lost the connection and made a new one (listening
-            // again) before saying so: what was sent meanwhile is lost.
-            Ok(Ok(None)) => wake.notify_one(),
+            // A notification; or (`None`) sqlx lost the connection and made
+            // a new one, listening again, before saying so: what was sent
+            // meanwhile is lost, and the refresh reads it anyway.
+            Ok(Ok(_)) => wake.notify_one(),
             Ok(Err(e)) => return e,
             Err(_quiet) => {
                 let check = sqlx::query("SELECT 1").execute(&mut *listener);

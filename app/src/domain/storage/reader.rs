@@ -87,25 +87,37 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Lookup>) {
 /// Rounds a batch's size up, so that a connection prepares a handful of
 /// statements (one per size), not one per number of users.
 fn padded(n: usize) -> usize {
-    n.next_power_of_two().min(MAX_BATCH)
+    n.next_power_of_two()
+}
+
+/// The stored users among `user_ids` (a batch's worth: each is a
+/// parameter), by user id: one read through the read pool. The writer reads back a batch
+/// whose users partly existed with it too.
+pub(crate) async fn stored_users(db: &Db, user_ids: &[&str]) -> Result<HashMap<String, EndUser>, sqlx::Error> {
+    let mut wanted = user_ids.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let Some(&last) = wanted.last() else {
+        return Ok(HashMap::new());
+    };
+    let n = padded(wanted.len());
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM end_users WHERE user_id IN ({})",
+        db.param_list(n)
+    );
+    let mut q = sqlx::query_as::<_, UserRow>(&sql);
+    // The padding repeats the last user: the same row, found once.
+    for user_id in wanted.iter().chain(std::iter::repeat(&last)).take(n) {
+        q = q.bind(*user_id);
+    }
+    let rows = q.fetch_all(db.read()).await?;
+    Ok(rows.into_iter().map(|r| (r.1.clone(), EndUser::from(r))).collect())
 }
 
 async fn read(db: &Db, batch: Vec<Lookup>) {
-    let mut wanted: Vec<&str> = batch.iter().map(|l| l.user_id.as_str()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM end_users WHERE user_id IN ({})",
-        db.param_list(padded(wanted.len()))
-    );
-    let mut q = sqlx::query_as::<_, UserRow>(&sql);
-    for i in 0..padded(wanted.len()) {
-        // The padding repeats the last user: the same row, found once.
-        q = q.bind(wanted[i.min(wanted.len() - 1)]);
-    }
-    match q.fetch_all(db.read()).await {
-        Ok(rows) => {
-            let found: HashMap<String, EndUser> = rows.into_iter().map(|r| (r.1.clone(), EndUser::from(r))).collect();
+    let wanted: Vec<&str> = batch.iter().map(|l| l.user_id.as_str()).collect();
+    match stored_users(db, &wanted).await {
+        Ok(found) => {
             for l in batch {
                 let _ = l.reply.send(Ok(found.get(&l.user_id).cloned()));
             }
@@ -132,5 +144,7 @@ mod tests {
         assert_eq!(padded(64), 64);
         assert_eq!(padded(65), 128);
         assert_eq!(padded(128), 128);
+        // The writer reads back chunks of up to 512 (PostgreSQL).
+        assert_eq!(padded(300), 512);
     }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::domain::credentials::end_users::{EndUser, UserRow, USER_COLUMNS};
+use crate::domain::credentials::end_users::EndUser;
 use crate::domain::metrics::{Metrics, WriteKind};
 use crate::domain::storage::batching::next_batch;
 use crate::domain::storage::db::{Backend, Db};
@@ -475,20 +475,10 @@ async fn insert_chunk(db: &Db, chunk: &[NewUser]) -> DomainResult<HashMap<String
         }
         return Ok(stored);
     }
-    // Some existed already (known, but not in this instance's memory):
-    // read the whole chunk back, as stored.
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM end_users WHERE user_id IN ({})",
-        db.param_list(unique.len())
-    );
-    let mut q = sqlx::query_as::<_, UserRow>(&sql);
-    for u in &unique {
-        q = q.bind(&u.user_id);
-    }
-    for row in q.fetch_all(db.read()).await? {
-        stored.insert(row.1.clone(), EndUser::from(row));
-    }
-    Ok(stored)
+    // Some existed already (created meanwhile by another request or
+    // instance): read the whole chunk back, as stored.
+    let user_ids: Vec<&str> = unique.iter().map(|u| u.user_id.as_str()).collect();
+    Ok(crate::domain::storage::reader::stored_users(db, &user_ids).await?)
 }
 
 /// Inserts those of `users` not stored yet (each is created by a session,
