@@ -55,6 +55,19 @@ pub(in crate::domain) async fn keep_fresh(kw: Keyward, mut stop: watch::Receiver
     }
 }
 
+/// Fills the known-user cache from the database once, at start (see
+/// `KnownUsers::warm`), beside the traffic.
+pub(in crate::domain) async fn warm_users(kw: Keyward, mut stop: watch::Receiver<bool>) {
+    let started = std::time::Instant::now();
+    tokio::select! {
+        warmed = kw.users.warm(&kw.db) => match warmed {
+            Ok(users) => tracing::info!(users, ms = started.elapsed().as_millis() as u64, "known users loaded into memory"),
+            Err(e) => tracing::warn!(error = %e, "could not load known users into memory"),
+        },
+        _ = stop.changed() => {}
+    }
+}
+
 async fn housekeeping(kw: &Keyward, n: u64) {
     if n.is_multiple_of(2) {
         if let Err(e) = kw.db.checkpoint().await {

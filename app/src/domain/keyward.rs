@@ -179,6 +179,7 @@ impl Keyward {
             let tasks = vec![
                 tokio::spawn(super::background::keep_fresh(kw.clone(), kw.stop.subscribe())),
                 tokio::spawn(super::background::clean_up(kw.clone(), kw.stop.subscribe())),
+                tokio::spawn(super::background::warm_users(kw.clone(), kw.stop.subscribe())),
                 tokio::spawn(crate::domain::storage::changes::listen(
                     kw.db.clone(),
                     kw.changed_elsewhere.clone(),

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use crate::helpers::*;
+use crate::two_instances::within;
 
 fn session_body(user_id: &str) -> Value {
     json!({ "userId": user_id, "deviceId": "d" })
@@ -203,53 +204,76 @@ async fn sample(app: &TestApp, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("{series} is not in /metrics: {samples:?}"))
 }
 
-/// A stored user who is not in memory (after a restart, or evicted from a
-/// full cache) costs one read, never a write through the batching writer,
-/// and is in memory for the next session.
+/// A restarted server loads the users seen most recently into memory
+/// (beside the traffic, at start): their next sessions read nothing.
+#[tokio::test]
+async fn a_restarted_server_has_its_recent_users_in_memory() {
+    let mut app = TestApp::ready().await;
+    for user in ["dora", "eve"] {
+        assert_eq!(app.session(session_body(user)).await.status(), 200);
+    }
+    app.restart_with(|_| {}).await;
+    within(
+        "the stored users loaded into memory",
+        Duration::from_secs(10),
+        || async { sample(&app, "keyward_known_users").await >= 2.0 },
+    )
+    .await;
+    let first: Value = app.session(session_body("dora")).await.json().await.unwrap();
+    assert_eq!(first["users"][0]["userId"], "dora");
+    assert_eq!(first["users"][0]["displayName"], "dora");
+    assert_eq!(
+        sample(&app, "keyward_known_user_lookups_total{result=\"hit\"}").await,
+        1.0
+    );
+    assert_eq!(
+        sample(&app, "keyward_known_user_lookups_total{result=\"miss\"}").await,
+        0.0
+    );
+}
+
+/// A stored user who is not in memory (evicted from a full cache) costs
+/// one read, never a write through the batching writer, and is in memory
+/// for the next session.
 #[tokio::test]
 async fn a_stored_user_not_in_memory_is_read_not_written() {
     let mut app = TestApp::ready().await;
     assert_eq!(app.session(session_body("dora")).await.status(), 200);
-    app.restart_with(|_| {}).await;
+    // A cache with room for a few users.
+    app.restart_with(|c| c.user_cache_memory = 1024).await;
     let writes = "keyward_writer_writes_total{kind=\"user\"}";
     let (hits, misses) = (
         "keyward_known_user_lookups_total{result=\"hit\"}",
         "keyward_known_user_lookups_total{result=\"miss\"}",
     );
+    within("dora loaded into memory", Duration::from_secs(10), || async {
+        sample(&app, "keyward_known_users").await >= 1.0
+    })
+    .await;
     assert_eq!(sample(&app, writes).await, 0.0);
 
-    let first: Value = app.session(session_body("dora")).await.json().await.unwrap();
-    assert_eq!(first["users"][0]["userId"], "dora");
-    assert_eq!(sample(&app, writes).await, 0.0, "a stored user went through the writer");
-    assert_eq!(sample(&app, misses).await, 1.0);
-    assert_eq!(sample(&app, hits).await, 0.0);
-
-    let again: Value = app.session(session_body("dora")).await.json().await.unwrap();
-    assert_eq!(again["users"][0]["_id"], first["users"][0]["_id"]);
-    assert_eq!(sample(&app, hits).await, 1.0, "the user is in memory now");
-    assert_eq!(sample(&app, misses).await, 1.0);
-
-    // A new user: a miss, then the writer stores it.
-    assert_eq!(app.session(session_body("eve")).await.status(), 200);
-    assert_eq!(sample(&app, writes).await, 1.0);
-    assert_eq!(sample(&app, misses).await, 2.0);
-    assert!(sample(&app, "keyward_known_users").await >= 2.0);
-
-    // A cache with room for a few users: the first of twenty is evicted,
-    // and read again, not written.
-    app.restart_with(|c| c.user_cache_memory = 1024).await;
+    // Twenty new users: each a miss, then stored by the writer; the first
+    // ones are evicted.
     for n in 0..20 {
         assert_eq!(app.session(session_body(&format!("user-{n}"))).await.status(), 200);
     }
     assert_eq!(sample(&app, writes).await, 20.0);
+    assert_eq!(sample(&app, misses).await, 20.0);
     assert!(sample(&app, "keyward_known_users").await < 10.0);
     assert!(sample(&app, "keyward_known_user_bytes").await <= 1024.0);
-    let again: Value = app.session(session_body("user-0")).await.json().await.unwrap();
-    assert_eq!(again["users"][0]["userId"], "user-0");
+
+    // An evicted user is read again, not written, and is in memory after.
+    let first: Value = app.session(session_body("user-0")).await.json().await.unwrap();
+    assert_eq!(first["users"][0]["userId"], "user-0");
     assert_eq!(
         sample(&app, writes).await,
         20.0,
-        "an evicted user went through the writer"
+        "a stored user went through the writer"
     );
+    assert_eq!(sample(&app, misses).await, 21.0);
+    let hits_before = sample(&app, hits).await;
+    let again: Value = app.session(session_body("user-0")).await.json().await.unwrap();
+    assert_eq!(again["users"][0]["_id"], first["users"][0]["_id"]);
+    assert_eq!(sample(&app, hits).await, hits_before + 1.0, "the user is in memory now");
     assert_eq!(sample(&app, misses).await, 21.0);
 }

@@ -148,17 +148,14 @@ async fn a_revoked_certificate_and_the_mtls_switch_reach_the_other_instance() {
 }
 
 /// Waits (at most `limit`) until `check` holds.
-async fn within<F, Fut>(what: &str, limit: Duration, check: F)
+pub(crate) async fn within<F, Fut>(what: &str, limit: Duration, check: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
     let started = Instant::now();
     while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "{what}: not seen on the other instance within {limit:?}"
-        );
+        assert!(started.elapsed() < limit, "{what}: not seen within {limit:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -177,7 +177,7 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
             let ticket = kw.users.ticket();
             match kw.reader.find(user_id).await? {
                 Some(user) => {
-                    kw.users.put_read(user.clone(), ticket);
+                    kw.users.put_read(&user, ticket);
                     (user, false)
                 }
                 None => {
@@ -200,9 +200,9 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
             .await?;
         user.display_name = Some(name.to_string());
         user.updated_at = now;
-        kw.users.renamed(user.clone());
+        kw.users.renamed(&user);
     } else if created {
-        kw.users.put(user.clone());
+        kw.users.put(&user);
     }
     Ok(user)
 }
