@@ -51,7 +51,7 @@ impl AuditEvent {
 /// Where the actor came from: the console's client address, or the CLI.
 pub use crate::domain::principal::CLI_SOURCE;
 
-fn chain_hash(key: &SubKey, prev: &[u8], e: &StoredEvent) -> [u8; 32] {
+pub(crate) fn chain_hash(key: &SubKey, prev: &[u8], e: &StoredEvent) -> [u8; 32] {
     let (seq, at) = (e.seq.to_string(), e.at.to_string());
     key.mac(&[
         prev,

@@ -15,11 +15,13 @@
 //!   console sessions;
 //! - [`storage`]: the database, the batching writer, the in-memory views
 //!   and caches;
-//! - [`audit`]: the hash-chained log every change is written with.
+//! - [`audit`]: the hash-chained log every change is written with;
+//!   [`audit_export`] takes it out (JSON Lines) and checks such a copy.
 
 pub mod admins;
 pub mod application;
 pub mod audit;
+pub mod audit_export;
 mod background;
 pub mod clock;
 pub mod credentials;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse_limits;
 mod at_rest;
+mod audit_export;
 mod authorization;
 mod certificates;
 mod cli;

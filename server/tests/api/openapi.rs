@@ -32,6 +32,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/certificates/{id}"),
     ("delete", "/api/v1/certificates/{id}"),
     ("get", "/api/v1/audit-events"),
+    ("get", "/api/v1/audit-events/export"),
     ("get", "/api/v1/ca.pem"),
     ("get", "/api/v1/crl.pem"),
 ];

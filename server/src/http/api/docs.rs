@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth_tokens, certificates, sessions};
+use super::{admin, audit_stream, auth_tokens, certificates, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,7 @@ use super::{admin, auth_tokens, certificates, sessions};
         admin::generate_server_key,
         admin::list_server_keys,
         admin::audit_events,
+        audit_stream::export,
         certificates::list,
         certificates::create,
         certificates::get,

@@ -3,6 +3,7 @@
 //! and unknown routes, is the JSON envelope of [`ApiError`].
 
 mod admin;
+mod audit_stream;
 mod auth_tokens;
 mod certificates;
 mod docs;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
             get(certificates::get).delete(certificates::revoke),
         )
         .route("/v1/audit-events", get(admin::audit_events))
+        .route("/v1/audit-events/export", get(audit_stream::export))
         .route("/v1/ca.pem", get(certificates::ca_pem))
         .route("/v1/crl.pem", get(certificates::crl_pem))
         .fallback(not_found)

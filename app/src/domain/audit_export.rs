@@ -1,0 +1,186 @@
+//! The audit log out of Keyward: JSON Lines for a SIEM, and the offline
+//! check of such a copy.
+//!
+//! Each line carries every field the chain covers, the hash of the event
+//! before it and its own, so a copy exported from any point can be
+//! checked on its own with the master key: a missing event (a gap in the
+//! sequence, or a line whose previous hash is not the line before's) and
+//! an edited one (its hash no longer matches) are both found.
+
+use std::io::BufRead;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::audit::{chain_hash, StoredEvent};
+use crate::domain::clock::iso;
+use crate::domain::storage::db::Db;
+use crate::domain::{DomainError, DomainResult, Principal};
+
+/// Events read per query while exporting: the export streams page by
+/// page, never holding the whole log.
+pub const EXPORT_PAGE: i64 = 500;
+
+/// One exported event: a line of the export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedEvent {
+    pub seq: i64,
+    /// When, for people (ISO 8601, UTC).
+    pub time: String,
+    /// When, as chained: milliseconds since the epoch.
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// What else the event records (never a secret): any JSON value.
+    pub detail: serde_json::Value,
+    /// Where from: the client's address, or `cli`.
+    pub source: String,
+    /// The hash of the event before (hex; zeros before the first).
+    pub prev_hash: String,
+    /// This event's chain hash (hex).
+    pub hash: String,
+}
+
+impl ExportedEvent {
+    /// The event as stored, for its hash to be computed again. Its detail
+    /// was stored as `serde_json::Value`'s own text, which a parse and a
+    /// print give back unchanged.
+    fn stored(&self) -> StoredEvent {
+        StoredEvent {
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            detail: self.detail.to_string(),
+            source: self.source.clone(),
+        }
+    }
+}
+
+type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
+
+/// Up to `limit` events after event `after`, oldest first.
+async fn page(db: &Db, after: i64, limit: i64) -> DomainResult<Vec<ExportedEvent>> {
+    // The event at `after` too, for the hash before the first.
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT seq, at, actor, action, target, detail, source, hash FROM audit_events \
+         WHERE seq >= $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(db.read())
+    .await?;
+    let mut rows = rows.into_iter().peekable();
+    let mut prev = match rows.peek() {
+        Some(first) if first.0 == after => rows.next().map(|r| r.7).unwrap_or_default(),
+        // From the start; or the event at `after` is missing, which the
+        // check of the copy reports (its first previous hash is empty).
+        _ if after == 0 => vec![0u8; 32],
+        _ => Vec::new(),
+    };
+    Ok(rows
+        .take(limit as usize)
+        .map(|(seq, at, actor, action, target, detail, source, hash)| {
+            let line = ExportedEvent {
+                seq,
+                time: iso(at),
+                at,
+                actor,
+                action,
+                target,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                source,
+                prev_hash: hex::encode(&prev),
+                hash: hex::encode(&hash),
+            };
+            prev = hash;
+            line
+        })
+        .collect())
+}
+
+impl crate::domain::Keyward {
+    /// A page of the export: up to `limit` (1 to [`EXPORT_PAGE`]) events
+    /// after event `after` (0: from the first), oldest first. Every admin
+    /// may read the audit log (SPEC §3).
+    pub async fn audit_export(&self, _who: &Principal, after: i64, limit: i64) -> DomainResult<Vec<ExportedEvent>> {
+        if after < 0 {
+            return Err(DomainError::invalid_field(
+                "after",
+                "after must be 0 (from the first event) or an event's sequence number",
+            ));
+        }
+        if !(1..=EXPORT_PAGE).contains(&limit) {
+            return Err(DomainError::invalid_field(
+                "limit",
+                format!("limit must be 1 to {EXPORT_PAGE}"),
+            ));
+        }
+        page(&self.db, after, limit).await
+    }
+}
+
+/// What the check of an exported copy found intact.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckedCopy {
+    pub events: u64,
+    /// The first and last sequence numbers (none for an empty copy).
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// Checks an exported copy (JSON Lines) with this database's keys (the
+/// master key's): every line an event, no event missing between the
+/// first and the last, none changed. The first names where it breaks.
+pub fn check_copy(db: &Db, copy: impl BufRead) -> DomainResult<CheckedCopy> {
+    let keys = db.keys()?;
+    let broken = |message: String| DomainError::invalid(format!("exported audit log broken: {message}"));
+    let mut checked = CheckedCopy {
+        events: 0,
+        first: None,
+        last: None,
+    };
+    let mut before: Option<ExportedEvent> = None;
+    for (n, line) in copy.lines().enumerate() {
+        let line = line.map_err(|e| DomainError::invalid(format!("could not read the copy: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: ExportedEvent = serde_json::from_str(&line)
+            .map_err(|e| broken(format!("line {} is not an exported event ({e})", n + 1)))?;
+        match &before {
+            Some(b) if event.seq != b.seq + 1 => {
+                return Err(broken(if event.seq == b.seq + 2 {
+                    format!("event {} is missing", b.seq + 1)
+                } else if event.seq > b.seq + 2 {
+                    format!("events {} to {} are missing", b.seq + 1, event.seq - 1)
+                } else {
+                    format!("event {} comes after event {}", event.seq, b.seq)
+                }));
+            }
+            Some(b) if event.prev_hash != b.hash => {
+                return Err(broken(format!(
+                    "at event {}: the hash before it is not event {}'s",
+                    event.seq, b.seq
+                )));
+            }
+            None if event.seq == 1 && event.prev_hash != hex::encode([0u8; 32]) => {
+                return Err(broken("at event 1: the hash before it is not the chain's start".into()));
+            }
+            _ => {}
+        }
+        let prev = hex::decode(&event.prev_hash)
+            .map_err(|_| broken(format!("at event {}: the hash before it is not hex", event.seq)))?;
+        let expected = chain_hash(keys.audit_key_for(event.seq), &prev, &event.stored());
+        if hex::encode(expected) != event.hash {
+            return Err(broken(format!("at event {}: its content was changed", event.seq)));
+        }
+        checked.events += 1;
+        checked.first.get_or_insert(event.seq);
+        checked.last = Some(event.seq);
+        before = Some(event);
+    }
+    Ok(checked)
+}
