@@ -7,7 +7,7 @@
 //! sequence, or a line whose previous hash is not the line before's) and
 //! an edited one (its hash no longer matches) are both found.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde::{Deserialize, Serialize};
 
@@ -131,10 +131,18 @@ pub struct CheckedCopy {
     pub last: Option<i64>,
 }
 
+/// The longest line a copy may have: an event is a few hundred bytes, and
+/// a copy from untrusted storage must not make the check read a whole
+/// file into memory.
+const MAX_LINE: u64 = 1 << 20;
+
 /// Checks an exported copy (JSON Lines) with this database's keys (the
 /// master key's): every line an event, no event missing between the
-/// first and the last, none changed. The first names where it breaks.
-pub fn check_copy(db: &Db, copy: impl BufRead) -> DomainResult<CheckedCopy> {
+/// first and the last, none changed, each line's `time` its `at`. The
+/// first names where it breaks. What a copy alone cannot show is an event
+/// cut from its start or its end: compare its first and last `seq` with
+/// what was asked for.
+pub fn check_copy(db: &Db, mut copy: impl BufRead) -> DomainResult<CheckedCopy> {
     let keys = db.keys()?;
     let broken = |message: String| DomainError::invalid(format!("exported audit log broken: {message}"));
     let mut checked = CheckedCopy {
@@ -143,13 +151,23 @@ pub fn check_copy(db: &Db, copy: impl BufRead) -> DomainResult<CheckedCopy> {
         last: None,
     };
     let mut before: Option<ExportedEvent> = None;
-    for (n, line) in copy.lines().enumerate() {
-        let line = line.map_err(|e| DomainError::invalid(format!("could not read the copy: {e}")))?;
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        let read = Read::take(&mut copy, MAX_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| DomainError::invalid(format!("could not read the copy: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        if line.len() as u64 > MAX_LINE {
+            return Err(broken(format!("line {n} is longer than {MAX_LINE} bytes")));
+        }
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let event: ExportedEvent = serde_json::from_str(&line)
-            .map_err(|e| broken(format!("line {} is not an exported event ({e})", n + 1)))?;
+        let event: ExportedEvent =
+            serde_json::from_slice(&line).map_err(|e| broken(format!("line {n} is not an exported event ({e})")))?;
         match &before {
             Some(b) if event.seq != b.seq + 1 => {
                 return Err(broken(if event.seq == b.seq + 2 {
@@ -171,16 +189,29 @@ pub fn check_copy(db: &Db, copy: impl BufRead) -> DomainResult<CheckedCopy> {
             }
             _ => {}
         }
+        if event.prev_hash.is_empty() {
+            return Err(broken(format!(
+                "at event {}: the event before it was missing from the log when it was exported",
+                event.seq
+            )));
+        }
         let prev = hex::decode(&event.prev_hash)
             .map_err(|_| broken(format!("at event {}: the hash before it is not hex", event.seq)))?;
         let expected = chain_hash(keys.audit_key_for(event.seq), &prev, &event.stored());
         if hex::encode(expected) != event.hash {
             return Err(broken(format!("at event {}: its content was changed", event.seq)));
         }
+        // Outside the hash, but what a SIEM shows: it must say the same.
+        if event.time != iso(event.at) {
+            return Err(broken(format!("at event {}: its time was changed", event.seq)));
+        }
         checked.events += 1;
         checked.first.get_or_insert(event.seq);
         checked.last = Some(event.seq);
         before = Some(event);
+    }
+    if checked.events == 0 {
+        return Err(broken("it holds no event".into()));
     }
     Ok(checked)
 }

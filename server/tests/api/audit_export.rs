@@ -162,24 +162,45 @@ async fn an_exported_copy_is_checked_offline_and_a_gap_or_an_edit_is_found() {
     let mut gap = originals.clone();
     gap.remove(4);
     refused("gap.jsonl", gap.join("\n"), "event 5 is missing");
-    // An edited event: its actor, then its time.
-    for (field, value) in [("actor", json!("mallory")), ("at", json!(0))] {
+    // An edited event: its actor, its time as chained, its time as shown.
+    for (field, value, expected) in [
+        ("actor", json!("mallory"), "at event 6: its content was changed"),
+        ("at", json!(0), "at event 6: its content was changed"),
+        (
+            "time",
+            json!("2020-01-01T00:00:00.000Z"),
+            "at event 6: its time was changed",
+        ),
+    ] {
         let mut edited = originals.iter().map(|l| l.to_string()).collect::<Vec<_>>();
         let mut event: Value = serde_json::from_str(&edited[5]).unwrap();
         event[field] = value;
         edited[5] = event.to_string();
-        refused("edited.jsonl", edited.join("\n"), "at event 6: its content was changed");
+        refused("edited.jsonl", edited.join("\n"), expected);
     }
-    // An edited event whose hash was made to chain on (without the key).
+    // An edited event given a hash of its own, the next line chained on to
+    // it: without the key the hash cannot be right.
     let mut rechained = originals.iter().map(|l| l.to_string()).collect::<Vec<_>>();
     let mut event: Value = serde_json::from_str(&rechained[5]).unwrap();
+    event["actor"] = json!("mallory");
     event["hash"] = json!("ab".repeat(32));
     rechained[5] = event.to_string();
+    let mut next: Value = serde_json::from_str(&rechained[6]).unwrap();
+    next["prevHash"] = json!("ab".repeat(32));
+    rechained[6] = next.to_string();
     refused(
         "rechained.jsonl",
         rechained.join("\n"),
         "at event 6: its content was changed",
     );
+    // A line twice, two lines swapped, no event at all, not an event.
+    let mut doubled = originals.clone();
+    doubled.insert(3, originals[3]);
+    refused("doubled.jsonl", doubled.join("\n"), "event 4 comes after event 4");
+    let mut swapped = originals.clone();
+    swapped.swap(2, 3);
+    refused("swapped.jsonl", swapped.join("\n"), "event 3 is missing");
+    refused("empty.jsonl", "\n \n".into(), "it holds no event");
     refused(
         "garbage.jsonl",
         format!("{}\nnot json\n", originals[0]),

@@ -169,12 +169,10 @@ impl KnownUsers {
 
     /// Keeps a user read from the database, unless a rename was seen since
     /// the ticket was taken (the row read may predate it).
-    pub fn put_read(&self, user: &EndUser, ticket: Ticket) -> bool {
-        let unchanged = self.renames.load(Ordering::Acquire) == ticket.0;
-        if unchanged {
+    pub fn put_read(&self, user: &EndUser, ticket: Ticket) {
+        if self.renames.load(Ordering::Acquire) == ticket.0 {
             self.put(user);
         }
-        unchanged
     }
 
     /// Keeps a user this instance has just stored.
@@ -204,12 +202,12 @@ impl KnownUsers {
     /// tenths of its memory (the rest is left to the traffic), so that a
     /// restarted or new instance answers its regulars from memory at once
     /// instead of reading each on their first session. Users already held
-    /// (put by the traffic meanwhile) are left as they are; a rename seen
-    /// meanwhile ends it (the rows read may predate it: they are read again
-    /// as they come). A million users take about a second. How many were
-    /// put.
+    /// (put by the traffic meanwhile) are left as they are, and users
+    /// renamed while the rows streamed are dropped after (a row read may
+    /// predate the rename): they are read again when they come. A million
+    /// users take about a second. How many were put.
     pub async fn warm(&self, db: &Db) -> DomainResult<usize> {
-        let ticket = self.ticket();
+        let started = now_ms();
         let room = self.users.capacity() / 10 * 9;
         // No entry weighs less than this: no more rows than this can fit.
         let most = i64::try_from(self.users.capacity() / (ENTRY_OVERHEAD + 2)).unwrap_or(i64::MAX);
@@ -228,22 +226,16 @@ impl KnownUsers {
             if self.users.contains_key(&self.key(&user.user_id)) {
                 continue;
             }
-            if !self.put_read(&user, ticket) {
-                break;
-            }
+            self.put(&user);
             put += 1;
         }
+        drop(rows);
+        self.forget_renamed_since(db, started - LATE_WINDOW_MS).await?;
         Ok(put)
     }
 
-    /// Forgets users that any instance changed recently.
-    pub async fn refresh(&self, db: &Db) -> DomainResult<()> {
-        let now = now_ms();
-        let since = self
-            .polled_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map_or(now, |t| t - LATE_WINDOW_MS);
+    /// Forgets users renamed (by any instance) after `since`.
+    async fn forget_renamed_since(&self, db: &Db, since: i64) -> DomainResult<()> {
         // Renames only (a partial index holds them): a user created
         // elsewhere was never cached here under another row.
         let changed: Vec<(String,)> =
@@ -257,6 +249,18 @@ impl KnownUsers {
         for (user_id,) in changed {
             self.users.remove(&self.key(&user_id));
         }
+        Ok(())
+    }
+
+    /// Forgets users that any instance changed recently.
+    pub async fn refresh(&self, db: &Db) -> DomainResult<()> {
+        let now = now_ms();
+        let since = self
+            .polled_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map_or(now, |t| t - LATE_WINDOW_MS);
+        self.forget_renamed_since(db, since).await?;
         *self.polled_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
         Ok(())
     }
