@@ -127,7 +127,8 @@ pub struct StoredEvent {
     pub source: String,
 }
 
-type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
+/// An event's row: seq, at, actor, action, target, detail, source, hash.
+pub(crate) type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
 
 fn stored((seq, at, actor, action, target, detail, source, _): Row) -> StoredEvent {
     StoredEvent {

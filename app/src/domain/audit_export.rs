@@ -11,7 +11,7 @@ use std::io::{BufRead, Read};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::audit::{chain_hash, StoredEvent};
+use crate::domain::audit::{chain_hash, Row, StoredEvent};
 use crate::domain::clock::iso;
 use crate::domain::storage::db::Db;
 use crate::domain::{DomainError, DomainResult, Principal};
@@ -58,8 +58,6 @@ impl ExportedEvent {
         }
     }
 }
-
-type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
 
 /// Up to `limit` events after event `after`, oldest first.
 async fn page(db: &Db, after: i64, limit: i64) -> DomainResult<Vec<ExportedEvent>> {
@@ -122,13 +120,22 @@ impl crate::domain::Keyward {
     }
 }
 
-/// What the check of an exported copy found intact.
+/// Writes `events` as lines of the export, each a JSON object and a newline.
+pub fn write_lines(events: &[ExportedEvent], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for event in events {
+        serde_json::to_writer(&mut *out, event)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// What the check of an exported copy found intact: how many events,
+/// and the first and last sequence numbers.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CheckedCopy {
     pub events: u64,
-    /// The first and last sequence numbers (none for an empty copy).
-    pub first: Option<i64>,
-    pub last: Option<i64>,
+    pub first: i64,
+    pub last: i64,
 }
 
 /// The longest line a copy may have: an event is a few hundred bytes, and
@@ -145,11 +152,8 @@ const MAX_LINE: u64 = 1 << 20;
 pub fn check_copy(db: &Db, mut copy: impl BufRead) -> DomainResult<CheckedCopy> {
     let keys = db.keys()?;
     let broken = |message: String| DomainError::invalid(format!("exported audit log broken: {message}"));
-    let mut checked = CheckedCopy {
-        events: 0,
-        first: None,
-        last: None,
-    };
+    let mut events = 0;
+    let mut first = None;
     let mut before: Option<ExportedEvent> = None;
     let mut line = Vec::new();
     for n in 1.. {
@@ -205,13 +209,16 @@ pub fn check_copy(db: &Db, mut copy: impl BufRead) -> DomainResult<CheckedCopy> 
         if event.time != iso(event.at) {
             return Err(broken(format!("at event {}: its time was changed", event.seq)));
         }
-        checked.events += 1;
-        checked.first.get_or_insert(event.seq);
-        checked.last = Some(event.seq);
+        events += 1;
+        first.get_or_insert(event.seq);
         before = Some(event);
     }
-    if checked.events == 0 {
-        return Err(broken("it holds no event".into()));
+    match (first, before) {
+        (Some(first), Some(last)) => Ok(CheckedCopy {
+            events,
+            first,
+            last: last.seq,
+        }),
+        _ => Err(broken("it holds no event".into())),
     }
-    Ok(checked)
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use app::domain::audit_export::{ExportedEvent, EXPORT_PAGE};
+use app::domain::audit_export::{write_lines, ExportedEvent, EXPORT_PAGE};
 use app::domain::{Keyward, Principal};
 
 use super::extract::{AdminToken, ApiQuery};
@@ -84,10 +84,7 @@ impl Pages {
             return Ok(None);
         };
         let mut lines = Vec::with_capacity(page.len() * 256);
-        for event in &page {
-            serde_json::to_writer(&mut lines, event)?;
-            lines.push(b'\n');
-        }
+        write_lines(&page, &mut lines)?;
         Ok(Some((Bytes::from(lines), Pages::After(last, kw, who))))
     }
 }
