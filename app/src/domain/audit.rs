@@ -127,6 +127,12 @@ pub struct StoredEvent {
     pub source: String,
 }
 
+/// An event's stored detail as the JSON it was written from; text that is
+/// not JSON (none is written so) as a string, so nothing is hidden.
+pub fn detail_value(detail: String) -> serde_json::Value {
+    serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail))
+}
+
 /// An event's row: seq, at, actor, action, target, detail, source, hash.
 pub(crate) type Row = (i64, i64, String, String, String, String, String, Vec<u8>);
 

@@ -11,7 +11,7 @@ use std::io::{BufRead, Read};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::audit::{chain_hash, Row, StoredEvent};
+use crate::domain::audit::{chain_hash, detail_value, Row, StoredEvent};
 use crate::domain::clock::iso;
 use crate::domain::storage::db::Db;
 use crate::domain::{DomainError, DomainResult, Principal};
@@ -88,7 +88,7 @@ async fn page(db: &Db, after: i64, limit: i64) -> DomainResult<Vec<ExportedEvent
                 actor,
                 action,
                 target,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                detail: detail_value(detail),
                 source,
                 prev_hash: hex::encode(&prev),
                 hash: hex::encode(&hash),

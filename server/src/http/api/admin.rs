@@ -457,7 +457,7 @@ pub async fn audit_events(
             actor: e.actor,
             action: e.action,
             target: e.target,
-            detail: serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::String(e.detail)),
+            detail: audit::detail_value(e.detail),
             source: e.source,
         })
         .collect();
