@@ -90,6 +90,7 @@ impl From<crate::domain::DomainError> for AppError {
             DomainError::NotFound(Entity::Certificate) => AppError::Invalid("There is no such certificate.".into()),
             DomainError::NotFound(Entity::EndUser) => AppError::Invalid("There is no user with that user id.".into()),
             DomainError::NotFound(Entity::ServerKey) => AppError::Invalid("There is no such server key.".into()),
+            DomainError::NotFound(Entity::Webhook) => AppError::Invalid("There is no such webhook endpoint.".into()),
             DomainError::Invalid { message, .. } => AppError::Invalid(message),
             DomainError::Conflict(m) => AppError::Conflict(m),
             DomainError::BadCredentials => AppError::WrongPassword("Incorrect username or password.".into()),

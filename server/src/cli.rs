@@ -484,9 +484,16 @@ async fn rotate_master_key(config: &Config, new_key_file: &Path) -> Result<(), S
     let old = startup::master_key_path(config);
     println!(
         "master key rotated: every sealed secret is now sealed with the key in {shown} \
-         ({} admin tokens, {} signing keys, {} CA keys, {} authenticator-app secrets, the audit and \
-         sign-in keys, {} secrets waiting in console sessions); new audit events are keyed under epoch {}.",
-        done.admin_tokens, done.signing_keys, done.ca_keys, done.totp_secrets, done.one_time_reveals, done.audit_epoch
+         ({} admin tokens, {} signing keys, {} CA keys, {} authenticator-app secrets, {} webhook secrets, \
+         the audit and sign-in keys, {} secrets waiting in console sessions); new audit events are keyed under \
+         epoch {}.",
+        done.admin_tokens,
+        done.signing_keys,
+        done.ca_keys,
+        done.totp_secrets,
+        done.webhook_secrets,
+        done.one_time_reveals,
+        done.audit_epoch
     );
     println!(
         "The old key ({}) no longer opens this database. Start every instance with \

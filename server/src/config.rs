@@ -123,6 +123,11 @@ pub struct ConfigArgs {
     /// hold a token).
     #[arg(long, env = "KEYWARD_OTLP_ENDPOINT", global = true, hide_env_values = true)]
     pub otlp_endpoint: Option<String>,
+    /// Let webhooks point at loopback and private addresses (receivers
+    /// inside your network). Link-local addresses (cloud metadata) stay
+    /// refused.
+    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE", global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_allow_private: Option<bool>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "KEYWARD_LOG_JSON", global = true)]
     #[serde(skip)]
@@ -170,6 +175,7 @@ impl ConfigArgs {
             user_cache_memory,
             refresh_interval,
             otlp_endpoint,
+            webhook_allow_private,
         )
     }
 }
@@ -265,6 +271,8 @@ pub struct Config {
     pub refresh_interval: Duration,
     /// The OTLP/HTTP traces URL spans go to, if any.
     pub otlp_endpoint: Option<String>,
+    /// Webhooks may point at loopback and private addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl Config {
@@ -287,6 +295,7 @@ impl Config {
             user_cache_memory: DEFAULT_USER_CACHE_MEMORY,
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
             otlp_endpoint: None,
+            webhook_allow_private: false,
         }
     }
 
@@ -369,6 +378,7 @@ impl Config {
         config.revocation_memory = s.revocation_memory.unwrap_or(DEFAULT_REVOCATION_MEMORY);
         config.user_cache_memory = s.user_cache_memory.unwrap_or(DEFAULT_USER_CACHE_MEMORY);
         config.refresh_interval = s.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL);
+        config.webhook_allow_private = s.webhook_allow_private.unwrap_or(false);
         // It bounds how long a revocation takes to reach the other
         // instances on SQLite, or without notifications: kept short.
         if config.refresh_interval < Duration::from_millis(10) || config.refresh_interval > Duration::from_secs(10) {
@@ -549,6 +559,7 @@ impl Config {
                 "otlp_endpoint",
                 c.otlp_endpoint.clone().unwrap_or_else(|| "(no traces)".into()),
             ),
+            ("webhook_allow_private", c.webhook_allow_private.to_string()),
         ];
         let effective = rows
             .into_iter()

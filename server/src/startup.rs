@@ -180,6 +180,7 @@ fn settings(config: &Config, public_url: String, https_url: String, traces: Trac
         user_cache_memory: config.user_cache_memory,
         refresh_interval: config.refresh_interval,
         traces,
+        webhook_allow_private: config.webhook_allow_private,
     }
 }
 

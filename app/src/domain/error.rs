@@ -11,6 +11,7 @@ pub enum Entity {
     /// An end user of the application (by their `userId`).
     EndUser,
     ServerKey,
+    Webhook,
 }
 
 impl Entity {
@@ -20,6 +21,7 @@ impl Entity {
             Entity::Certificate => "certificate",
             Entity::EndUser => "user",
             Entity::ServerKey => "server key",
+            Entity::Webhook => "webhook endpoint",
         }
     }
 }

@@ -189,6 +189,8 @@ pub struct Resealed {
     pub one_time_reveals: usize,
     /// Admins' authenticator-app secrets.
     pub totp_secrets: usize,
+    /// Webhook endpoints' signing secrets.
+    pub webhook_secrets: usize,
     /// The audit chain's new epoch.
     pub audit_epoch: i64,
 }
@@ -255,6 +257,7 @@ impl crate::domain::Keyward {
         let one_time_reveals =
             crate::domain::admins::console_sessions::reseal(conn, backend == Backend::Postgres, old, new).await?;
         let totp_secrets = crate::domain::admins::second_factor::reseal(conn, old, new).await?;
+        let webhook_secrets = crate::domain::webhooks::reseal(conn, old, new).await?;
         change.use_key(key);
         let resealed = Resealed {
             signing_keys,
@@ -262,6 +265,7 @@ impl crate::domain::Keyward {
             ca_keys,
             one_time_reveals,
             totp_secrets,
+            webhook_secrets,
             audit_epoch,
         };
         let detail = serde_json::to_value(&resealed).map_err(|e| DomainError::Internal(e.to_string()))?;

@@ -75,6 +75,9 @@ pub struct Settings {
     pub refresh_interval: Duration,
     /// Where spans go (nowhere unless an exporter is configured).
     pub traces: Traces,
+    /// Webhooks may point at loopback and private addresses (never at
+    /// link-local ones): for receivers inside the operator's network.
+    pub webhook_allow_private: bool,
 }
 
 /// Is this handle a server's (background work runs: views kept fresh,
@@ -110,6 +113,7 @@ pub struct Inner {
     /// something (PostgreSQL's notifications).
     pub(in crate::domain) changed_elsewhere: Arc<Notify>,
     pub(in crate::domain) refresh_interval: Duration,
+    pub(in crate::domain) webhook_allow_private: bool,
     traces: Traces,
     /// Digest of the one-time setup token, while setup is open.
     setup_token: Mutex<Option<[u8; 32]>>,
@@ -169,6 +173,7 @@ impl Keyward {
             users: KnownUsers::with_bytes(settings.user_cache_memory),
             changed_elsewhere: Arc::new(Notify::new()),
             refresh_interval: settings.refresh_interval,
+            webhook_allow_private: settings.webhook_allow_private,
             logouts: LogoutLimit::default(),
             setup_token: Mutex::new(None),
             stop,
@@ -180,6 +185,8 @@ impl Keyward {
                 tokio::spawn(super::background::keep_fresh(kw.clone(), kw.stop.subscribe())),
                 tokio::spawn(super::background::clean_up(kw.clone(), kw.stop.subscribe())),
                 tokio::spawn(super::background::warm_users(kw.clone(), kw.stop.subscribe())),
+                tokio::spawn(crate::domain::webhooks::delivery::run(kw.clone(), kw.stop.subscribe())),
+                tokio::spawn(crate::domain::webhooks::expiry::watch(kw.clone(), kw.stop.subscribe())),
                 tokio::spawn(crate::domain::storage::changes::listen(
                     kw.db.clone(),
                     kw.changed_elsewhere.clone(),

@@ -16,7 +16,9 @@
 //! - [`storage`]: the database, the batching writer, the in-memory views
 //!   and caches;
 //! - [`audit`]: the hash-chained log every change is written with;
-//!   [`audit_export`] takes it out (JSON Lines) and checks such a copy.
+//!   [`audit_export`] takes it out (JSON Lines) and checks such a copy;
+//! - [`webhooks`]: endpoints told of changes, signed and delivered from
+//!   an outbox written with each audit event.
 
 pub mod admins;
 pub mod application;
@@ -35,6 +37,7 @@ pub mod principal;
 pub mod secrets;
 pub mod storage;
 pub mod traces;
+pub mod webhooks;
 
 pub use error::{DomainError, DomainResult, Entity};
 pub use keyward::{Keyward, Lifetimes, Mode, Settings};

@@ -32,3 +32,4 @@ mod social_plus;
 mod token_hardening;
 mod two_factor;
 mod two_instances;
+mod webhooks;

@@ -35,6 +35,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/audit-events/export"),
     ("get", "/api/v1/ca.pem"),
     ("get", "/api/v1/crl.pem"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("post", "/api/v1/webhooks/{id}/test"),
 ];
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::str::FromStr;
 use std::sync::{Arc, Once};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 use crate::domain::audit::{self, AuditEvent};
 use crate::domain::keyring::KeyRing;
@@ -59,6 +60,8 @@ pub struct Db {
     /// The data's keys (the audit chain's among them), opened with the
     /// master key.
     keys: Option<Arc<KeyRing>>,
+    /// Woken when a commit wrote webhook deliveries (the worker sends them).
+    outbox: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Db {
@@ -107,6 +110,7 @@ impl Db {
                     backend,
                     listen: None,
                     keys: None,
+                    outbox: Arc::new(Notify::new()),
                 })
             }
             Backend::Postgres => {
@@ -123,6 +127,7 @@ impl Db {
                     backend,
                     listen: Some(ListenOptions(Arc::new(listen))),
                     keys: None,
+                    outbox: Arc::new(Notify::new()),
                 })
             }
         }
@@ -142,6 +147,11 @@ impl Db {
 
     /// Audited changes need the chain's key: a handle without the keys
     /// (`keyring::open`) can read but not change.
+    /// Notified when a change on this instance wrote webhook deliveries.
+    pub(crate) fn outbox_ready(&self) -> &Notify {
+        &self.outbox
+    }
+
     pub fn with_keys(mut self, keys: KeyRing) -> Db {
         self.keys = Some(Arc::new(keys));
         self
@@ -263,6 +273,7 @@ impl Db {
             prev_hash,
             keys,
             key: None,
+            outbox: self.outbox.clone(),
         })
     }
 
@@ -326,6 +337,7 @@ pub struct Change {
     keys: Arc<KeyRing>,
     /// The key of an epoch this change starts (a master-key rotation).
     key: Option<SubKey>,
+    outbox: Arc<Notify>,
 }
 
 impl Change {
@@ -349,11 +361,16 @@ impl Change {
         self.key = Some(key);
     }
 
-    /// Appends the event to the hash chain and commits it with the change.
+    /// Appends the event to the hash chain and commits it with the change,
+    /// together with the webhook deliveries it raises (the outbox).
     pub async fn commit(mut self, event: AuditEvent) -> DomainResult<()> {
         let key = self.key.as_ref().unwrap_or(&self.keys.current().key);
         audit::append(&mut self.tx, key, self.seq, &self.prev_hash, &event).await?;
+        let queued = crate::domain::webhooks::outbox::enqueue(&mut self.tx, self.seq, &event).await?;
         self.tx.commit().await?;
+        if queued {
+            self.outbox.notify_one();
+        }
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, audit_stream, auth_tokens, certificates, sessions};
+use super::{admin, audit_stream, auth_tokens, certificates, sessions, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,12 @@ use super::{admin, audit_stream, auth_tokens, certificates, sessions};
         certificates::revoke,
         certificates::ca_pem,
         certificates::crl_pem,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::test,
     ),
     modifiers(&Credentials, &Aliases)
 )]

@@ -107,6 +107,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(Entity::Admin) => ApiError::NotFound("No admin with that username".into()),
             DomainError::NotFound(Entity::Certificate) => ApiError::NotFound("No certificate with that id".into()),
             DomainError::NotFound(Entity::ServerKey) => ApiError::NotFound("No server key with that id".into()),
+            DomainError::NotFound(Entity::Webhook) => ApiError::NotFound("No webhook endpoint with that id".into()),
             // Social Plus's UserIdNotFound, word for word.
             DomainError::NotFound(Entity::EndUser) => ApiError::NotFound("userId Not Found.".into()),
             DomainError::Invalid { message, .. } => ApiError::Validation {

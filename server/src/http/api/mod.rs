@@ -10,6 +10,7 @@ mod docs;
 mod error;
 mod extract;
 mod sessions;
+mod webhooks;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -55,6 +56,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/audit-events", get(admin::audit_events))
         .route("/v1/audit-events/export", get(audit_stream::export))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
         .route("/v1/ca.pem", get(certificates::ca_pem))
         .route("/v1/crl.pem", get(certificates::crl_pem))
         .fallback(not_found)

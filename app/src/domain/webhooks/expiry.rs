@@ -1,0 +1,162 @@
+//! Expiry announcements: an admin token or client certificate about to
+//! expire (30, 7 and 1 days ahead) or expired is announced once per stage
+//! as an audit event, which raises its webhook event. Looked for at start
+//! and hourly; a stage passed while Keyward was down is announced late,
+//! and only the latest stage reached (no burst of stale ones).
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::{iso, now_ms};
+use crate::domain::{DomainResult, Keyward};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+const EVERY: Duration = Duration::from_secs(3600);
+/// What expired longer ago than this is not announced (a first start on
+/// an old database does not announce history).
+const EXPIRED_WITHIN_MS: i64 = 7 * DAY_MS;
+
+/// The stage `expires_at` has reached at `now`, if any.
+fn stage(expires_at: i64, now: i64) -> Option<(&'static str, Option<i64>)> {
+    let left = expires_at - now;
+    match left {
+        _ if left <= 0 => Some(("expired", None)),
+        _ if left <= DAY_MS => Some(("1d", Some(1))),
+        _ if left <= 7 * DAY_MS => Some(("7d", Some(7))),
+        _ if left <= 30 * DAY_MS => Some(("30d", Some(30))),
+        _ => None,
+    }
+}
+
+pub(in crate::domain) async fn watch(kw: Keyward, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = announce(&kw).await {
+            tracing::warn!(error = %e, "could not announce expiring credentials");
+        }
+    }
+}
+
+/// One subject and what to say of it.
+struct Due {
+    /// `admin_token:<id>` or `certificate:<id>`: the notice's key.
+    subject: String,
+    kind: &'static str,
+    target: String,
+    id: String,
+    expires_at: i64,
+}
+
+/// Announces every stage reached and not yet announced; says how many.
+pub(in crate::domain) async fn announce(kw: &Keyward) -> DomainResult<usize> {
+    let now = now_ms();
+    let (soonest, latest) = (now - EXPIRED_WITHIN_MS, now + 30 * DAY_MS);
+    let tokens: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT t.id, u.username, t.expires_at FROM admin_tokens t JOIN admin_users u ON u.id = t.admin_id \
+         WHERE t.state = 'current' AND t.expires_at > $1 AND t.expires_at <= $2",
+    )
+    .bind(soonest)
+    .bind(latest)
+    .fetch_all(kw.db.read())
+    .await?;
+    let certificates: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, name, not_after FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND not_after <= $2",
+    )
+    .bind(soonest)
+    .bind(latest)
+    .fetch_all(kw.db.read())
+    .await?;
+    let due = tokens
+        .into_iter()
+        .map(|(id, username, expires_at)| Due {
+            subject: format!("admin_token:{id}"),
+            kind: "admin_token",
+            target: username,
+            id,
+            expires_at,
+        })
+        .chain(certificates.into_iter().map(|(id, name, not_after)| Due {
+            subject: format!("certificate:{id}"),
+            kind: "certificate",
+            target: name,
+            id,
+            expires_at: not_after,
+        }));
+    let mut made = 0;
+    for d in due {
+        let Some((stage, days)) = stage(d.expires_at, now) else {
+            continue;
+        };
+        let seen: Option<(String,)> =
+            sqlx::query_as("SELECT stage FROM expiry_notices WHERE subject = $1 AND stage = $2")
+                .bind(&d.subject)
+                .bind(stage)
+                .fetch_optional(kw.db.read())
+                .await?;
+        if seen.is_some() {
+            continue;
+        }
+        let mut change = kw.db.change().await?;
+        // Another instance may have announced it meanwhile: the change
+        // lock orders them, and the notice's key keeps it to one.
+        let fresh =
+            sqlx::query("INSERT INTO expiry_notices (subject, stage, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(&d.subject)
+                .bind(stage)
+                .bind(now)
+                .execute(change.conn())
+                .await?
+                .rows_affected();
+        if fresh == 0 {
+            continue;
+        }
+        let (action, detail) = match days {
+            Some(days) => (
+                if d.kind == "admin_token" {
+                    "admin_token.expiring"
+                } else {
+                    "certificate.expiring"
+                },
+                json!({ "id": d.id, "expires_at": iso(d.expires_at), "days_left": days }),
+            ),
+            None => (
+                if d.kind == "admin_token" {
+                    "admin_token.expired"
+                } else {
+                    "certificate.expired"
+                },
+                json!({ "id": d.id, "expired_at": iso(d.expires_at) }),
+            ),
+        };
+        change
+            .commit(AuditEvent::new("keyward", action, &d.target).detail(detail))
+            .await?;
+        made += 1;
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stage_starts_where_it_should() {
+        let now = 1_000 * DAY_MS;
+        assert_eq!(stage(now + 31 * DAY_MS, now), None);
+        assert_eq!(stage(now + 30 * DAY_MS, now), Some(("30d", Some(30))));
+        assert_eq!(stage(now + 8 * DAY_MS, now), Some(("30d", Some(30))));
+        assert_eq!(stage(now + 7 * DAY_MS, now), Some(("7d", Some(7))));
+        assert_eq!(stage(now + DAY_MS, now), Some(("1d", Some(1))));
+        assert_eq!(stage(now + 1, now), Some(("1d", Some(1))));
+        assert_eq!(stage(now, now), Some(("expired", None)));
+    }
+}

@@ -1,0 +1,213 @@
+//! The outbox: one row per event and endpoint, written inside the change
+//! that makes the audit event, claimed by one instance at a time (a lease,
+//! taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL), and marked with
+//! what its last attempt got.
+
+use sqlx::AnyConnection;
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::now_ms;
+use crate::domain::ids::ordered_id;
+use crate::domain::storage::db::{Backend, Db};
+use crate::domain::DomainResult;
+
+use super::events;
+
+/// Deliveries are given up this long after their event.
+pub const GIVE_UP_AFTER_MS: i64 = 24 * 3600 * 1000;
+/// An instance holds a claimed delivery this long: more than a send can
+/// take (its timeout), so only a dead instance's claim runs out.
+pub const LEASE_MS: i64 = 30_000;
+/// The first retry's delay; each next one doubles, up to [`MAX_DELAY_MS`].
+pub const FIRST_DELAY_MS: i64 = 5_000;
+pub const MAX_DELAY_MS: i64 = 3600 * 1000;
+
+/// Writes the deliveries `event` (audit event `seq`) raises, inside its
+/// change; says whether there are any. A test event goes to the one
+/// endpoint it names.
+pub(crate) async fn enqueue(conn: &mut AnyConnection, seq: i64, event: &AuditEvent) -> DomainResult<bool> {
+    let raised = events::raised_by(event.action, &event.detail);
+    if raised.is_empty() {
+        return Ok(false);
+    }
+    let endpoints: Vec<(String, String)> = sqlx::query_as("SELECT id, events FROM webhook_endpoints WHERE enabled = 1")
+        .fetch_all(&mut *conn)
+        .await?;
+    let now = now_ms();
+    let mut any = false;
+    for (endpoint, subscribed) in &endpoints {
+        for name in &raised {
+            let wanted = if *name == "webhook.test" {
+                *endpoint == event.target
+            } else {
+                subscribed.split(',').any(|s| s == events::ALL || s == *name)
+            };
+            if !wanted {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, seq, event, state, attempts, next_at, created_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+            )
+            .bind(ordered_id())
+            .bind(endpoint)
+            .bind(seq)
+            .bind(*name)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// A delivery this instance holds, to send.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: String,
+    pub endpoint_id: String,
+    pub seq: i64,
+    pub event: String,
+    /// Counting this one.
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Takes up to `n` due deliveries of enabled endpoints for this instance.
+pub async fn claim(db: &Db, n: i64) -> DomainResult<Vec<Claimed>> {
+    let now = now_ms();
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let rows: Vec<(String, String, i64, String, i64, i64)> = sqlx::query_as(&format!(
+        "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id IN ( \
+           SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+           WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2 AND e.enabled = 1 \
+           ORDER BY d.next_at LIMIT $3 {lock}) \
+         RETURNING id, endpoint_id, seq, event, attempts, created_at"
+    ))
+    .bind(now + LEASE_MS)
+    .bind(now)
+    .bind(n)
+    .fetch_all(db.write())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, endpoint_id, seq, event, attempts, created_at)| Claimed {
+            id,
+            endpoint_id,
+            seq,
+            event,
+            attempts,
+            created_at,
+        })
+        .collect())
+}
+
+/// What an attempt got.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The receiver's status code, if it answered.
+    pub status: Option<u16>,
+    /// Why it failed, in words; `None` when it succeeded.
+    pub error: Option<String>,
+}
+
+/// The delay before attempt `attempts + 1`: 5 s, 10 s, 20 s… up to an
+/// hour, with up to a tenth more at random so failed endpoints' retries
+/// spread out.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    use rand::Rng;
+    let doublings = attempts.clamp(1, 20) - 1;
+    let base = FIRST_DELAY_MS.saturating_mul(1 << doublings).min(MAX_DELAY_MS);
+    base + rand::thread_rng().gen_range(0..=base / 10)
+}
+
+/// What became of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    Delivered,
+    /// Tried again later.
+    Retry,
+    /// Given up: 24 hours of failures.
+    Failed,
+}
+
+/// Records an attempt's outcome; a delivery failing for 24 hours is given
+/// up. Also keeps the endpoint's `failing_since`. Each statement commits
+/// on its own: a transaction held open across awaits would keep SQLite's
+/// write lock while this task waits, and the two facts need not move
+/// together (the endpoint's mark is written first, so a crash between
+/// them errs towards sending again, never towards a wrong notice).
+pub async fn record(db: &Db, d: &Claimed, outcome: &Outcome) -> DomainResult<After> {
+    let now = now_ms();
+    let code = outcome.status.map(i64::from);
+    if outcome.error.is_none() {
+        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
+            .bind(&d.endpoint_id)
+            .execute(db.write())
+            .await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'delivered', last_at = $1, response_code = $2, \
+             last_error = NULL, lease_until = 0 WHERE id = $3",
+        )
+        .bind(now)
+        .bind(code)
+        .bind(&d.id)
+        .execute(db.write())
+        .await?;
+        return Ok(After::Delivered);
+    }
+    sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
+        .bind(now)
+        .bind(&d.endpoint_id)
+        .execute(db.write())
+        .await?;
+    let give_up = now - d.created_at >= GIVE_UP_AFTER_MS;
+    sqlx::query(
+        "UPDATE webhook_deliveries SET state = $1, last_at = $2, response_code = $3, last_error = $4, \
+         next_at = $5, lease_until = 0 WHERE id = $6",
+    )
+    .bind(if give_up { "failed" } else { "pending" })
+    .bind(now)
+    .bind(code)
+    .bind(outcome.error.as_deref())
+    .bind(now + backoff_ms(d.attempts))
+    .bind(&d.id)
+    .execute(db.write())
+    .await?;
+    Ok(if give_up { After::Failed } else { After::Retry })
+}
+
+/// Forgets finished deliveries older than `keep_ms`.
+pub async fn forget_old(db: &Db, keep_ms: i64) -> DomainResult<u64> {
+    Ok(
+        sqlx::query("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1")
+            .bind(now_ms() - keep_ms)
+            .execute(db.write())
+            .await?
+            .rows_affected(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        let within = |attempts, base: i64| {
+            let d = backoff_ms(attempts);
+            assert!((base..=base + base / 10).contains(&d), "attempt {attempts}: {d}");
+        };
+        within(1, 5_000);
+        within(2, 10_000);
+        within(3, 20_000);
+        within(10, 2_560_000);
+        within(11, MAX_DELAY_MS);
+        within(1000, MAX_DELAY_MS);
+        within(0, 5_000);
+    }
+}

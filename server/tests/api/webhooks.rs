@@ -1,0 +1,745 @@
+//! Webhooks end to end, with a real HTTP receiver started by each test:
+//! signed deliveries that carry the audit event, the events each change
+//! raises, retries, giving up after a day, the address rules (at creation
+//! and at delivery), delivery after a kill -9, and two instances sending
+//! each event once.
+
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use crate::certificates::{issued, openssl_csr, Key};
+use crate::helpers::*;
+
+/// What the receiver answers, request by request (then 200).
+#[derive(Clone, Copy, Debug)]
+enum Reply {
+    Status(u16),
+    /// 302 to another path on the receiver.
+    Redirect,
+    /// Reads the request and never answers.
+    Hang,
+}
+
+#[derive(Debug)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+struct Receiver {
+    url: String,
+    got: mpsc::UnboundedReceiver<Received>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let (tx, got) = mpsc::unbounded_channel();
+        let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx2, script2) = (tx.clone(), script.clone());
+        let handler = move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let (tx, script) = (tx2.clone(), script2.clone());
+            async move {
+                let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
+                let _ = tx.send(Received {
+                    path: uri.path().to_owned(),
+                    headers,
+                    body: body.to_vec(),
+                });
+                match reply {
+                    Reply::Status(s) => (StatusCode::from_u16(s).unwrap(), HeaderMap::new()),
+                    Reply::Redirect => {
+                        let mut h = HeaderMap::new();
+                        h.insert("location", "/elsewhere".parse().unwrap());
+                        (StatusCode::FOUND, h)
+                    }
+                    Reply::Hang => {
+                        tokio::time::sleep(Duration::from_secs(600)).await;
+                        (StatusCode::OK, HeaderMap::new())
+                    }
+                }
+            }
+        };
+        let router = axum::Router::new().fallback(handler);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        drop(tx);
+        Receiver {
+            url: format!("http://{addr}/hooks/keyward?channel=security"),
+            got,
+            script,
+            task,
+        }
+    }
+
+    fn then(&self, replies: &[Reply]) {
+        self.script.lock().unwrap().extend(replies.iter().copied());
+    }
+
+    /// The next request, waited for at most `limit`.
+    async fn next_within(&mut self, limit: Duration) -> Received {
+        tokio::time::timeout(limit, self.got.recv())
+            .await
+            .expect("a delivery arrives in time")
+            .expect("the receiver runs")
+    }
+
+    async fn next(&mut self) -> Received {
+        self.next_within(Duration::from_secs(10)).await
+    }
+
+    /// Nothing arrives for `wait`.
+    async fn quiet_for(&mut self, wait: Duration) {
+        if let Ok(Some(r)) = tokio::time::timeout(wait, self.got.recv()).await {
+            panic!(
+                "nothing was expected, got {} {}",
+                r.path,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+}
+
+fn header(r: &Received, name: &str) -> String {
+    r.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is sent"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Checks the signature as the README tells receivers to, and returns
+/// the payload.
+fn verified(r: &Received, secret: &str) -> Value {
+    let sig = header(r, "keyward-signature");
+    let (mut t, mut v1) = (None, None);
+    for part in sig.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = Some(x.to_owned()),
+            Some(("v1", x)) => v1 = Some(x.to_owned()),
+            _ => {}
+        }
+    }
+    let (t, v1) = (t.expect("t="), v1.expect("v1="));
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(&r.body);
+    let expected = hex_of(&mac.finalize().into_bytes());
+    assert_eq!(v1, expected, "the signature holds");
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - t.parse::<i64>().unwrap();
+    assert!((-5..300).contains(&age), "a fresh timestamp ({age}s)");
+    assert_eq!(header(r, "content-type"), "application/json");
+    let payload: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(payload["id"].as_str(), Some(header(r, "keyward-delivery").as_str()));
+    assert_eq!(payload["event"].as_str(), Some(header(r, "keyward-event").as_str()));
+    payload
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn allow_private(c: &mut server::config::Config) {
+    c.webhook_allow_private = true;
+}
+
+/// An admin's token the running server knows.
+async fn root_token(app: &TestApp) -> String {
+    crate::certificates::ops_token(app).await
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An endpoint for `events` at the receiver: (its id, its secret).
+async fn endpoint(app: &TestApp, token: &str, rx: &Receiver, events: Value) -> (String, String) {
+    let res = create(
+        app,
+        token,
+        json!({ "url": rx.url, "events": events, "description": "SIEM" }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    (
+        body["id"].as_str().unwrap().to_owned(),
+        body["secret"].as_str().expect("the secret, this once").to_owned(),
+    )
+}
+
+async fn send_test(app: &TestApp, token: &str, id: &str) -> String {
+    let res = app
+        .bearer(Method::POST, &format!("/api/v1/webhooks/{id}/test"), token)
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["deliveryId"].as_str().unwrap().to_owned()
+}
+
+/// The endpoint's delivery log entry `delivery`, once its state is `want`
+/// ("tried": pending after at least one attempt).
+async fn delivery_when(app: &TestApp, token: &str, id: &str, delivery: &str, want: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let body = app.bearer_json(&format!("/api/v1/webhooks/{id}"), token).await;
+        if let Some(d) = body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == delivery)
+        {
+            let tried = d["state"] == "pending" && d["lastAttemptAt"].is_string();
+            if d["state"] == want || (want == "tried" && tried) {
+                return d.clone();
+            }
+            last = d.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("delivery {delivery} never became {want}: {last}");
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_and_carries_its_audit_event() {
+    let app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut rx = Receiver::start().await;
+    let (id, secret) = endpoint(&app, &token, &rx, json!(["*"])).await;
+    assert!(secret.starts_with("whsec_") && secret.len() > 30, "{secret}");
+
+    let delivery = send_test(&app, &token, &id).await;
+    let got = rx.next().await;
+    assert_eq!(got.path, "/hooks/keyward", "the URL as given, its query kept");
+    let payload = verified(&got, &secret);
+    assert_eq!(payload["id"], delivery.as_str());
+    assert_eq!(payload["event"], "webhook.test");
+    assert_eq!(payload["actor"], "ops");
+    assert_eq!(payload["target"], id.as_str());
+    // The audit event it announces, as the audit stream exports it.
+    let export = app
+        .bearer(Method::GET, "/api/v1/audit-events/export", &token)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let line: Value = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["seq"] == payload["seq"])
+        .expect("the event is in the audit log");
+    assert_eq!(line["action"], "webhook.test");
+    assert_eq!(line["hash"], payload["hash"], "the chain hash matches");
+    assert_eq!(line["time"], payload["time"]);
+
+    let d = delivery_when(&app, &token, &id, &delivery, "delivered").await;
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["responseCode"], 200);
+    assert_eq!(d["event"], "webhook.test");
+
+    // The secret is never shown again, nor written to the audit log.
+    let listed = app.bearer_json("/api/v1/webhooks", &token).await;
+    assert_eq!(listed["webhooks"][0]["id"], id.as_str());
+    assert!(!listed.to_string().contains(&secret), "{listed}");
+    assert!(!export.contains(&secret));
+    assert!(
+        !export.contains("channel=security"),
+        "the URL's query stays out of the log"
+    );
+}
+
+/// Each change a security team watches raises its event, to an endpoint
+/// that asked for every event; one that asked for one event hears only it.
+/// (Two threads: the CLI calls block one, and the server must go on
+/// meanwhile, as it would in its own process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listed_event_is_delivered() {
+    let mut app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut all = Receiver::start().await;
+    let mut one = Receiver::start().await;
+    let (_, secret) = endpoint(&app, &token, &all, json!(["*"])).await;
+    let (_, one_secret) = endpoint(&app, &token, &one, json!(["certificate.revoked"])).await;
+
+    // Server keys: one generated, then retired and removed in the console.
+    app.server_key(&token, 0).await;
+    assert_eq!(app.login().await.status(), 302);
+    let (status, body) = app
+        .call(
+            &app.client,
+            "generate_server_key",
+            &[("overlap_hours", "0"), ("name", "second")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let operator = app::domain::Principal::operator();
+    let keys = app.kw().server_keys(&operator).await.unwrap();
+    let retired = keys.iter().find(|k| k.name.as_deref() != Some("second")).unwrap();
+    let (status, body) = app.call(&app.client, "remove_server_key", &[("id", &retired.id)]).await;
+    assert_eq!(status, 200, "{body}");
+    // A certificate, the switches, then all undone.
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csr) = openssl_csr(dir.path(), Key::P256, "backend");
+    let cert = issued(&app, &token, "backend", &csr).await;
+    // Under mTLS the admin API answers only the certificate's holder.
+    let with_cert = crate::mtls::tls_client(&app, Some((cert["pem"].as_str().unwrap(), &key)));
+    for (client, base, settings) in [
+        (&app.client, &app.base, json!({ "secureMode": true, "mtls": true })),
+        (&with_cert, &app.https_base, json!({ "mtls": false })),
+        (&app.client, &app.base, json!({ "secureMode": false })),
+    ] {
+        let res = client
+            .patch(format!("{base}/api/v1/settings"))
+            .bearer_auth(&token)
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res = app
+        .bearer(
+            Method::DELETE,
+            &format!("/api/v1/certificates/{}", cert["id"].as_str().unwrap()),
+            &token,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // Admins: created, given a token, disabled (its tokens revoked), enabled.
+    let eve_token = app.admin_with_token("eve");
+    app.settle().await;
+    let res = app.bearer(Method::POST, "/api/v1/admin-token", &eve_token).await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .bearer(Method::DELETE, "/api/v1/admin-token?username=eve", &eve_token)
+        .await;
+    assert_eq!(res.status(), 200);
+    for args in [
+        ["admin", "disable", "--username", "eve"],
+        ["admin", "enable", "--username", "eve"],
+    ] {
+        let out = app.keyward(&args, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A lockout after wrong passwords (from a client of its own).
+    let attacker = browser(&app.base);
+    for _ in 0..8 {
+        app.call(
+            &attacker,
+            "login",
+            &[("username", "eve"), ("password", "wrong password!!")],
+        )
+        .await;
+    }
+    // A second factor enrolled.
+    crate::two_factor::enrol(&app, &app.client, PASSWORD).await;
+    // Expiry: a certificate a day from its end and an admin token past
+    // its own, announced at the next start.
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "expiring");
+    let soon = issued(&app, &token, "expiring", &csr).await;
+    let now = app::domain::clock::now_ms();
+    let db = app.kw().db().write().clone();
+    sqlx::query("UPDATE certificates SET not_after = $1 WHERE id = $2")
+        .bind(now + 20 * 3600 * 1000)
+        .bind(soon["id"].as_str().unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+    app.admin_with_token("stale");
+    sqlx::query(
+        "UPDATE admin_tokens SET expires_at = $1 WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'stale')",
+    )
+    .bind(now - 60_000)
+    .execute(&db)
+    .await
+    .unwrap();
+    app.restart_with(allow_private).await;
+
+    let expected: BTreeSet<&str> = [
+        "server_key.generated",
+        "server_key.retired",
+        "secure_mode.on",
+        "secure_mode.off",
+        "mtls.on",
+        "mtls.off",
+        "admin_token.generated",
+        "admin_token.revoked",
+        "admin_token.expired",
+        "certificate.issued",
+        "certificate.revoked",
+        "certificate.expiring",
+        "admin.created",
+        "admin.disabled",
+        "admin.enabled",
+        "admin.locked_out",
+        "second_factor.changed",
+    ]
+    .into_iter()
+    .collect();
+    let mut seen = BTreeSet::new();
+    let mut bodies = String::new();
+    let mut ids = BTreeSet::new();
+    let mut expiring = Value::Null;
+    while !expected.is_subset(&seen.iter().map(String::as_str).collect()) {
+        let got = all.next_within(Duration::from_secs(20)).await;
+        let payload = verified(&got, &secret);
+        bodies.push_str(&String::from_utf8_lossy(&got.body));
+        assert!(
+            ids.insert(payload["id"].as_str().unwrap().to_owned()),
+            "a delivery id is sent once"
+        );
+        if payload["event"] == "certificate.expiring" {
+            expiring = payload.clone();
+        }
+        seen.insert(payload["event"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(expiring["target"], "expiring");
+    assert_eq!(expiring["detail"]["days_left"], 1);
+    // The endpoint that asked for one event heard that one only.
+    let got = one.next().await;
+    assert_eq!(verified(&got, &one_secret)["event"], "certificate.revoked");
+    one.quiet_for(Duration::from_secs(2)).await;
+    // No payload carries a secret.
+    for s in [token.as_str(), &eve_token, &secret, &one_secret, PASSWORD, &csr] {
+        assert!(!bodies.contains(s), "a payload holds a secret");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_with_the_same_id() {
+    let app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut rx = Receiver::start().await;
+    let (id, secret) = endpoint(&app, &token, &rx, json!(["webhook.test"])).await;
+    rx.then(&[Reply::Status(503)]);
+    let delivery = send_test(&app, &token, &id).await;
+    let first = rx.next().await;
+    verified(&first, &secret);
+    let d = delivery_when(&app, &token, &id, &delivery, "tried").await;
+    assert_eq!(d["responseCode"], 503);
+    assert_eq!(d["lastError"], "answered 503");
+    assert!(d["nextAttemptAt"].is_string());
+    let again = rx.next_within(Duration::from_secs(15)).await;
+    let payload = verified(&again, &secret);
+    assert_eq!(header(&again, "keyward-delivery"), delivery, "the same delivery id");
+    assert_eq!(payload["id"], delivery.as_str());
+    let d = delivery_when(&app, &token, &id, &delivery, "delivered").await;
+    assert_eq!(d["attempts"], 2);
+    let endpoint = app.bearer_json(&format!("/api/v1/webhooks/{id}"), &token).await;
+    assert!(endpoint["failingSince"].is_null(), "{endpoint}");
+}
+
+/// An endpoint none of whose deliveries succeeded for a day is disabled,
+/// with a notice, and its pending deliveries are dropped; enabled again,
+/// it hears new events.
+#[tokio::test]
+async fn an_endpoint_failing_for_a_day_is_disabled() {
+    let app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut rx = Receiver::start().await;
+    let (id, _) = endpoint(&app, &token, &rx, json!(["*"])).await;
+    rx.then(&[Reply::Status(500); 4]);
+    let delivery = send_test(&app, &token, &id).await;
+    rx.next().await;
+    delivery_when(&app, &token, &id, &delivery, "tried").await;
+    // A day passes (the rows are aged), and the retry fails again.
+    let day_ago = app::domain::clock::now_ms() - 24 * 3600 * 1000 - 1000;
+    let db = app.kw().db().write().clone();
+    sqlx::query("UPDATE webhook_deliveries SET created_at = $1, next_at = 0 WHERE id = $2")
+        .bind(day_ago)
+        .bind(&delivery)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2")
+        .bind(day_ago)
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
+    rx.next().await;
+    let d = delivery_when(&app, &token, &id, &delivery, "failed").await;
+    assert_eq!(d["responseCode"], 500);
+    let mut endpoint = Value::Null;
+    for _ in 0..100 {
+        endpoint = app.bearer_json(&format!("/api/v1/webhooks/{id}"), &token).await;
+        if endpoint["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    assert!(
+        endpoint["disabledReason"]
+            .as_str()
+            .unwrap()
+            .contains("no delivery to it succeeded for 24 hours"),
+        "{endpoint}"
+    );
+    let events = app
+        .bearer_json("/api/v1/audit-events?action=webhook.auto_disable", &token)
+        .await;
+    assert!(events.to_string().contains("webhook.auto_disable"), "{events}");
+    // Disabled: a test is refused, and a change sends nothing.
+    let res = app
+        .bearer(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &token)
+        .await;
+    envelope(res, 409, 400900).await;
+    app.server_key(&token, 0).await;
+    rx.quiet_for(Duration::from_millis(1500)).await;
+    // Enabled again, it hears the next event, its notice gone.
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v1/webhooks/{id}")))
+        .bearer_auth(&token)
+        .json(&json!({ "enabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["disabledReason"].is_null() && body["enabled"] == true, "{body}");
+    app.server_key(&token, 0).await;
+    let got = rx.next().await;
+    let payload: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(payload["event"], "server_key.generated");
+}
+
+/// Loopback and private addresses need the operator's leave, link-local
+/// ones are refused always; the rule holds again at delivery, and a
+/// redirect is not followed.
+#[tokio::test]
+async fn addresses_are_checked_at_creation_and_at_delivery() {
+    let mut app = TestApp::ready().await;
+    let token = root_token(&app).await;
+    let mut rx = Receiver::start().await;
+    for url in [
+        rx.url.as_str(),
+        "http://localhost:9/x",
+        "http://[::1]:9/x",
+        "http://10.0.0.8/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/x",
+        "http://0.0.0.0:9/x",
+        "ftp://example.com/x",
+        "https://user:pw@example.com/x",
+    ] {
+        let res = create(&app, &token, json!({ "url": url, "events": ["*"] })).await;
+        let message = envelope(res, 400, 400000).await;
+        assert!(!message.is_empty(), "{url}");
+    }
+    let res = create(
+        &app,
+        &token,
+        json!({ "url": "http://169.254.169.254/", "events": ["*"] }),
+    )
+    .await;
+    assert!(envelope(res, 400, 400000).await.contains("link-local"));
+    let res = create(
+        &app,
+        &token,
+        json!({ "url": "https://hooks.example.com/", "events": ["no.such"] }),
+    )
+    .await;
+    assert!(envelope(res, 400, 400000).await.contains("Unknown event"));
+    let res = create(
+        &app,
+        &token,
+        json!({ "url": "https://hooks.example.com/", "events": [] }),
+    )
+    .await;
+    envelope(res, 400, 400000).await;
+
+    // With leave, loopback is fine; metadata still is not.
+    app.restart_with(allow_private).await;
+    let res = create(
+        &app,
+        &token,
+        json!({ "url": "http://169.254.169.254/", "events": ["*"] }),
+    )
+    .await;
+    assert!(envelope(res, 400, 400000).await.contains("link-local"));
+    let (id, _) = endpoint(&app, &token, &rx, json!(["*"])).await;
+    // A redirect is an answer, not a hop.
+    rx.then(&[Reply::Redirect]);
+    let delivery = send_test(&app, &token, &id).await;
+    rx.next().await;
+    let d = delivery_when(&app, &token, &id, &delivery, "tried").await;
+    assert_eq!(d["responseCode"], 302);
+    assert!(
+        d["lastError"].as_str().unwrap().contains("redirects are not followed"),
+        "{d}"
+    );
+    rx.quiet_for(Duration::from_millis(500)).await;
+    // The leave withdrawn: what is queued for loopback is not sent.
+    app.restart_with(|_| {}).await;
+    let delivery = send_test(&app, &token, &id).await;
+    let d = delivery_when(&app, &token, &id, &delivery, "tried").await;
+    assert!(
+        d["lastError"].as_str().unwrap_or_default().starts_with("refused:"),
+        "{d}"
+    );
+    assert!(d["responseCode"].is_null());
+    rx.quiet_for(Duration::from_millis(500)).await;
+}
+
+/// An admin token is needed (as for certificates and server keys), and
+/// a missing endpoint is a 404.
+#[tokio::test]
+async fn webhooks_need_an_admin_token() {
+    let app = TestApp::ready_with(allow_private).await;
+    let res = app.client.get(app.url("/api/v1/webhooks")).send().await.unwrap();
+    envelope(res, 401, 400100).await;
+    let res = create(
+        &app,
+        "kwadm_not-a-token",
+        json!({ "url": "http://127.0.0.1:9/", "events": ["*"] }),
+    )
+    .await;
+    envelope(res, 401, 400100).await;
+    let token = root_token(&app).await;
+    let res = app.bearer(Method::DELETE, "/api/v1/webhooks/nope", &token).await;
+    envelope(res, 404, 400400).await;
+    let res = app.bearer(Method::POST, "/api/v1/webhooks/nope/test", &token).await;
+    envelope(res, 404, 400400).await;
+}
+
+/// The free port a child server is told to listen on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kill -9 while a delivery is on its way: after the restart it is sent
+/// again (same delivery id), once the dead instance's claim runs out.
+#[tokio::test]
+async fn a_delivery_survives_a_kill_9() {
+    let mut app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut rx = Receiver::start().await;
+    let (id, secret) = endpoint(&app, &token, &rx, json!(["*"])).await;
+    app.stop().await;
+
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("serve")
+        .env("KEYWARD_DATA_DIR", &app.data_dir)
+        .env("DATABASE_URL", &app.db_url)
+        .env("KEYWARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_HTTPS_ADDR", "127.0.0.1:0")
+        .env("KEYWARD_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("KEYWARD_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the child server answers");
+    rx.then(&[Reply::Hang]);
+    let res = client
+        .post(format!("{base}/api/v1/webhooks/{id}/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let delivery = body["deliveryId"].as_str().unwrap().to_owned();
+    // The request is on its way (the receiver holds it): kill -9.
+    let first = rx.next().await;
+    assert_eq!(header(&first, "keyward-delivery"), delivery);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    app.restart_with(allow_private).await;
+    let again = rx.next_within(Duration::from_secs(60)).await;
+    assert_eq!(header(&again, "keyward-delivery"), delivery, "the same delivery, again");
+    verified(&again, &secret);
+    let d = delivery_when(&app, &token, &id, &delivery, "delivered").await;
+    assert_eq!(d["attempts"], 2);
+}
+
+/// Two instances on one database: every event is delivered once.
+#[tokio::test]
+async fn two_instances_deliver_each_event_once() {
+    let app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut config = config_for(&app.data_dir, &app.db_url);
+    allow_private(&mut config);
+    let other = server::startup::build(config).await.expect("a second instance starts");
+    let other_base = format!("http://{}", other.http_addr);
+    let mut rx = Receiver::start().await;
+    let (id, _) = endpoint(&app, &token, &rx, json!(["*"])).await;
+    other.keyward.refresh().await.unwrap();
+    // Events made on both instances, at once.
+    let mut sent = BTreeSet::new();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let url = if i % 2 == 0 {
+            app.url(&format!("/api/v1/webhooks/{id}/test"))
+        } else {
+            format!("{other_base}/api/v1/webhooks/{id}/test")
+        };
+        let (client, token) = (app.client.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = client.post(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body: Value = res.json().await.unwrap();
+            body["deliveryId"].as_str().unwrap().to_owned()
+        }));
+    }
+    for t in tasks {
+        sent.insert(t.await.unwrap());
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        got.push(header(&rx.next().await, "keyward-delivery"));
+    }
+    rx.quiet_for(Duration::from_secs(2)).await;
+    let unique: BTreeSet<String> = got.iter().cloned().collect();
+    assert_eq!(unique.len(), got.len(), "no delivery was sent twice: {got:?}");
+    assert_eq!(unique, sent);
+    other.shutdown().await.unwrap();
+}
