@@ -35,7 +35,7 @@ use pages::{
     admin_users::AdminUsersPage, api_reference::ApiReferencePage, audit_log::AuditLogPage,
     integrations::IntegrationsPage, layout::ConsoleLayout, login::LoginPage, login::SecondFactorPage,
     not_found::NotFound, password::PasswordPage, security::SecurityPage, setup::SetupPage, two_factor::TwoFactorPage,
-    Home,
+    webhooks::WebhooksPage, Home,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("/settings") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("integrations") view=IntegrationsPage/>
                     <Route path=path!("security") view=SecurityPage/>
+                    <Route path=path!("webhooks") view=WebhooksPage/>
                     <Route path=path!("admin-users") view=AdminUsersPage/>
                     <Route path=path!("audit-log") view=AuditLogPage/>
                     <Route path=path!("api") view=ApiReferencePage/>

@@ -411,3 +411,88 @@ pub struct PasskeyRow {
     pub created_at: String,
     pub last_used_at: Option<String>,
 }
+
+/// Settings > Webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhooksData {
+    pub endpoints: Vec<WebhookRow>,
+    /// Every event an endpoint can subscribe to, with what it announces.
+    pub events: Vec<EventChoice>,
+    /// The endpoint whose delivery log is open (`?log=<id>`), with it.
+    pub log: Option<DeliveryLog>,
+    /// A new endpoint's secret, for the one page a form post (without
+    /// JavaScript) lands on.
+    pub revealed: Option<NewWebhookSecret>,
+    /// What a refused form (posted without JavaScript) held.
+    pub kept: Option<WebhookInput>,
+    pub max_endpoints: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventChoice {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// "All events", or the names.
+    pub events: String,
+    pub enabled: bool,
+    /// Why Keyward disabled it, when it did.
+    pub disabled_reason: Option<String>,
+    /// "Failing since …", while no delivery succeeds.
+    pub failing_since: Option<String>,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryLog {
+    pub endpoint_id: String,
+    pub url: String,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub event: String,
+    pub seq: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub created: String,
+    pub last_attempt: Option<String>,
+    pub next_attempt: Option<String>,
+    pub response_code: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A new endpoint's signing secret, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewWebhookSecret {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewWebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhookSecret")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The new-endpoint form's fields, kept through a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookInput {
+    pub url: String,
+    pub description: String,
+    /// Every event.
+    pub all: bool,
+    pub events: Vec<String>,
+}

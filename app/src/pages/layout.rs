@@ -39,6 +39,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <h2>"Settings"</h2>
                 <A href="/settings/integrations">"Integrations"</A>
                 <A href="/settings/security">"Security"</A>
+                <A href="/settings/webhooks">"Webhooks"</A>
                 <A href="/settings/admin-users">"Admin Users"</A>
                 <A href="/settings/audit-log">"Audit log"</A>
                 <A href="/settings/api">"API reference"</A>

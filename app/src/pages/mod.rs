@@ -11,6 +11,7 @@ pub mod password;
 pub mod security;
 pub mod setup;
 pub mod two_factor;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;

@@ -9,6 +9,7 @@ pub mod security;
 pub mod session;
 pub mod setup;
 pub mod two_factor;
+pub mod webhooks;
 
 /// Server functions live under their own prefix so `/api/` stays the REST
 /// API's (and its JSON error envelope's) alone.

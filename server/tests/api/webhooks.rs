@@ -743,3 +743,89 @@ async fn two_instances_deliver_each_event_once() {
     assert_eq!(unique, sent);
     other.shutdown().await.unwrap();
 }
+
+/// Settings > Webhooks without JavaScript: an endpoint added for chosen
+/// events, its secret shown on the one page the form lands on, a refused
+/// form kept, a test event and its delivery log, disable and delete.
+#[tokio::test]
+async fn the_console_manages_endpoints_without_javascript() {
+    let app = TestApp::ready_with(allow_private).await;
+    assert_eq!(app.login().await.status(), 302);
+    let mut rx = Receiver::start().await;
+    let page = "/settings/webhooks";
+
+    // Refused: the URL kept, the reason shown.
+    let res = app
+        .form(
+            &app.client,
+            "create_webhook",
+            "/settings/webhooks?do=add",
+            &[("url", "ftp://nope.example/x"), ("scope", "all")],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let back = location(&res);
+    let html = app.html(back.trim_start_matches(&app.base)).await;
+    assert!(html.contains("ftp://nope.example/x"), "the URL is kept: {html}");
+    assert!(html.contains("must start with https://"), "{html}");
+
+    // Two chosen events, by their place in the list.
+    let res = app
+        .form(
+            &app.client,
+            "create_webhook",
+            page,
+            &[
+                ("url", rx.url.as_str()),
+                ("description", "Security team"),
+                ("scope", "chosen"),
+                ("events[2]", "secure_mode.on"),
+                ("events[11]", "certificate.revoked"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let html = app.html(page).await;
+    let secret = html
+        .split("data-testid=\"webhook-secret\"")
+        .nth(1)
+        .and_then(|rest| rest.split("value=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .expect("the secret is on the page the form lands on")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(html.contains("secure_mode.on, certificate.revoked"), "{html}");
+    assert!(html.contains("Security team"));
+    let again = app.html(page).await;
+    assert!(!again.contains(&secret), "shown once");
+
+    // A test event: the receiver checks it, the log shows it delivered.
+    let operator = app::domain::Principal::operator();
+    let id = app.kw().webhooks(&operator).await.unwrap()[0].id.clone();
+    let res = app.form(&app.client, "send_test_webhook", page, &[("id", &id)]).await;
+    assert_eq!(location(&res), format!("{page}?log={id}#log"));
+    verified(&rx.next().await, &secret);
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = app.html(&format!("{page}?log={id}")).await;
+        if log.contains(">delivered<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(log.contains("webhook.test") && log.contains(">delivered<"), "{log}");
+
+    // Disabled, then deleted.
+    let (status, body) = app
+        .call(&app.client, "set_webhook_enabled", &[("id", &id), ("enabled", "false")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let html = app.html(page).await;
+    assert!(html.contains(">Disabled<") && html.contains(">Enable<"), "{html}");
+    let (status, body) = app.call(&app.client, "send_test_webhook", &[("id", &id)]).await;
+    assert_eq!(status, 409, "a disabled endpoint gets no test: {body}");
+    let (status, body) = app.call(&app.client, "delete_webhook", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(app.html(page).await.contains("No endpoint yet."));
+    rx.quiet_for(Duration::from_millis(300)).await;
+}
