@@ -24,6 +24,15 @@ pub fn time_ordered<const N: usize>() -> [u8; N] {
     b
 }
 
+/// An id no row can have (empty, too long, control characters, which
+/// PostgreSQL refuses in text) names none: not found, without a lookup.
+pub fn plausible(id: &str, entity: crate::domain::Entity) -> crate::domain::DomainResult<()> {
+    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        return Err(crate::domain::DomainError::NotFound(entity));
+    }
+    Ok(())
+}
+
 /// An id for rows created on the hot path (end users): time-ordered hex.
 pub fn ordered_id() -> String {
     hex::encode(time_ordered::<16>())

@@ -364,7 +364,9 @@ async fn every_listed_event_is_delivered() {
     let soon = issued(&app, &token, "expiring", &csr).await;
     let now = app::domain::clock::now_ms();
     let db = app.kw().db().write().clone();
-    sqlx::query("UPDATE certificates SET not_after = $1 WHERE id = $2")
+    const DAY: i64 = 24 * 3600 * 1000;
+    sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
+        .bind(now - 30 * DAY)
         .bind(now + 20 * 3600 * 1000)
         .bind(soon["id"].as_str().unwrap())
         .execute(&db)
@@ -372,8 +374,10 @@ async fn every_listed_event_is_delivered() {
         .unwrap();
     app.admin_with_token("stale");
     sqlx::query(
-        "UPDATE admin_tokens SET expires_at = $1 WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'stale')",
+        "UPDATE admin_tokens SET issued_at = $1, expires_at = $2 \
+         WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'stale')",
     )
+    .bind(now - 365 * DAY)
     .bind(now - 60_000)
     .execute(&db)
     .await
@@ -398,6 +402,7 @@ async fn every_listed_event_is_delivered() {
         "admin.enabled",
         "admin.locked_out",
         "second_factor.changed",
+        "webhook.created",
     ]
     .into_iter()
     .collect();
@@ -450,7 +455,15 @@ async fn a_failed_delivery_is_retried_with_the_same_id() {
     assert_eq!(payload["id"], delivery.as_str());
     let d = delivery_when(&app, &token, &id, &delivery, "delivered").await;
     assert_eq!(d["attempts"], 2);
-    let endpoint = app.bearer_json(&format!("/api/v1/webhooks/{id}"), &token).await;
+    // The endpoint's mark is written just after the delivery's.
+    let mut endpoint = Value::Null;
+    for _ in 0..50 {
+        endpoint = app.bearer_json(&format!("/api/v1/webhooks/{id}"), &token).await;
+        if endpoint["failingSince"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(endpoint["failingSince"].is_null(), "{endpoint}");
 }
 
@@ -530,6 +543,36 @@ async fn an_endpoint_failing_for_a_day_is_disabled() {
     assert_eq!(payload["event"], "server_key.generated");
 }
 
+/// Disabling an endpoint cancels what it still had to receive, the send
+/// under way included: its late outcome does not bring it back, and
+/// enabling the endpoint again sends none of it.
+#[tokio::test]
+async fn a_disabled_endpoints_deliveries_stay_cancelled() {
+    let app = TestApp::ready_with(allow_private).await;
+    let token = root_token(&app).await;
+    let mut rx = Receiver::start().await;
+    let (id, _) = endpoint(&app, &token, &rx, json!(["webhook.test"])).await;
+    rx.then(&[Reply::Hang]);
+    let first = send_test(&app, &token, &id).await;
+    rx.next().await;
+    let queued = [send_test(&app, &token, &id).await, send_test(&app, &token, &id).await];
+    let set = |enabled: bool| {
+        app.client
+            .patch(app.url(&format!("/api/v1/webhooks/{id}")))
+            .bearer_auth(&token)
+            .json(&json!({ "enabled": enabled }))
+            .send()
+    };
+    assert_eq!(set(false).await.unwrap().status(), 200);
+    // The hanging send times out (10 s) and is recorded, or not, after.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for d in [&first, &queued[0], &queued[1]] {
+        delivery_when(&app, &token, &id, d, "cancelled").await;
+    }
+    assert_eq!(set(true).await.unwrap().status(), 200);
+    rx.quiet_for(Duration::from_millis(1500)).await;
+}
+
 /// Loopback and private addresses need the operator's leave, link-local
 /// ones are refused always; the rule holds again at delivery, and a
 /// redirect is not followed.
@@ -585,7 +628,13 @@ async fn addresses_are_checked_at_creation_and_at_delivery() {
     .await;
     assert!(envelope(res, 400, 400000).await.contains("link-local"));
     let (id, _) = endpoint(&app, &token, &rx, json!(["*"])).await;
-    // A redirect is an answer, not a hop.
+    let by_name = rx.url.replace("127.0.0.1", "localhost");
+    let res = create(&app, &token, json!({ "url": by_name, "events": ["webhook.test"] })).await;
+    assert_eq!(res.status(), 200);
+    let named: Value = res.json().await.unwrap();
+    let named = named["id"].as_str().unwrap().to_owned();
+    rx.next().await; // webhook.created, to the first endpoint
+                     // A redirect is an answer, not a hop.
     rx.then(&[Reply::Redirect]);
     let delivery = send_test(&app, &token, &id).await;
     rx.next().await;
@@ -596,15 +645,18 @@ async fn addresses_are_checked_at_creation_and_at_delivery() {
         "{d}"
     );
     rx.quiet_for(Duration::from_millis(500)).await;
-    // The leave withdrawn: what is queued for loopback is not sent.
+    // The leave withdrawn: nothing is sent to loopback, whether the URL
+    // names the address or a name that resolves to it.
     app.restart_with(|_| {}).await;
-    let delivery = send_test(&app, &token, &id).await;
-    let d = delivery_when(&app, &token, &id, &delivery, "tried").await;
-    assert!(
-        d["lastError"].as_str().unwrap_or_default().starts_with("refused:"),
-        "{d}"
-    );
-    assert!(d["responseCode"].is_null());
+    for id in [&id, &named] {
+        let delivery = send_test(&app, &token, id).await;
+        let d = delivery_when(&app, &token, id, &delivery, "tried").await;
+        assert!(
+            d["lastError"].as_str().unwrap_or_default().starts_with("refused:"),
+            "{d}"
+        );
+        assert!(d["responseCode"].is_null());
+    }
     rx.quiet_for(Duration::from_millis(500)).await;
 }
 
@@ -627,6 +679,15 @@ async fn webhooks_need_an_admin_token() {
     envelope(res, 404, 400400).await;
     let res = app.bearer(Method::POST, "/api/v1/webhooks/nope/test", &token).await;
     envelope(res, 404, 400400).await;
+    // An id PostgreSQL could not even compare is simply not found.
+    for path in ["/api/v1/webhooks/%00", "/api/v1/webhooks/a%00b/test"] {
+        let method = if path.ends_with("/test") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        envelope(app.bearer(method, path, &token).await, 404, 400400).await;
+    }
 }
 
 /// The free port a child server is told to listen on.

@@ -210,9 +210,7 @@ impl Keyward {
     /// Takes a retired key off the list (its audit events stay); returns
     /// its shown prefix.
     pub async fn remove_server_key(&self, who: &Principal, id: &str) -> DomainResult<String> {
-        if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
-            return Err(DomainError::NotFound(crate::domain::Entity::ServerKey));
-        }
+        crate::domain::ids::plausible(id, crate::domain::Entity::ServerKey)?;
         let prefix = remove(&self.db, who, id).await?;
         self.refresh().await?;
         Ok(prefix)

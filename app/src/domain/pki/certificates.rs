@@ -49,15 +49,6 @@ pub struct CertificateInfo {
     pub status: CertStatus,
 }
 
-/// An id no certificate can have (too long, control characters, which
-/// PostgreSQL refuses in text) names none: not found, without a lookup.
-fn plausible_id(id: &str) -> DomainResult<()> {
-    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
-        return Err(DomainError::NotFound(crate::domain::Entity::Certificate));
-    }
-    Ok(())
-}
-
 /// SHA-256 fingerprint as people compare it: `AB:CD:…`.
 pub fn fingerprint_text(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
@@ -409,7 +400,7 @@ impl Keyward {
     /// Revokes a certificate: from the next request on it no longer passes
     /// mTLS, and it is listed in the CRL.
     pub async fn revoke_certificate(&self, who: &Principal, id: &str) -> DomainResult<CertificateInfo> {
-        plausible_id(id)?;
+        crate::domain::ids::plausible(id, crate::domain::Entity::Certificate)?;
         let info = revoke(&self.db, who, id).await?;
         self.metrics.revocation(crate::domain::metrics::Revocation::Certificate);
         self.refresh().await?;
@@ -423,7 +414,7 @@ impl Keyward {
 
     /// One certificate with its PEM and the CA chain, to download again.
     pub async fn certificate(&self, _who: &Principal, id: &str) -> DomainResult<(CertificateInfo, String)> {
-        plausible_id(id)?;
+        crate::domain::ids::plausible(id, crate::domain::Entity::Certificate)?;
         get_with_chain(&self.db, id).await
     }
 

@@ -145,13 +145,13 @@ impl Db {
             .map(|o| crate::domain::storage::changes::listener_pool(&o.0))
     }
 
-    /// Audited changes need the chain's key: a handle without the keys
-    /// (`keyring::open`) can read but not change.
     /// Notified when a change on this instance wrote webhook deliveries.
     pub(crate) fn outbox_ready(&self) -> &Notify {
         &self.outbox
     }
 
+    /// Audited changes need the chain's key: a handle without the keys
+    /// (`keyring::open`) can read but not change.
     pub fn with_keys(mut self, keys: KeyRing) -> Db {
         self.keys = Some(Arc::new(keys));
         self

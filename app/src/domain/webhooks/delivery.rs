@@ -5,6 +5,7 @@
 //! rules refuse (checked on the addresses actually connected to), and
 //! records the outcome. An endpoint failing for 24 hours is disabled.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::address;
 use super::outbox::{self, After, Claimed, Outcome, GIVE_UP_AFTER_MS};
@@ -26,8 +28,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Due deliveries are looked for this often, besides being woken by a
 /// commit on this instance.
 const POLL: Duration = Duration::from_secs(1);
-/// Deliveries sent at once.
-const BATCH: i64 = 16;
+/// Deliveries sent at once (each to a different endpoint).
+const IN_FLIGHT: usize = 16;
+/// Sends running at a stop get this long to end.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Finished deliveries are kept this long for the delivery log.
 const KEEP_MS: i64 = 30 * 24 * 3600 * 1000;
 
@@ -73,7 +77,8 @@ fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// The signature header's value for `body` sent at `t` (Unix seconds).
+/// The signature header's value for `body` sent at `t` (Unix seconds):
+/// Stripe's scheme, keyed with the whole `whsec_…` string as its bytes.
 pub fn signature(secret: &SecretString, t: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
     mac.update(t.to_string().as_bytes());
@@ -82,8 +87,10 @@ pub fn signature(secret: &SecretString, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Sends deliveries as they fall due, until told to stop. A send cut off
-/// by a stop is sent again once its lease runs out.
+/// Sends deliveries as they fall due, until told to stop: up to
+/// [`IN_FLIGHT`] at once, one per endpoint, claiming more as each ends.
+/// Sends still running at a stop get a moment to end; one cut off is sent
+/// again once its lease runs out.
 pub(in crate::domain) async fn run(kw: Keyward, mut stop: watch::Receiver<bool>) {
     let client = match client(kw.webhook_allow_private) {
         Ok(c) => c,
@@ -92,23 +99,23 @@ pub(in crate::domain) async fn run(kw: Keyward, mut stop: watch::Receiver<bool>)
             return;
         }
     };
+    let mut sending: JoinSet<()> = JoinSet::new();
+    // The endpoint each running send is for, by task.
+    let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut forgot_at = 0i64;
     loop {
-        loop {
-            let claimed = match outbox::claim(&kw.db, BATCH).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not claim webhook deliveries");
-                    break;
+        let free = IN_FLIGHT.saturating_sub(busy.len());
+        if free > 0 {
+            let endpoints: Vec<String> = busy.values().cloned().collect();
+            match outbox::claim(&kw.db, free as i64, &endpoints).await {
+                Ok(claimed) => {
+                    for d in claimed {
+                        let endpoint = d.endpoint_id.clone();
+                        let task = sending.spawn(deliver(kw.clone(), client.clone(), d));
+                        busy.insert(task.id(), endpoint);
+                    }
                 }
-            };
-            if claimed.is_empty() {
-                break;
-            }
-            let sends = futures_util::future::join_all(claimed.iter().map(|d| deliver(&kw, &client, d)));
-            tokio::select! {
-                _ = sends => {}
-                _ = stop.changed() => return,
+                Err(e) => tracing::warn!(error = %e, "could not claim webhook deliveries"),
             }
         }
         if now_ms() - forgot_at > 3600 * 1000 {
@@ -118,11 +125,23 @@ pub(in crate::domain) async fn run(kw: Keyward, mut stop: watch::Receiver<bool>)
             }
         }
         tokio::select! {
+            Some(ended) = sending.join_next_with_id(), if !sending.is_empty() => {
+                let id = match ended {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a webhook send ended abnormally");
+                        e.id()
+                    }
+                };
+                busy.remove(&id);
+            }
             _ = tokio::time::sleep(POLL) => {}
             _ = kw.db.outbox_ready().notified() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         }
     }
+    let _ = tokio::time::timeout(STOP_GRACE, async { while sending.join_next().await.is_some() {} }).await;
+    sending.abort_all();
 }
 
 /// Where to send a delivery, with what, signed with which secret; `None`
@@ -159,9 +178,10 @@ async fn prepare(kw: &Keyward, d: &Claimed) -> DomainResult<Option<(url::Url, Se
     Ok(Some((url, secret, body.to_string().into_bytes())))
 }
 
-async fn deliver(kw: &Keyward, client: &reqwest::Client, d: &Claimed) {
+async fn deliver(kw: Keyward, client: reqwest::Client, d: Claimed) {
+    let (kw, d) = (&kw, &d);
     let outcome = match prepare(kw, d).await {
-        Ok(Some((url, secret, body))) => send(client, kw.webhook_allow_private, d, &url, &secret, body).await,
+        Ok(Some((url, secret, body))) => send(&client, kw.webhook_allow_private, d, &url, &secret, body).await,
         Ok(None) => Outcome {
             status: None,
             error: Some("its endpoint or event is gone".into()),
@@ -177,6 +197,9 @@ async fn deliver(kw: &Keyward, client: &reqwest::Client, d: &Claimed) {
     match outbox::record(&kw.db, d, &outcome).await {
         Ok(After::Delivered) => {
             tracing::info!(delivery = %d.id, endpoint = %d.endpoint_id, event = %d.event, attempt = d.attempts, "webhook delivered");
+        }
+        Ok(After::Lost) => {
+            tracing::info!(delivery = %d.id, endpoint = %d.endpoint_id, "a webhook delivery was cancelled or taken over while it was sent");
         }
         Ok(after) => {
             tracing::info!(
@@ -311,7 +334,7 @@ async fn disable_if_failing_for_a_day(kw: &Keyward, endpoint_id: &str) -> Domain
 mod tests {
     use super::*;
 
-    /// The scheme Stripe and Svix use; the README's verifier recomputes it.
+    /// Stripe's scheme; the README's verifier recomputes it.
     #[test]
     fn the_signature_is_hmac_sha256_over_time_dot_body() {
         let secret = SecretString::from("whsec_test");

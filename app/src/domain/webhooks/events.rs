@@ -41,6 +41,17 @@ pub const EVENTS: &[(&str, &str)] = &[
         "The second factor was made required or optional for every admin",
     ),
     (
+        "master_key.rotated",
+        "The master key was rotated (every sealed secret re-sealed)",
+    ),
+    ("webhook.created", "A webhook endpoint was added"),
+    ("webhook.deleted", "A webhook endpoint was deleted"),
+    ("webhook.enabled", "A webhook endpoint was enabled"),
+    (
+        "webhook.disabled",
+        "A webhook endpoint was disabled, by an admin or by Keyward after a day of failures",
+    ),
+    (
         "webhook.test",
         "A test event, sent from Settings > Webhooks to one endpoint",
     ),
@@ -76,6 +87,11 @@ pub fn raised_by(action: &str, detail: &Value) -> Vec<&'static str> {
         | "admin.second_factor.remove"
         | "admin.second_factor.reset"
         | "admin.recovery_codes.regenerate" => one("second_factor.changed"),
+        "master_key.rotated" => one("master_key.rotated"),
+        "webhook.create" => one("webhook.created"),
+        "webhook.delete" => one("webhook.deleted"),
+        "webhook.enable" => one("webhook.enabled"),
+        "webhook.disable" | "webhook.auto_disable" => one("webhook.disabled"),
         "webhook.test" => one("webhook.test"),
         "settings.update" => {
             let turned = |setting: &str| detail.get(setting).and_then(|c| c.get("to")).and_then(Value::as_bool);
@@ -125,6 +141,11 @@ mod tests {
             ("admin.second_factor.enrol", json!(null)),
             ("admin.recovery_codes.regenerate", json!(null)),
             ("webhook.test", json!(null)),
+            ("master_key.rotated", json!(null)),
+            ("webhook.create", json!(null)),
+            ("webhook.delete", json!(null)),
+            ("webhook.enable", json!(null)),
+            ("webhook.auto_disable", json!(null)),
             (
                 "settings.update",
                 json!({"secure_mode": {"from": false, "to": true}, "mtls": {"from": true, "to": false},

@@ -152,15 +152,14 @@ fn check_description(text: &str) -> DomainResult<String> {
     Ok(text.to_owned())
 }
 
-/// A URL as the audit log keeps it: its query may carry a receiver's
-/// token, so only scheme, host, port and path.
+/// A URL as the audit log keeps it: its path or query may carry a
+/// receiver's token (Slack's and Discord's do), so only its origin.
 fn url_for_log(url: &url::Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.to_string()
+    url.origin().ascii_serialization()
 }
 
 async fn fetch(conn: &mut AnyConnection, id: &str) -> DomainResult<Webhook> {
+    crate::domain::ids::plausible(id, Entity::Webhook)?;
     let row: Option<EndpointRow> = sqlx::query_as(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
     ))
@@ -403,12 +402,13 @@ impl Keyward {
                     .source(who.source()),
             )
             .await?;
-        let (delivery,): (String,) =
+        // Gone only if the endpoint was deleted meanwhile.
+        let delivery: Option<(String,)> =
             sqlx::query_as("SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND seq = $2")
                 .bind(id)
                 .bind(seq)
-                .fetch_one(self.db.write())
+                .fetch_optional(self.db.write())
                 .await?;
-        Ok(delivery)
+        delivery.map(|(d,)| d).ok_or(DomainError::NotFound(Entity::Webhook))
     }
 }

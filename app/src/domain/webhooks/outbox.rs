@@ -1,7 +1,7 @@
 //! The outbox: one row per event and endpoint, written inside the change
 //! that makes the audit event, claimed by one instance at a time (a lease,
 //! taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL), and marked with
-//! what its last attempt got.
+//! what its last attempt got, by the holder of that lease only.
 
 use sqlx::AnyConnection;
 
@@ -37,8 +37,12 @@ pub(crate) async fn enqueue(conn: &mut AnyConnection, seq: i64, event: &AuditEve
     let mut any = false;
     for (endpoint, subscribed) in &endpoints {
         for name in &raised {
+            // A test goes to its endpoint alone; an endpoint is not told
+            // of its own creation or enabling (the answer says so).
             let wanted = if *name == "webhook.test" {
                 *endpoint == event.target
+            } else if name.starts_with("webhook.") && *endpoint == event.target {
+                false
             } else {
                 subscribed.split(',').any(|s| s == events::ALL || s == *name)
             };
@@ -72,27 +76,43 @@ pub struct Claimed {
     /// Counting this one.
     pub attempts: i64,
     pub created_at: i64,
+    /// The lease taken: what this instance records is kept only while
+    /// the row still holds it (not cancelled, not claimed again).
+    pub lease_until: i64,
 }
 
-/// Takes up to `n` due deliveries of enabled endpoints for this instance.
-pub async fn claim(db: &Db, n: i64) -> DomainResult<Vec<Claimed>> {
+/// Takes up to `n` due deliveries of enabled endpoints for this instance,
+/// the oldest due one of each endpoint and none of the endpoints in
+/// `busy` (being sent to already): an endpoint that answers slowly, or
+/// never, holds up its own deliveries only.
+pub async fn claim(db: &Db, n: i64, busy: &[String]) -> DomainResult<Vec<Claimed>> {
     let now = now_ms();
+    let lease_until = now + LEASE_MS;
     let lock = match db.backend() {
         Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
         Backend::Sqlite => "",
     };
-    let rows: Vec<(String, String, i64, String, i64, i64)> = sqlx::query_as(&format!(
+    let not_busy = if busy.is_empty() {
+        String::new()
+    } else {
+        let params: Vec<String> = (4..4 + busy.len()).map(|i| format!("${i}")).collect();
+        format!("AND d.endpoint_id NOT IN ({})", params.join(", "))
+    };
+    let sql = format!(
         "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id IN ( \
            SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-           WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2 AND e.enabled = 1 \
+           WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2 AND e.enabled = 1 {not_busy} \
+             AND d.id = (SELECT f.id FROM webhook_deliveries f WHERE f.endpoint_id = d.endpoint_id \
+                           AND f.state = 'pending' AND f.next_at <= $2 AND f.lease_until <= $2 \
+                           ORDER BY f.next_at, f.id LIMIT 1) \
            ORDER BY d.next_at LIMIT $3 {lock}) \
          RETURNING id, endpoint_id, seq, event, attempts, created_at"
-    ))
-    .bind(now + LEASE_MS)
-    .bind(now)
-    .bind(n)
-    .fetch_all(db.write())
-    .await?;
+    );
+    let mut query = sqlx::query_as(&sql).bind(lease_until).bind(now).bind(n);
+    for endpoint in busy {
+        query = query.bind(endpoint);
+    }
+    let rows: Vec<(String, String, i64, String, i64, i64)> = query.fetch_all(db.write()).await?;
     Ok(rows
         .into_iter()
         .map(|(id, endpoint_id, seq, event, attempts, created_at)| Claimed {
@@ -102,6 +122,7 @@ pub async fn claim(db: &Db, n: i64) -> DomainResult<Vec<Claimed>> {
             event,
             attempts,
             created_at,
+            lease_until,
         })
         .collect())
 }
@@ -133,52 +154,55 @@ pub enum After {
     Retry,
     /// Given up: 24 hours of failures.
     Failed,
+    /// No longer this instance's to record: cancelled (its endpoint was
+    /// disabled) or claimed again after this lease ran out.
+    Lost,
 }
 
-/// Records an attempt's outcome; a delivery failing for 24 hours is given
-/// up. Also keeps the endpoint's `failing_since`. Each statement commits
-/// on its own: a transaction held open across awaits would keep SQLite's
-/// write lock while this task waits, and the two facts need not move
-/// together (the endpoint's mark is written first, so a crash between
-/// them errs towards sending again, never towards a wrong notice).
+/// Records an attempt's outcome, if the delivery is still this lease's;
+/// a delivery failing for 24 hours is given up. Then keeps the endpoint's
+/// `failing_since`. Each statement commits on its own: a transaction held
+/// open across awaits would keep SQLite's write lock while this task
+/// waits, and the endpoint's mark need not move with the delivery.
 pub async fn record(db: &Db, d: &Claimed, outcome: &Outcome) -> DomainResult<After> {
     let now = now_ms();
     let code = outcome.status.map(i64::from);
-    if outcome.error.is_none() {
-        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
-            .bind(&d.endpoint_id)
-            .execute(db.write())
-            .await?;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = 'delivered', last_at = $1, response_code = $2, \
-             last_error = NULL, lease_until = 0 WHERE id = $3",
-        )
-        .bind(now)
-        .bind(code)
-        .bind(&d.id)
-        .execute(db.write())
-        .await?;
-        return Ok(After::Delivered);
-    }
-    sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
-        .bind(now)
-        .bind(&d.endpoint_id)
-        .execute(db.write())
-        .await?;
     let give_up = now - d.created_at >= GIVE_UP_AFTER_MS;
-    sqlx::query(
+    let (state, after) = match (&outcome.error, give_up) {
+        (None, _) => ("delivered", After::Delivered),
+        (Some(_), false) => ("pending", After::Retry),
+        (Some(_), true) => ("failed", After::Failed),
+    };
+    let kept = sqlx::query(
         "UPDATE webhook_deliveries SET state = $1, last_at = $2, response_code = $3, last_error = $4, \
-         next_at = $5, lease_until = 0 WHERE id = $6",
+         next_at = $5, lease_until = 0 WHERE id = $6 AND state = 'pending' AND lease_until = $7",
     )
-    .bind(if give_up { "failed" } else { "pending" })
+    .bind(state)
     .bind(now)
     .bind(code)
     .bind(outcome.error.as_deref())
     .bind(now + backoff_ms(d.attempts))
     .bind(&d.id)
+    .bind(d.lease_until)
     .execute(db.write())
-    .await?;
-    Ok(if give_up { After::Failed } else { After::Retry })
+    .await?
+    .rows_affected();
+    if kept == 0 {
+        return Ok(After::Lost);
+    }
+    if after == After::Delivered {
+        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
+            .bind(&d.endpoint_id)
+            .execute(db.write())
+            .await?;
+    } else {
+        sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
+            .bind(now)
+            .bind(&d.endpoint_id)
+            .execute(db.write())
+            .await?;
+    }
+    Ok(after)
 }
 
 /// Forgets finished deliveries older than `keep_ms`.
