@@ -122,6 +122,8 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
     'settings/integrations',
     'settings/integrations?confirm=secure-mode',
     'settings/security',
+    'settings/webhooks',
+    'settings/webhooks?do=add',
     'settings/admin-users',
     'settings/admin-users?do=create',
     'settings/admin-users?do=generate',

@@ -19,6 +19,8 @@ async function start(): Promise<Keyward & { dir: string }> {
     KEYWARD_HTTP_ADDR: '127.0.0.1:0',
     KEYWARD_HTTPS_ADDR: '127.0.0.1:0',
     KEYWARD_LOG: process.env.KEYWARD_E2E_LOG ?? 'warn',
+    // The webhook tests' receivers listen on 127.0.0.1.
+    KEYWARD_WEBHOOK_ALLOW_PRIVATE: 'true',
   };
   delete env.DATABASE_URL; // the embedded default
   delete env.KEYWARD_SITE_ROOT; // the console built into the binary

@@ -86,6 +86,9 @@ fn AuditEvents(page: AuditPage) -> impl IntoView {
             <a href=export("csv") download data-testid="export-csv">"CSV"</a>
             " · "
             <a href=export("jsonl") download data-testid="export-jsonl">"JSON Lines"</a>
+            " · The whole log, every event with its chain hash, for "
+            <code>"keyward audit verify --file"</code> " or a SIEM: "
+            <a href="/console/audit-log/stream" download data-testid="export-stream">"verifiable stream"</a>
         </p>
         <section class="card scroll">
             {if empty {

@@ -93,6 +93,45 @@ pub async fn export(
         .into_response()
 }
 
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+/// `GET /console/audit-log/stream?after=`: the whole log as the admin API
+/// exports it (oldest first, every event with its chain hash), for
+/// `keyward audit verify --file` or a SIEM, downloaded from the console.
+pub async fn stream(
+    State(state): State<AppState>,
+    session: Session,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let kw = &state.keyward;
+    let who = match super::console::signed_in(kw, &session, client).await {
+        Ok(who) => who,
+        Err(elsewhere) => return elsewhere,
+    };
+    let Ok(Query(q)) = query else {
+        return refused("after is an event's sequence number.");
+    };
+    match super::api::audit_stream::stream(kw.clone(), who, q.after).await {
+        Ok(mut res) => {
+            let day = time::OffsetDateTime::now_utc().date();
+            if let Ok(v) = format!("attachment; filename=\"keyward-audit-stream-{day}.jsonl\"").parse() {
+                res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+        Err(app::domain::DomainError::Invalid { message, .. }) => refused(&message),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the audit log for a download");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
 fn refused(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, message.to_string()).into_response()
 }

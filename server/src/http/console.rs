@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/certificates/{id}/download", get(download_certificate))
         .route("/console/audit-log/export", get(super::audit_export::export))
+        .route("/console/audit-log/stream", get(super::audit_export::stream))
 }
 
 /// The admin behind a plain console route, or where the browser goes

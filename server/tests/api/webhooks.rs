@@ -154,6 +154,27 @@ fn verified(r: &Received, secret: &str) -> Value {
     payload
 }
 
+/// Runs the README's Python `verify` on a delivery; prints its answer.
+fn readme_verifier(secret: &str, signature: &str, body: &[u8]) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let code = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows a Python verifier");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body"), body).unwrap();
+    let script =
+        format!("{code}\nimport sys\nprint(verify(sys.argv[1], sys.argv[2], open(sys.argv[3], 'rb').read()))\n");
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script, secret, signature])
+        .arg(dir.path().join("body"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -261,6 +282,18 @@ async fn a_delivery_is_signed_and_carries_its_audit_event() {
     assert_eq!(d["attempts"], 1);
     assert_eq!(d["responseCode"], 200);
     assert_eq!(d["event"], "webhook.test");
+    // The README's verifier, as a receiver would paste it, agrees; and
+    // refuses a body changed by one byte.
+    assert_eq!(
+        readme_verifier(&secret, &header(&got, "keyward-signature"), &got.body),
+        "True"
+    );
+    let mut forged = got.body.clone();
+    forged[1] ^= 1;
+    assert_eq!(
+        readme_verifier(&secret, &header(&got, "keyward-signature"), &forged),
+        "False"
+    );
 
     // The secret is never shown again, nor written to the audit log.
     let listed = app.bearer_json("/api/v1/webhooks", &token).await;

@@ -168,6 +168,15 @@ mod tests {
         assert_eq!(seen.len(), EVENTS.len(), "an event is listed that nothing raises");
     }
 
+    /// The README's table of events is the receivers' reference.
+    #[test]
+    fn the_readme_lists_every_event() {
+        let readme = include_str!("../../../../README.md");
+        for (name, _) in EVENTS {
+            assert!(readme.contains(&format!("`{name}`")), "README.md does not list {name}");
+        }
+    }
+
     #[test]
     fn a_settings_change_raises_what_it_turned() {
         let d = json!({"secure_mode": {"from": true, "to": false}});

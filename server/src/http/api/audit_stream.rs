@@ -48,11 +48,14 @@ pub async fn export(
     token: AdminToken,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let kw = state.keyward.clone();
-    let who = token.principal().clone();
-    // The first page before the answer starts: bad input is a 400, not a
-    // broken stream.
-    let first = kw.audit_export(&who, q.after.unwrap_or(0), EXPORT_PAGE).await?;
+    Ok(stream(state.keyward.clone(), token.principal().clone(), q.after.unwrap_or(0)).await?)
+}
+
+/// The log after event `after`, streamed a page at a time: the admin
+/// API's export and the console's download alike. The first page is read
+/// before the answer starts, so bad input is an error, not a broken stream.
+pub(crate) async fn stream(kw: Keyward, who: Principal, after: i64) -> Result<Response, app::domain::DomainError> {
+    let first = kw.audit_export(&who, after, EXPORT_PAGE).await?;
     let pages = futures_util::stream::try_unfold(Pages::First(first, kw, who), Pages::next);
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],

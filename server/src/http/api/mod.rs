@@ -3,7 +3,7 @@
 //! and unknown routes, is the JSON envelope of [`ApiError`].
 
 mod admin;
-mod audit_stream;
+pub(crate) mod audit_stream;
 mod auth_tokens;
 mod certificates;
 mod docs;
