@@ -44,6 +44,8 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at);
+-- The claim's pick of each endpoint's oldest due delivery.
+CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, state, next_at, id);
 
 -- Expiry announcements made (admin tokens, certificates): each stage
 -- (30, 7, 1 days ahead; expired) once, whichever instance makes it.

@@ -72,7 +72,8 @@ fn WebhooksView(
             <p class="muted">
                 "Keyward sends a signed POST to each endpoint when something it listens for happens: a server key "
                 "generated or retired, secure mode or mTLS switched, an admin token or certificate issued, revoked or "
-                "about to expire, an admin created, disabled or locked out. Each request carries the audit event's "
+                "about to expire, an admin created, disabled or locked out, a second factor changed, another endpoint "
+                "added or removed (the full list is in the form). Each request carries the audit event's "
                 "sequence number and chain hash, never a secret, and a " <code>"Keyward-Signature"</code>
                 " header to check with the endpoint's signing secret. Failed deliveries are retried for 24 hours."
             </p>

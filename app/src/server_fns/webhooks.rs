@@ -41,9 +41,11 @@ pub async fn load_webhooks(log: Option<String>) -> Result<WebhooksData, AppError
         .collect();
     let log = match log.filter(|id| !id.is_empty()) {
         None => None,
-        Some(id) => {
-            let (endpoint, deliveries) = kw.webhook_deliveries(&who, &id).await?;
-            Some(DeliveryLog {
+        Some(id) => match kw.webhook_deliveries(&who, &id).await {
+            // Deleted meanwhile (or a stale link): the page without a log.
+            Err(crate::domain::DomainError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+            Ok((endpoint, deliveries)) => Some(DeliveryLog {
                 endpoint_id: endpoint.id,
                 url: endpoint.url,
                 deliveries: deliveries
@@ -61,8 +63,8 @@ pub async fn load_webhooks(log: Option<String>) -> Result<WebhooksData, AppError
                         last_error: d.last_error,
                     })
                     .collect(),
-            })
-        }
+            }),
+        },
     };
     Ok(WebhooksData {
         endpoints,

@@ -294,6 +294,18 @@ async fn a_delivery_is_signed_and_carries_its_audit_event() {
         readme_verifier(&secret, &header(&got, "keyward-signature"), &forged),
         "False"
     );
+    // A malformed header is a refusal, not a crash.
+    for bad in [
+        "",
+        "t=,v1=",
+        "v1=abc",
+        "t=1e9,v1=abc",
+        "t=99999999999999999999,v1=x",
+        "garbage,",
+        "t=1,v1=é",
+    ] {
+        assert_eq!(readme_verifier(&secret, bad, &got.body), "False", "{bad:?}");
+    }
 
     // The secret is never shown again, nor written to the audit log.
     let listed = app.bearer_json("/api/v1/webhooks", &token).await;
@@ -316,7 +328,7 @@ async fn every_listed_event_is_delivered() {
     let token = root_token(&app).await;
     let mut all = Receiver::start().await;
     let mut one = Receiver::start().await;
-    let (_, secret) = endpoint(&app, &token, &all, json!(["*"])).await;
+    let (all_id, secret) = endpoint(&app, &token, &all, json!(["*"])).await;
     let (_, one_secret) = endpoint(&app, &token, &one, json!(["certificate.revoked"])).await;
 
     // Server keys: one generated, then retired and removed in the console.
@@ -389,56 +401,80 @@ async fn every_listed_event_is_delivered() {
         )
         .await;
     }
-    // A second factor enrolled.
+    // A second factor enrolled, then required of every admin.
     crate::two_factor::enrol(&app, &app.client, PASSWORD).await;
-    // Expiry: a certificate a day from its end and an admin token past
-    // its own, announced at the next start.
-    let (_, csr) = openssl_csr(dir.path(), Key::P256, "expiring");
-    let soon = issued(&app, &token, "expiring", &csr).await;
+    let (status, body) = app
+        .call(&app.client, "set_second_factor_policy", &[("required", "true")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Another endpoint added, disabled, enabled and deleted: heard by the
+    // first. And a test event to the first.
+    let (extra, _) = endpoint(&app, &token, &one, json!(["webhook.test"])).await;
+    for enabled in [false, true] {
+        let res = app
+            .client
+            .patch(app.url(&format!("/api/v1/webhooks/{extra}")))
+            .bearer_auth(&token)
+            .json(&json!({ "enabled": enabled }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res = app
+        .bearer(Method::DELETE, &format!("/api/v1/webhooks/{extra}"), &token)
+        .await;
+    assert_eq!(res.status(), 200);
+    send_test(&app, &token, &all_id).await;
+    // Expiry, announced at the next start: a certificate a day from its
+    // end and one just ended; an admin token five days from its end and
+    // one past it.
     let now = app::domain::clock::now_ms();
     let db = app.kw().db().write().clone();
     const DAY: i64 = 24 * 3600 * 1000;
-    sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
-        .bind(now - 30 * DAY)
-        .bind(now + 20 * 3600 * 1000)
-        .bind(soon["id"].as_str().unwrap())
+    for (name, not_after) in [("expiring", now + 20 * 3600 * 1000), ("ended", now - 3600 * 1000)] {
+        let (_, csr) = openssl_csr(dir.path(), Key::P256, name);
+        let cert = issued(&app, &token, name, &csr).await;
+        sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
+            .bind(now - 30 * DAY)
+            .bind(not_after)
+            .bind(cert["id"].as_str().unwrap())
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    for (name, expires_at) in [("stale", now - 60_000), ("soon", now + 5 * DAY)] {
+        app.admin_with_token(name);
+        sqlx::query(
+            "UPDATE admin_tokens SET issued_at = $1, expires_at = $2 \
+             WHERE admin_id = (SELECT id FROM admin_users WHERE username = $3)",
+        )
+        .bind(now - 365 * DAY)
+        .bind(expires_at)
+        .bind(name)
         .execute(&db)
         .await
         .unwrap();
-    app.admin_with_token("stale");
-    sqlx::query(
-        "UPDATE admin_tokens SET issued_at = $1, expires_at = $2 \
-         WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'stale')",
-    )
-    .bind(now - 365 * DAY)
-    .bind(now - 60_000)
-    .execute(&db)
-    .await
-    .unwrap();
-    app.restart_with(allow_private).await;
+    }
+    // Last, the master key rotated from the host; the restart takes the
+    // new key, and the secrets re-sealed under it still sign.
+    let new_key = app.data_dir.join("rotated.key");
+    let out = app.keyward(
+        &["master-key", "rotate", "--new-key-file", new_key.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.restart_with(|c| {
+        allow_private(c);
+        c.master_key_file = Some(new_key.clone());
+    })
+    .await;
 
-    let expected: BTreeSet<&str> = [
-        "server_key.generated",
-        "server_key.retired",
-        "secure_mode.on",
-        "secure_mode.off",
-        "mtls.on",
-        "mtls.off",
-        "admin_token.generated",
-        "admin_token.revoked",
-        "admin_token.expired",
-        "certificate.issued",
-        "certificate.revoked",
-        "certificate.expiring",
-        "admin.created",
-        "admin.disabled",
-        "admin.enabled",
-        "admin.locked_out",
-        "second_factor.changed",
-        "webhook.created",
-    ]
-    .into_iter()
-    .collect();
+    // Every event there is.
+    let expected: BTreeSet<&str> = app::domain::webhooks::events::EVENTS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
     let mut seen = BTreeSet::new();
     let mut bodies = String::new();
     let mut ids = BTreeSet::new();

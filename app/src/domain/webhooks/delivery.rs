@@ -28,8 +28,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Due deliveries are looked for this often, besides being woken by a
 /// commit on this instance.
 const POLL: Duration = Duration::from_secs(1);
-/// Deliveries sent at once (each to a different endpoint).
-const IN_FLIGHT: usize = 16;
+/// Deliveries sent at once (each to a different endpoint): one for each
+/// endpoint there may be, so hanging receivers cannot hold up the rest.
+const IN_FLIGHT: usize = super::MAX_ENDPOINTS as usize;
 /// Sends running at a stop get this long to end.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Finished deliveries are kept this long for the delivery log.
@@ -307,7 +308,9 @@ async fn disable_if_failing_for_a_day(kw: &Keyward, endpoint_id: &str) -> Domain
     );
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1, updated_at = $2 \
-         WHERE id = $3 AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= $4",
+         WHERE id = $3 AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= $4 \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries s WHERE s.endpoint_id = $3 \
+                             AND s.state = 'delivered' AND s.last_at >= webhook_endpoints.failing_since)",
     )
     .bind(&reason)
     .bind(now)

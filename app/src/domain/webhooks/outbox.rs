@@ -187,15 +187,17 @@ pub async fn record(db: &Db, d: &Claimed, outcome: &Outcome) -> DomainResult<Aft
     .execute(db.write())
     .await?
     .rows_affected();
-    if kept == 0 {
-        return Ok(After::Lost);
-    }
+    // The receiver answered: it works, whatever became of this row.
     if after == After::Delivered {
         sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
             .bind(&d.endpoint_id)
             .execute(db.write())
             .await?;
-    } else {
+    }
+    if kept == 0 {
+        return Ok(After::Lost);
+    }
+    if after != After::Delivered {
         sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
             .bind(now)
             .bind(&d.endpoint_id)

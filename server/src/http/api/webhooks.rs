@@ -215,6 +215,7 @@ pub async fn get(
     request_body = WebhookChange,
     responses(
         (status = 200, description = "The endpoint", body = WebhookBody),
+        (status = 400, description = "A malformed body", body = ErrorBody),
         (status = 404, description = "No endpoint with that id", body = ErrorBody),
         AdminTokenRefusals
     ),
