@@ -87,6 +87,18 @@ pub struct Claimed {
 /// never, holds up its own deliveries only.
 pub async fn claim(db: &Db, n: i64, busy: &[String]) -> DomainResult<Vec<Claimed>> {
     let now = now_ms();
+    // Looked for from a reader first: most polls find nothing, and on
+    // SQLite an UPDATE, even of no row, takes the one writer the hot path
+    // batches its writes through.
+    let due: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND next_at <= $1 AND lease_until <= $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(db.read())
+    .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let lease_until = now + LEASE_MS;
     let lock = match db.backend() {
         Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
