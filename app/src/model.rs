@@ -264,9 +264,13 @@ pub struct CertificateRow {
     pub not_after: String,
     /// "in 364 days", "expired 2 days ago", …
     pub countdown: String,
-    /// active / expired / revoked.
+    /// active / expired / revoked / replaced.
     pub status: String,
     pub active: bool,
+    /// Active and not renewed already.
+    pub renewable: bool,
+    /// Its lifetime in whole days: a renewal's default.
+    pub lifetime_days: i64,
 }
 
 /// The file name a certificate downloads as: its name, made safe.

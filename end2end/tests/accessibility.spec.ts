@@ -117,6 +117,10 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
   await page.getByRole('button', { name: 'Create certificate' }).click();
   await expect(page.getByTestId('issued')).toContainText('backend');
   await check(page, javaScriptEnabled, browser, '/settings/security (a new certificate shown)', found);
+  await visit(page, keyward.url + 'settings/security', javaScriptEnabled);
+  await page.getByRole('link', { name: 'Renew…' }).click();
+  await expect(page.getByTestId('renew-certificate')).toBeVisible();
+  await check(page, javaScriptEnabled, browser, '/settings/security?renew= (a renewal asked for)', found);
 
   const pages = [
     'settings/integrations',

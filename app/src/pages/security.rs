@@ -4,7 +4,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::components::{say_done, successes, FailureView, FormError, Ready};
 use crate::model::{pem_file_name, CertificateInput, CertificateRow, SecurityData};
-use crate::server_fns::security::{load_security, CreateCertificate, RevokeCertificate, SetMtls};
+use crate::server_fns::security::{load_security, CreateCertificate, RenewCertificate, RevokeCertificate, SetMtls};
 
 /// Settings > Security: the application's CA, client certificates issued
 /// from CSRs, and the mTLS switch. Steps live in the URL (`?do=create`,
@@ -12,13 +12,19 @@ use crate::server_fns::security::{load_security, CreateCertificate, RevokeCertif
 #[component]
 pub fn SecurityPage() -> impl IntoView {
     let create = ServerAction::<CreateCertificate>::new();
+    let renew = ServerAction::<RenewCertificate>::new();
     let revoke = ServerAction::<RevokeCertificate>::new();
     let set_mtls = ServerAction::<SetMtls>::new();
     say_done(revoke);
     say_done(set_mtls);
-    let (created, revoked, switched) = (successes(create), successes(revoke), successes(set_mtls));
+    let (created, renewed, revoked, switched) = (
+        successes(create),
+        successes(renew),
+        successes(revoke),
+        successes(set_mtls),
+    );
     let data = Resource::new(
-        move || (created.get(), revoked.get(), switched.get()),
+        move || (created.get(), renewed.get(), revoked.get(), switched.get()),
         |_| load_security(),
     );
     view! {
@@ -27,7 +33,7 @@ pub fn SecurityPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <SecurityView data create revoke set_mtls/> }.into_any(),
+                    Ok(data) => view! { <SecurityView data create renew revoke set_mtls/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -39,6 +45,7 @@ pub fn SecurityPage() -> impl IntoView {
 fn SecurityView(
     data: SecurityData,
     create: ServerAction<CreateCertificate>,
+    renew: ServerAction<RenewCertificate>,
     revoke: ServerAction<RevokeCertificate>,
     set_mtls: ServerAction<SetMtls>,
 ) -> impl IntoView {
@@ -47,6 +54,7 @@ fn SecurityView(
         query
             .with(|q| q.get("issued"))
             .or_else(|| create.value().get().and_then(Result::ok))
+            .or_else(|| renew.value().get().and_then(Result::ok))
     };
     let rows = data.certificates.clone();
     let issued = move || {
@@ -73,6 +81,7 @@ fn SecurityView(
             </p>
             {move || issued().map(|row| view! { <Issued row/> })}
             <CreateCertificateForm action=create room max_validity_days=data.max_validity_days kept=data.kept/>
+            <RenewConfirm rows=data.certificates.clone() max_validity_days=data.max_validity_days action=renew/>
             <RevokeConfirm rows=data.certificates.clone() mtls=data.mtls action=revoke/>
             <CertificateTable rows=data.certificates/>
         </section>
@@ -178,6 +187,61 @@ fn CreateCertificateForm(
     }
 }
 
+/// `?renew=<id>`: the same key and subject issued again; the current
+/// certificate keeps working for the overlap chosen.
+#[component]
+fn RenewConfirm(
+    rows: Vec<CertificateRow>,
+    max_validity_days: i64,
+    action: ServerAction<RenewCertificate>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let target = move || {
+        let id = query.with(|q| q.get("renew"))?;
+        rows.iter().find(|r| r.id == id && r.renewable).cloned()
+    };
+    // (hours, label): 0 stops it at once; a century means "until it expires".
+    let overlaps = [
+        (0, "No time: it stops at once"),
+        (1, "1 hour"),
+        (24, "24 hours"),
+        (168, "7 days"),
+        (876_000, "Until it expires"),
+    ];
+    view! {
+        <FormError error/>
+        {move || target().map(|row| view! {
+            <div class="confirm" role="group" aria-label="Confirm renewal">
+                <p class="alert info">
+                    "Renew \u{201c}"{row.name.clone()}"\u{201d}? The CA issues a new certificate for the same key and "
+                    "subject: no new CSR is needed. Install it on your backend; the current one keeps working for the "
+                    "time you choose, then stops."
+                </p>
+                <ActionForm action attr:class="form" attr:data-testid="renew-certificate">
+                    <input type="hidden" name="id" value=row.id.clone()/>
+                    <label>"Valid for (days, at most " {max_validity_days} ")"
+                        <input type="number" name="validity_days" min="1" max=max_validity_days
+                            value=row.lifetime_days.min(max_validity_days) required/>
+                    </label>
+                    <label>"The current certificate keeps working for"
+                        <select name="overlap_hours">
+                            {overlaps.into_iter().map(|(hours, label)| view! {
+                                <option value=hours.to_string() selected=hours == 24>{label}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <div>
+                        <button type="submit" class="button primary">"Renew certificate"</button>
+                        " "
+                        <a class="button secondary" href="/settings/security">"Cancel"</a>
+                    </div>
+                </ActionForm>
+            </div>
+        })}
+    }
+}
+
 #[component]
 fn RevokeConfirm(rows: Vec<CertificateRow>, mtls: bool, action: ServerAction<RevokeCertificate>) -> impl IntoView {
     let query = use_query_map();
@@ -224,6 +288,7 @@ fn CertificateTable(rows: Vec<CertificateRow>) -> impl IntoView {
                 {rows.into_iter().map(|r| {
                     let revocable = r.status != "revoked";
                     let revoke_href = format!("?revoke={}#certificates", r.id);
+                    let renew_href = r.renewable.then(|| format!("?renew={}#certificates", r.id));
                     view! {
                         <tr class=if r.active { "" } else { "muted" } data-testid="certificate-row">
                             <td data-label="Name">{r.name.clone()}</td>
@@ -233,6 +298,7 @@ fn CertificateTable(rows: Vec<CertificateRow>) -> impl IntoView {
                             <td data-label="Status"><span class=status_badge(&r.status)>{r.status.clone()}</span></td>
                             <td class="actions" data-label="Actions">
                                 <a href=download_href(&r.id) download=pem_file_name(&r.name)>"Download"</a>
+                                {renew_href.map(|href| view! { " · " <a href=href>"Renew…"</a> })}
                                 {revocable.then(|| view! { " · " <a href=revoke_href>"Revoke…"</a> })}
                             </td>
                         </tr>

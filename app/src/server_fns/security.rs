@@ -47,11 +47,16 @@ pub async fn load_security() -> Result<SecurityData, AppError> {
         .certificates
         .into_iter()
         .map(|c| CertificateRow {
-            // A revoked certificate has no time left: say when it ended.
-            countdown: match c.revoked_at {
-                Some(at) => format!("Revoked {}", display(at)),
-                None => countdown(c.not_after, now),
+            // A revoked certificate has no time left: say when it ended;
+            // a renewed one, until when it works.
+            countdown: match (c.revoked_at, c.retires_at) {
+                (Some(at), _) => format!("Revoked {}", display(at)),
+                (None, Some(at)) if at > now => format!("Renewed: works until {}", display(at)),
+                (None, Some(at)) => format!("Renewed: replaced since {}", display(at)),
+                (None, None) => countdown(c.not_after, now),
             },
+            renewable: c.renewable(),
+            lifetime_days: ((c.not_after - c.not_before) / 86_400_000).max(1),
             not_after: display(c.not_after),
             active: c.status == CertStatus::Active,
             status: c.status.as_str().into(),
@@ -106,6 +111,29 @@ pub async fn create_certificate(name: String, csr: String, validity_days: i64) -
     };
     leptos_axum::redirect(&format!("/settings/security?issued={}#certificates", info.id));
     Ok(info.id)
+}
+
+/// Renews a certificate for its own key; the current one keeps working
+/// for `overlap_hours` (at most until its own end).
+#[server(prefix = "/console/fn", endpoint = "renew_certificate")]
+pub async fn renew_certificate(id: String, validity_days: i64, overlap_hours: i64) -> Result<String, AppError> {
+    use crate::domain::pki::certificates::Validity;
+
+    let kw = crate::auth::keyward()?;
+    let who = crate::auth::require_admin().await?;
+    let renewed = kw
+        .renew_certificate(
+            &who,
+            &id,
+            Validity::Days(validity_days),
+            overlap_hours.saturating_mul(3600),
+        )
+        .await?;
+    leptos_axum::redirect(&format!(
+        "/settings/security?issued={}#certificates",
+        renewed.certificate.id
+    ));
+    Ok(renewed.certificate.id)
 }
 
 #[server(prefix = "/console/fn", endpoint = "revoke_certificate")]

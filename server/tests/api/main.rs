@@ -25,6 +25,7 @@ mod observability;
 mod openapi;
 mod operations;
 mod regions;
+mod renewal;
 mod rest_admin;
 mod rest_sessions;
 mod setup;

@@ -42,7 +42,7 @@ pub async fn mint(client: &Client, base: &str, server_key: &str) -> reqwest::Res
         .unwrap()
 }
 
-async fn refused(res: reqwest::Response, why: &str) {
+pub(crate) async fn refused(res: reqwest::Response, why: &str) {
     let msg = envelope(res, 403, 400300).await;
     assert!(msg.contains(why), "expected {why:?} in {msg:?}");
 }

@@ -31,6 +31,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/certificates"),
     ("get", "/api/v1/certificates/{id}"),
     ("delete", "/api/v1/certificates/{id}"),
+    ("post", "/api/v1/certificates/{id}/renew"),
     ("get", "/api/v1/audit-events"),
     ("get", "/api/v1/audit-events/export"),
     ("get", "/api/v1/ca.pem"),

@@ -443,6 +443,17 @@ async fn every_listed_event_is_delivered() {
             .await
             .unwrap();
     }
+    // A certificate renewed (the two above no longer count: one ended).
+    let (_, csr_renewing) = openssl_csr(dir.path(), Key::P256, "renewing");
+    let renewing = issued(&app, &token, "renewing", &csr_renewing).await;
+    let res = app
+        .bearer(
+            Method::POST,
+            &format!("/api/v1/certificates/{}/renew", renewing["id"].as_str().unwrap()),
+            &token,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
     for (name, expires_at) in [("stale", now - 60_000), ("soon", now + 5 * DAY)] {
         app.admin_with_token(name);
         sqlx::query(

@@ -1,6 +1,7 @@
 //! Client certificates issued by the application's CA for mTLS: at most
-//! two active at once, each downloadable and revocable, revoked ones in
-//! the CRL. Every change is one audited transaction.
+//! two active at once, each downloadable, renewable (the same key and
+//! subject, issued again; the old one kept for an overlap) and revocable,
+//! revoked ones in the CRL. Every change is one audited transaction.
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::now_ms;
@@ -21,6 +22,8 @@ pub enum CertStatus {
     Active,
     Expired,
     Revoked,
+    /// Renewed, and past the overlap its renewal gave it.
+    Replaced,
 }
 
 impl CertStatus {
@@ -29,6 +32,7 @@ impl CertStatus {
             CertStatus::Active => "active",
             CertStatus::Expired => "expired",
             CertStatus::Revoked => "revoked",
+            CertStatus::Replaced => "replaced",
         }
     }
 }
@@ -46,7 +50,18 @@ pub struct CertificateInfo {
     pub created_at: i64,
     pub created_by: String,
     pub revoked_at: Option<i64>,
+    /// Renewed: it works until then (at most its own not-after)…
+    pub retires_at: Option<i64>,
+    /// …and this certificate replaced it.
+    pub renewed_as: Option<String>,
     pub status: CertStatus,
+}
+
+impl CertificateInfo {
+    /// Can it be renewed now? Active, and not renewed already.
+    pub fn renewable(&self) -> bool {
+        self.status == CertStatus::Active && self.renewed_as.is_none()
+    }
 }
 
 /// SHA-256 fingerprint as people compare it: `AB:CD:…`.
@@ -79,7 +94,7 @@ pub struct NewCertificate<'a> {
 }
 
 const COLUMNS: &str = "id, name, subject, key_type, serial, fingerprint, not_before, not_after, \
-                       created_at, created_by, revoked_at";
+                       created_at, created_by, revoked_at, retires_at, renewed_as";
 type Row = (
     String,
     String,
@@ -92,6 +107,8 @@ type Row = (
     i64,
     String,
     Option<i64>,
+    Option<i64>,
+    Option<String>,
 );
 
 fn from_row(row: Row, now: i64) -> CertificateInfo {
@@ -107,9 +124,13 @@ fn from_row(row: Row, now: i64) -> CertificateInfo {
         created_at,
         created_by,
         revoked_at,
+        retires_at,
+        renewed_as,
     ) = row;
     let status = if revoked_at.is_some() {
         CertStatus::Revoked
+    } else if retires_at.is_some_and(|at| at <= now) && not_after > now {
+        CertStatus::Replaced
     } else if not_after <= now {
         CertStatus::Expired
     } else {
@@ -127,6 +148,8 @@ fn from_row(row: Row, now: i64) -> CertificateInfo {
         created_at,
         created_by,
         revoked_at,
+        retires_at,
+        renewed_as,
         status,
     }
 }
@@ -161,12 +184,14 @@ async fn create(
             "At most {MAX_ACTIVE} certificates can be active at once: revoke one before creating another."
         )));
     }
-    let (same_name,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND name = $2")
-            .bind(now)
-            .bind(&name)
-            .fetch_one(change.conn())
-            .await?;
+    let (same_name,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND name = $2 \
+             AND renewed_as IS NULL",
+    )
+    .bind(now)
+    .bind(&name)
+    .fetch_one(change.conn())
+    .await?;
     if same_name > 0 {
         return Err(DomainError::Conflict(format!(
             "An active certificate is already named \"{name}\": choose another name."
@@ -204,6 +229,8 @@ async fn create(
         created_at: now,
         created_by: actor.name.clone(),
         revoked_at: None,
+        retires_at: None,
+        renewed_as: None,
         status: CertStatus::Active,
     };
     change
@@ -220,6 +247,145 @@ async fn create(
         )
         .await?;
     Ok((info, chain(&issued.pem, authority.cert_pem())))
+}
+
+/// A renewal's outcome: the new certificate (with its chain) and when the
+/// one it replaces stops working.
+#[derive(Debug, Clone)]
+pub struct Renewed {
+    pub certificate: CertificateInfo,
+    pub chain: String,
+    pub old_retires_at: i64,
+}
+
+/// Issues `id` again for the same key and subject from the CA, for
+/// `validity_secs`; the old one keeps working for `overlap_secs` (at most
+/// until its own end), then only the new one does.
+async fn renew(
+    db: &Db,
+    master: &MasterKey,
+    actor: &Principal,
+    id: &str,
+    validity_secs: Option<i64>,
+    overlap_secs: i64,
+    max_validity_secs: i64,
+) -> DomainResult<Renewed> {
+    if overlap_secs < 0 {
+        return Err(DomainError::invalid_field(
+            "overlap",
+            "The overlap cannot be negative (0 stops the old certificate at once).",
+        ));
+    }
+    let now = now_ms();
+    let mut change = db.change_as(actor).await?;
+    type Stored = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Vec<u8>,
+        i64,
+        i64,
+        i64,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        String,
+    );
+    let row: Option<Stored> = sqlx::query_as(&format!("SELECT {COLUMNS}, pem FROM certificates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(change.conn())
+        .await?;
+    let (a, b, c, d, e, f, g, h, i, j, k, l, m, pem) =
+        row.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?;
+    let old = from_row((a, b, c, d, e, f, g, h, i, j, k, l, m), now);
+    if let Some(new_id) = &old.renewed_as {
+        return Err(DomainError::Conflict(format!(
+            "The certificate \"{}\" was renewed already (as {new_id}): renew that one.",
+            old.name
+        )));
+    }
+    if old.status != CertStatus::Active {
+        return Err(DomainError::Conflict(format!(
+            "The certificate \"{}\" is {}: only an active certificate is renewed. Create a new one from a CSR.",
+            old.name,
+            old.status.as_str()
+        )));
+    }
+    // As long as the one it replaces, unless told otherwise.
+    let validity_secs = validity_secs.unwrap_or(((old.not_after - old.not_before) / 1000).min(max_validity_secs));
+    if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&validity_secs) {
+        return Err(DomainError::invalid_field(
+            "validity",
+            format!(
+                "The validity must be between 1 second and {} (the configured maximum).",
+                crate::domain::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
+            ),
+        ));
+    }
+    let key = csr::from_certificate(&pem)?;
+    let authority = Ca::load(change.conn(), master).await?;
+    let issued = authority.issue(&key, now + validity_secs * 1000)?;
+    let new_id = crate::domain::ids::random_id();
+    sqlx::query(
+        "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
+         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&new_id)
+    .bind(&old.name)
+    .bind(&old.subject)
+    .bind(&old.key_type)
+    .bind(&issued.serial_hex)
+    .bind(issued.fingerprint.to_vec())
+    .bind(issued.not_before_ms)
+    .bind(issued.not_after_ms)
+    .bind(&issued.pem)
+    .bind(now)
+    .bind(&actor.name)
+    .execute(change.conn())
+    .await?;
+    let old_retires_at = now.saturating_add(overlap_secs.saturating_mul(1000)).min(old.not_after);
+    sqlx::query("UPDATE certificates SET retires_at = $1, renewed_as = $2 WHERE id = $3")
+        .bind(old_retires_at)
+        .bind(&new_id)
+        .bind(id)
+        .execute(change.conn())
+        .await?;
+    let certificate = CertificateInfo {
+        id: new_id,
+        serial_hex: issued.serial_hex.clone(),
+        fingerprint: fingerprint_text(&issued.fingerprint),
+        not_before: issued.not_before_ms,
+        not_after: issued.not_after_ms,
+        created_at: now,
+        created_by: actor.name.clone(),
+        revoked_at: None,
+        retires_at: None,
+        renewed_as: None,
+        status: CertStatus::Active,
+        ..old.clone()
+    };
+    change
+        .commit(
+            AuditEvent::new(&actor.name, "certificate.renew", &old.name)
+                .detail(serde_json::json!({
+                    "id": old.id,
+                    "renewed_as": certificate.id,
+                    "serial": certificate.serial_hex,
+                    "fingerprint": certificate.fingerprint,
+                    "not_after": crate::domain::clock::iso(certificate.not_after),
+                    "old_retires_at": crate::domain::clock::iso(old_retires_at),
+                }))
+                .source(actor.source()),
+        )
+        .await?;
+    Ok(Renewed {
+        chain: chain(&issued.pem, authority.cert_pem()),
+        certificate,
+        old_retires_at,
+    })
 }
 
 async fn list(db: &Db) -> DomainResult<Vec<CertificateInfo>> {
@@ -297,12 +463,15 @@ async fn revoke(db: &Db, actor: &Principal, id: &str) -> DomainResult<Certificat
     })
 }
 
-/// How many certificates are active now.
+/// How many certificates are active now, towards the limit: one renewed,
+/// and on its way out, does not count (its renewal does).
 pub(crate) async fn active_count<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1")
-        .bind(now_ms())
-        .fetch_one(executor)
-        .await?;
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND renewed_as IS NULL",
+    )
+    .bind(now_ms())
+    .fetch_one(executor)
+    .await?;
     Ok(n)
 }
 
@@ -326,6 +495,21 @@ pub enum Validity {
     Days(i64),
     /// Seconds, for short-lived certificates (the admin API).
     Seconds(i64),
+}
+
+impl Validity {
+    /// In seconds; `None` for the default, which the operation decides.
+    fn secs(self) -> DomainResult<Option<i64>> {
+        match self {
+            Validity::Default => Ok(None),
+            Validity::Days(days) if days < 1 => Err(DomainError::invalid_field(
+                "validity",
+                "The validity must be at least 1 day.",
+            )),
+            Validity::Days(days) => Ok(Some(days.saturating_mul(86_400))),
+            Validity::Seconds(secs) => Ok(Some(secs)),
+        }
+    }
 }
 
 /// Certificates expiring within this many days are called out (or
@@ -370,17 +554,7 @@ impl Keyward {
         validity: Validity,
     ) -> DomainResult<(CertificateInfo, String)> {
         let max = self.lifetimes.cert_max_validity.as_secs() as i64;
-        let validity_secs = match validity {
-            Validity::Default => max,
-            Validity::Days(days) if days < 1 => {
-                return Err(DomainError::invalid_field(
-                    "validity",
-                    "The validity must be at least 1 day.",
-                ))
-            }
-            Validity::Days(days) => days.saturating_mul(86_400),
-            Validity::Seconds(secs) => secs,
-        };
+        let validity_secs = validity.secs()?.unwrap_or(max);
         let issued = create(
             &self.db,
             &self.master_key,
@@ -407,6 +581,25 @@ impl Keyward {
         Ok(info)
     }
 
+    /// Renews a certificate: the same key and subject, issued again by
+    /// the CA (no CSR needed), for `validity` (by default as long as the
+    /// old one's); the old one keeps working for `overlap_secs` (at most
+    /// until its own end) so the backend can swap without an outage.
+    pub async fn renew_certificate(
+        &self,
+        who: &Principal,
+        id: &str,
+        validity: Validity,
+        overlap_secs: i64,
+    ) -> DomainResult<Renewed> {
+        crate::domain::ids::plausible(id, crate::domain::Entity::Certificate)?;
+        let validity_secs = validity.secs()?;
+        let max = self.lifetimes.cert_max_validity.as_secs() as i64;
+        let renewed = renew(&self.db, &self.master_key, who, id, validity_secs, overlap_secs, max).await?;
+        self.refresh().await?;
+        Ok(renewed)
+    }
+
     /// The newest certificates, newest first.
     pub async fn certificates(&self, _who: &Principal) -> DomainResult<Vec<CertificateInfo>> {
         list(&self.db).await
@@ -422,7 +615,9 @@ impl Keyward {
         let app = self.application(who).await?;
         let certificates = list(&self.db).await?;
         let now = now_ms();
-        let live = || certificates.iter().filter(|c| c.status == CertStatus::Active);
+        // A renewed certificate is on its way out: neither counted nor
+        // warned of (its renewal is).
+        let live = || certificates.iter().filter(|c| c.renewable());
         let expiring = live().filter(|c| expiring(c, now)).cloned().collect();
         let active = live().count() as i64;
         Ok(SecurityOverview {

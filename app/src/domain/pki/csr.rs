@@ -34,6 +34,9 @@ impl KeyType {
     }
 }
 
+/// A subject as (attribute OID, value) pairs, in order.
+pub type Subject = Vec<(Vec<u64>, String)>;
+
 /// A CSR whose key is acceptable and whose signature checks out.
 #[derive(Debug, Clone)]
 pub struct CheckedCsr {
@@ -41,7 +44,7 @@ pub struct CheckedCsr {
     pub spki: Vec<u8>,
     pub key_type: KeyType,
     /// The requested subject as (attribute OID, value) pairs, in order.
-    pub subject: Vec<(Vec<u64>, String)>,
+    pub subject: Subject,
     /// The subject in RFC 4514-like text, for people.
     pub subject_text: String,
 }
@@ -145,10 +148,26 @@ pub fn check(pem: &str) -> DomainResult<CheckedCsr> {
     strict_der(&der)?;
     let info = &csr.certification_request_info;
     let spki = &info.subject_pki;
-    let alg = &spki.algorithm.algorithm;
-
     // The key first: an unacceptable key is the clearer message.
-    let key_type = if *alg == OID_PKCS1_RSAENCRYPTION {
+    let key_type = key_type_of(spki)?;
+
+    csr.verify_signature().map_err(|_| {
+        invalid("The CSR's signature does not match its public key: it was altered or not signed by its key.")
+    })?;
+
+    let (subject, subject_text) = subject_of(&info.subject)?;
+    Ok(CheckedCsr {
+        spki: spki.raw.to_vec(),
+        key_type,
+        subject,
+        subject_text,
+    })
+}
+
+/// The key a CSR (or a certificate Keyward issued) carries, if acceptable.
+fn key_type_of(spki: &x509_parser::x509::SubjectPublicKeyInfo) -> DomainResult<KeyType> {
+    let alg = &spki.algorithm.algorithm;
+    if *alg == OID_PKCS1_RSAENCRYPTION {
         match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) => {
                 let bits = bit_len(rsa.modulus);
@@ -157,36 +176,33 @@ pub fn check(pem: &str) -> DomainResult<CheckedCsr> {
                         "The CSR's RSA key has {bits} bits; at least {MIN_RSA_BITS} are required."
                     )));
                 }
-                KeyType::Rsa(bits)
+                Ok(KeyType::Rsa(bits))
             }
-            _ => return Err(invalid("The CSR's RSA public key could not be read.")),
+            _ => Err(invalid("The CSR's RSA public key could not be read.")),
         }
     } else if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
         let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
         match curve {
-            Some(c) if c == OID_EC_P256 => KeyType::EcdsaP256,
-            Some(c) if c == OID_NIST_EC_P384 => KeyType::EcdsaP384,
-            Some(c) => {
-                return Err(invalid(format!(
-                    "The CSR's ECDSA key is on curve {c}; only P-256 and P-384 are accepted."
-                )))
-            }
-            None => return Err(invalid("The CSR's ECDSA key does not name its curve.")),
+            Some(c) if c == OID_EC_P256 => Ok(KeyType::EcdsaP256),
+            Some(c) if c == OID_NIST_EC_P384 => Ok(KeyType::EcdsaP384),
+            Some(c) => Err(invalid(format!(
+                "The CSR's ECDSA key is on curve {c}; only P-256 and P-384 are accepted."
+            ))),
+            None => Err(invalid("The CSR's ECDSA key does not name its curve.")),
         }
     } else if *alg == OID_SIG_ED25519 {
-        KeyType::Ed25519
+        Ok(KeyType::Ed25519)
     } else {
-        return Err(invalid(format!(
+        Err(invalid(format!(
             "The CSR's key type ({alg}) is not accepted: use RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519."
-        )));
-    };
+        )))
+    }
+}
 
-    csr.verify_signature().map_err(|_| {
-        invalid("The CSR's signature does not match its public key: it was altered or not signed by its key.")
-    })?;
-
+/// A subject as (attribute OID, value) pairs, in order, and as text.
+fn subject_of(name: &x509_parser::x509::X509Name) -> DomainResult<(Subject, String)> {
     let mut subject = Vec::new();
-    for attr in info.subject.iter_attributes() {
+    for attr in name.iter_attributes() {
         let oid: Vec<u64> = attr
             .attr_type()
             .iter()
@@ -197,16 +213,24 @@ pub fn check(pem: &str) -> DomainResult<CheckedCsr> {
             .map_err(|_| invalid("The CSR's subject holds a value that is not text."))?;
         subject.push((oid, value.to_string()));
     }
-    let subject_text = info.subject.to_string();
+    let text = name.to_string();
+    Ok((subject, if text.is_empty() { "(empty)".into() } else { text }))
+}
+
+/// The key and subject of a certificate Keyward issued, to issue it again
+/// (a renewal): what its CSR said, without the CSR.
+pub fn from_certificate(pem: &str) -> DomainResult<CheckedCsr> {
+    let internal = |what: &str| DomainError::Internal(format!("a stored certificate: {what}"));
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| internal("not PEM"))?;
+    let cert = block.parse_x509().map_err(|_| internal("not X.509"))?;
+    let spki = cert.public_key();
+    let key_type = key_type_of(spki)?;
+    let (subject, subject_text) = subject_of(cert.subject())?;
     Ok(CheckedCsr {
         spki: spki.raw.to_vec(),
         key_type,
         subject,
-        subject_text: if subject_text.is_empty() {
-            "(empty)".into()
-        } else {
-            subject_text
-        },
+        subject_text,
     })
 }
 

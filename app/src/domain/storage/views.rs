@@ -447,23 +447,26 @@ async fn load_snapshot(db: &Db, version: i64) -> DomainResult<Snapshot> {
         .collect();
     // Few rows: at most two active at a time, plus those revoked over the
     // years; revoked ones stay so a refusal can say "revoked".
-    type CertRow = (String, String, Vec<u8>, i64, i64, Option<i64>);
+    type CertRow = (String, String, Vec<u8>, i64, i64, Option<i64>, Option<i64>);
     let certs: Vec<CertRow> =
-        sqlx::query_as("SELECT id, name, fingerprint, not_before, not_after, revoked_at FROM certificates")
+        sqlx::query_as("SELECT id, name, fingerprint, not_before, not_after, revoked_at, retires_at FROM certificates")
             .fetch_all(db.read())
             .await?;
     let certificates = certs
         .into_iter()
-        .filter_map(|(id, name, fingerprint, not_before, not_after, revoked_at)| {
-            let view = CertView {
-                id,
-                name,
-                not_before,
-                not_after,
-                revoked: revoked_at.is_some(),
-            };
-            Some((digest_key(&fingerprint)?, view))
-        })
+        .filter_map(
+            |(id, name, fingerprint, not_before, not_after, revoked_at, retires_at)| {
+                let view = CertView {
+                    id,
+                    name,
+                    not_before,
+                    // A renewed certificate works until the end of its overlap.
+                    not_after: retires_at.map_or(not_after, |at| at.min(not_after)),
+                    revoked: revoked_at.is_some(),
+                };
+                Some((digest_key(&fingerprint)?, view))
+            },
+        )
         .collect();
     Ok(Snapshot {
         version,

@@ -21,6 +21,10 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("certificate.issued", "A client certificate was issued"),
     ("certificate.revoked", "A client certificate was revoked"),
     (
+        "certificate.renewed",
+        "A client certificate was renewed (the same key, issued again; the old one kept for an overlap)",
+    ),
+    (
         "certificate.expiring",
         "A client certificate expires in 30, 7 or 1 days",
     ),
@@ -77,6 +81,7 @@ pub fn raised_by(action: &str, detail: &Value) -> Vec<&'static str> {
         "admin_token.expired" => one("admin_token.expired"),
         "certificate.issue" => one("certificate.issued"),
         "certificate.revoke" => one("certificate.revoked"),
+        "certificate.renew" => one("certificate.renewed"),
         "certificate.expiring" => one("certificate.expiring"),
         "certificate.expired" => one("certificate.expired"),
         "admin.create" => one("admin.created"),
@@ -132,6 +137,7 @@ mod tests {
             ("admin_token.expired", json!(null)),
             ("certificate.issue", json!(null)),
             ("certificate.revoke", json!(null)),
+            ("certificate.renew", json!(null)),
             ("certificate.expiring", json!(null)),
             ("certificate.expired", json!(null)),
             ("admin.create", json!(null)),

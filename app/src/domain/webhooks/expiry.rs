@@ -86,7 +86,8 @@ pub(in crate::domain) async fn announce(kw: &Keyward) -> DomainResult<usize> {
     .fetch_all(kw.db.read())
     .await?;
     let certificates: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT id, name, not_before, not_after FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND not_after <= $2",
+        "SELECT id, name, not_before, not_after FROM certificates \
+         WHERE revoked_at IS NULL AND renewed_as IS NULL AND not_after > $1 AND not_after <= $2",
     )
     .bind(soonest)
     .bind(latest)

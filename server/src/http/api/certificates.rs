@@ -12,7 +12,7 @@ use app::domain::clock::iso;
 use app::domain::pki::certificates::{CertificateInfo, Validity};
 use app::domain::DomainError;
 
-use super::extract::{AdminToken, ApiJson};
+use super::extract::{json_or_default, AdminToken, ApiJson};
 use super::{AdminTokenRefusals, ApiError, ErrorBody, Success};
 use crate::http::AppState;
 
@@ -28,11 +28,15 @@ pub struct Certificate {
     fingerprint_sha256: String,
     not_before: String,
     not_after: String,
-    /// `active`, `expired` or `revoked`.
+    /// `active`, `expired`, `revoked` or `replaced` (renewed, past its overlap).
     status: &'static str,
     created_at: String,
     created_by: String,
     revoked_at: Option<String>,
+    /// Renewed: it works until then (at most its own `notAfter`)…
+    retires_at: Option<String>,
+    /// …and this certificate replaced it.
+    renewed_as: Option<String>,
     /// The certificate and the CA chain (PEM): on creation and on `GET /{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pem: Option<String>,
@@ -46,6 +50,8 @@ impl Certificate {
             not_after: iso(c.not_after),
             created_at: iso(c.created_at),
             revoked_at: c.revoked_at.map(iso),
+            retires_at: c.retires_at.map(iso),
+            renewed_as: c.renewed_as,
             id: c.id,
             name: c.name,
             subject: c.subject,
@@ -173,6 +179,67 @@ pub async fn revoke(
 ) -> Result<Json<Success>, ApiError> {
     state.keyward.revoke_certificate(token.principal(), &id).await?;
     Ok(Json(Success::YES))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenewBody {
+    /// Whole days, or `validitySeconds`; by default as long as the old one.
+    validity_days: Option<i64>,
+    validity_seconds: Option<i64>,
+    /// How long the old certificate keeps working (default a day; at most
+    /// until its own end; 0 stops it at once).
+    overlap_seconds: Option<i64>,
+}
+
+/// The default overlap of a renewal: a day to swap the backend over.
+const DEFAULT_OVERLAP_SECS: i64 = 86_400;
+
+/// `POST /api/v1/certificates/{id}/renew`: the same key and subject issued
+/// again by the CA; the old certificate works on for the overlap.
+#[utoipa::path(
+    post,
+    path = "/api/v1/certificates/{id}/renew",
+    tag = "Certificates",
+    summary = "Renew a certificate for its own key, with an overlap",
+    params(("id" = String, Path, description = "The certificate's id")),
+    request_body = RenewBody,
+    responses(
+        (status = 200, description = "The new certificate, with its PEM and the CA chain", body = Certificate),
+        (status = 400, description = "A malformed body, a bad validity or overlap", body = ErrorBody),
+        (status = 404, description = "No certificate with that id", body = ErrorBody),
+        (status = 409, description = "Revoked, expired or renewed already", body = ErrorBody),
+        AdminTokenRefusals
+    ),
+    security(("bearer" = []))
+)]
+pub async fn renew(
+    State(state): State<AppState>,
+    token: AdminToken,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Certificate>, ApiError> {
+    let body: RenewBody = json_or_default(&body)?;
+    let validity = match (body.validity_days, body.validity_seconds) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "Give validityDays or validitySeconds, not both".into(),
+            ))
+        }
+        (Some(days), None) => Validity::Days(days),
+        (None, Some(secs)) => Validity::Seconds(secs),
+        (None, None) => Validity::Default,
+    };
+    let renewed = state
+        .keyward
+        .renew_certificate(
+            token.principal(),
+            &id,
+            validity,
+            body.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECS),
+        )
+        .await?;
+    Ok(Json(Certificate::of(renewed.certificate, Some(renewed.chain))))
 }
 
 fn pem_response(body: String) -> Response {

@@ -42,6 +42,7 @@ use super::{admin, audit_stream, auth_tokens, certificates, sessions, webhooks};
         certificates::create,
         certificates::get,
         certificates::revoke,
+        certificates::renew,
         certificates::ca_pem,
         certificates::crl_pem,
         webhooks::list,

@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
             "/v1/certificates/{id}",
             get(certificates::get).delete(certificates::revoke),
         )
+        .route("/v1/certificates/{id}/renew", post(certificates::renew))
         .route("/v1/audit-events", get(admin::audit_events))
         .route("/v1/audit-events/export", get(audit_stream::export))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
