@@ -103,7 +103,7 @@ impl Receiver {
     }
 
     async fn next(&mut self) -> Received {
-        self.next_within(Duration::from_secs(10)).await
+        self.next_within(Duration::from_secs(20)).await
     }
 
     /// Nothing arrives for `wait`.

@@ -22,7 +22,7 @@ use crate::domain::{DomainError, DomainResult};
 const SEAL_CONTEXT: &str = "ca-key:1";
 const CA_YEARS: i64 = 20;
 /// Certificates start a little in the past, for clients whose clocks lag.
-const BACKDATE_SECS: i64 = 60;
+pub(crate) const BACKDATE_SECS: i64 = 60;
 
 /// Re-seals the CA's private key with `new` (a master-key rotation).
 pub(in crate::domain) async fn reseal(

@@ -276,8 +276,8 @@ async fn renew(
             "The overlap cannot be negative (0 stops the old certificate at once).",
         ));
     }
-    let now = now_ms();
     let mut change = db.change_as(actor).await?;
+    let now = now_ms();
     type Stored = (
         String,
         String,
@@ -314,8 +314,10 @@ async fn renew(
             old.status.as_str()
         )));
     }
-    // As long as the one it replaces, unless told otherwise.
-    let validity_secs = validity_secs.unwrap_or(((old.not_after - old.not_before) / 1000).min(max_validity_secs));
+    // As long as the one it replaces (its backdating left out), unless
+    // told otherwise.
+    let lifetime_secs = (old.not_after - old.not_before) / 1000 - crate::domain::pki::ca::BACKDATE_SECS;
+    let validity_secs = validity_secs.unwrap_or(lifetime_secs.clamp(MIN_VALIDITY_SECS, max_validity_secs));
     if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&validity_secs) {
         return Err(DomainError::invalid_field(
             "validity",
@@ -423,10 +425,13 @@ async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, Str
 }
 
 /// Revokes a certificate: from the next request on it no longer passes
-/// mTLS, and it is listed in the CRL.
+/// mTLS, and it is listed in the CRL. So are the certificates it renewed
+/// that still work (their overlap not over): they carry the same key, and
+/// a revoked renewal must not leave its predecessor as a way in (nor a way
+/// round the limit of active certificates).
 async fn revoke(db: &Db, actor: &Principal, id: &str) -> DomainResult<CertificateInfo> {
-    let now = now_ms();
     let mut change = db.change_as(actor).await?;
+    let now = now_ms();
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
         .bind(id)
         .fetch_optional(change.conn())
@@ -447,12 +452,39 @@ async fn revoke(db: &Db, actor: &Principal, id: &str) -> DomainResult<Certificat
         .bind(id)
         .execute(change.conn())
         .await?;
+    // Back along the renewals, while they still work (bounded: a chain is
+    // as long as the renewals made, each one a change).
+    let mut predecessors = Vec::new();
+    let mut current = id.to_owned();
+    for _ in 0..1000 {
+        let before: Option<(String, Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT id, revoked_at, retires_at FROM certificates WHERE renewed_as = $1")
+                .bind(&current)
+                .fetch_optional(change.conn())
+                .await?;
+        let Some((before, revoked_at, retires_at)) = before else {
+            break;
+        };
+        if revoked_at.is_none() && retires_at.is_some_and(|at| at > now) {
+            sqlx::query("UPDATE certificates SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
+                .bind(now)
+                .bind(&actor.name)
+                .bind(&before)
+                .execute(change.conn())
+                .await?;
+            predecessors.push(before.clone());
+        }
+        current = before;
+    }
     change
         .commit(
             AuditEvent::new(&actor.name, "certificate.revoke", &info.name)
-                .detail(
-                    serde_json::json!({ "id": info.id, "serial": info.serial_hex, "fingerprint": info.fingerprint }),
-                )
+                .detail(serde_json::json!({
+                    "id": info.id,
+                    "serial": info.serial_hex,
+                    "fingerprint": info.fingerprint,
+                    "renewed_ones_revoked": predecessors,
+                }))
                 .source(actor.source()),
         )
         .await?;

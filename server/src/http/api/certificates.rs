@@ -203,7 +203,7 @@ const DEFAULT_OVERLAP_SECS: i64 = 86_400;
     tag = "Certificates",
     summary = "Renew a certificate for its own key, with an overlap",
     params(("id" = String, Path, description = "The certificate's id")),
-    request_body = RenewBody,
+    request_body(content = Option<RenewBody>, description = "Optional; an empty body means the defaults"),
     responses(
         (status = 200, description = "The new certificate, with its PEM and the CA chain", body = Certificate),
         (status = 400, description = "A malformed body, a bad validity or overlap", body = ErrorBody),
