@@ -249,6 +249,22 @@ async fn create(
     Ok((info, chain(&issued.pem, authority.cert_pem())))
 }
 
+/// One certificate, as it stands at `now`.
+async fn find<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+    now: i64,
+) -> DomainResult<CertificateInfo> {
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(from_row(
+        row.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?,
+        now,
+    ))
+}
+
 /// A renewal's outcome: the new certificate (with its chain) and when the
 /// one it replaces stops working.
 #[derive(Debug, Clone)]
@@ -278,29 +294,7 @@ async fn renew(
     }
     let mut change = db.change_as(actor).await?;
     let now = now_ms();
-    type Stored = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        Vec<u8>,
-        i64,
-        i64,
-        i64,
-        String,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        String,
-    );
-    let row: Option<Stored> = sqlx::query_as(&format!("SELECT {COLUMNS}, pem FROM certificates WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(change.conn())
-        .await?;
-    let (a, b, c, d, e, f, g, h, i, j, k, l, m, pem) =
-        row.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?;
-    let old = from_row((a, b, c, d, e, f, g, h, i, j, k, l, m), now);
+    let old = find(change.conn(), id, now).await?;
     if let Some(new_id) = &old.renewed_as {
         return Err(DomainError::Conflict(format!(
             "The certificate \"{}\" was renewed already (as {new_id}): renew that one.",
@@ -327,6 +321,10 @@ async fn renew(
             ),
         ));
     }
+    let (pem,): (String,) = sqlx::query_as("SELECT pem FROM certificates WHERE id = $1")
+        .bind(id)
+        .fetch_one(change.conn())
+        .await?;
     let key = csr::from_certificate(&pem)?;
     let authority = Ca::load(change.conn(), master).await?;
     let issued = authority.issue(&key, now + validity_secs * 1000)?;
@@ -407,14 +405,7 @@ fn chain(leaf: &str, ca: &str) -> String {
 
 /// A certificate and its PEM with the CA chain after it.
 async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, String)> {
-    let info: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.read())
-        .await?;
-    let info = from_row(
-        info.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?,
-        now_ms(),
-    );
+    let info = find(db.read(), id, now_ms()).await?;
     let (leaf, ca_pem): (String, String) =
         sqlx::query_as("SELECT c.pem, ca.cert_pem FROM certificates c, ca WHERE c.id = $1 AND ca.id = 1")
             .bind(id)
@@ -432,14 +423,7 @@ async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, Str
 async fn revoke(db: &Db, actor: &Principal, id: &str) -> DomainResult<CertificateInfo> {
     let mut change = db.change_as(actor).await?;
     let now = now_ms();
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(change.conn())
-        .await?;
-    let info = from_row(
-        row.ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?,
-        now,
-    );
+    let info = find(change.conn(), id, now).await?;
     if info.revoked_at.is_some() {
         return Err(DomainError::Conflict(format!(
             "The certificate \"{}\" is already revoked.",

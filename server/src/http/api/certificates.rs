@@ -119,6 +119,18 @@ pub struct NewCertificateBody {
     validity_seconds: Option<i64>,
 }
 
+/// `validityDays` or `validitySeconds` (not both), or the default.
+fn validity(days: Option<i64>, seconds: Option<i64>) -> Result<Validity, ApiError> {
+    match (days, seconds) {
+        (Some(_), Some(_)) => Err(ApiError::BadRequest(
+            "Give validityDays or validitySeconds, not both".into(),
+        )),
+        (Some(days), None) => Ok(Validity::Days(days)),
+        (None, Some(secs)) => Ok(Validity::Seconds(secs)),
+        (None, None) => Ok(Validity::Default),
+    }
+}
+
 /// `POST /api/v1/certificates`: issues a certificate from a CSR and returns
 /// it (PEM with the CA chain) with its metadata.
 #[utoipa::path(
@@ -140,16 +152,7 @@ pub async fn create(
     token: AdminToken,
     ApiJson(body): ApiJson<NewCertificateBody>,
 ) -> Result<Json<Certificate>, ApiError> {
-    let validity = match (body.validity_days, body.validity_seconds) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "Give validityDays or validitySeconds, not both".into(),
-            ))
-        }
-        (Some(days), None) => Validity::Days(days),
-        (None, Some(secs)) => Validity::Seconds(secs),
-        (None, None) => Validity::Default,
-    };
+    let validity = validity(body.validity_days, body.validity_seconds)?;
     let (info, chain) = state
         .keyward
         .issue_certificate(token.principal(), &body.name, &body.csr, validity)
@@ -220,16 +223,7 @@ pub async fn renew(
     body: axum::body::Bytes,
 ) -> Result<Json<Certificate>, ApiError> {
     let body: RenewBody = json_or_default(&body)?;
-    let validity = match (body.validity_days, body.validity_seconds) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "Give validityDays or validitySeconds, not both".into(),
-            ))
-        }
-        (Some(days), None) => Validity::Days(days),
-        (None, Some(secs)) => Validity::Seconds(secs),
-        (None, None) => Validity::Default,
-    };
+    let validity = validity(body.validity_days, body.validity_seconds)?;
     let renewed = state
         .keyward
         .renew_certificate(
