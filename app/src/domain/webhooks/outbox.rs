@@ -233,6 +233,67 @@ pub async fn forget_old(db: &Db, keep_ms: i64) -> DomainResult<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::storage::db::test_support::temp_sqlite;
+
+    /// A failure of a delivery a day old gives it up; a younger one is
+    /// tried again later; a row no longer holding the lease is left alone.
+    #[tokio::test]
+    async fn a_delivery_failing_for_a_day_is_given_up() {
+        let (db, dir) = temp_sqlite("outbox").await;
+        db.migrate().await.unwrap();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, description, events, secret_sealed, enabled, created_at, \
+             created_by, updated_at) VALUES ('e', 'https://example.com/', '', '*', $1, 1, $2, 'ops', $2)",
+        )
+        .bind(vec![0u8; 4])
+        .bind(now)
+        .execute(db.write())
+        .await
+        .unwrap();
+        let failed = Outcome {
+            status: Some(500),
+            error: Some("answered 500".into()),
+        };
+        let mut outcomes = Vec::new();
+        for (id, age) in [("old", GIVE_UP_AFTER_MS + 1), ("young", 60_000)] {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, seq, event, state, attempts, next_at, lease_until, \
+                 created_at) VALUES ($1, 'e', 1, 'webhook.test', 'pending', 1, 0, 7, $2)",
+            )
+            .bind(id)
+            .bind(now - age)
+            .execute(db.write())
+            .await
+            .unwrap();
+            let claimed = Claimed {
+                id: id.into(),
+                endpoint_id: "e".into(),
+                seq: 1,
+                event: "webhook.test".into(),
+                attempts: 1,
+                created_at: now - age,
+                lease_until: 7,
+            };
+            outcomes.push(record(&db, &claimed, &failed).await.unwrap());
+            // Recorded once: the lease is no longer this claim's.
+            outcomes.push(record(&db, &claimed, &failed).await.unwrap());
+        }
+        let states: Vec<(String, String)> = sqlx::query_as("SELECT id, state FROM webhook_deliveries ORDER BY id")
+            .fetch_all(db.read())
+            .await
+            .unwrap();
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(outcomes, [After::Failed, After::Lost, After::Retry, After::Lost]);
+        assert_eq!(
+            states,
+            [
+                ("old".to_string(), "failed".to_string()),
+                ("young".to_string(), "pending".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn retries_back_off_to_an_hour() {
