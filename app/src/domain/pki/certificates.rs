@@ -199,40 +199,16 @@ async fn create(
     }
     let authority = Ca::load(change.conn(), master).await?;
     let issued = authority.issue(&checked, now + new.validity_secs * 1000)?;
-    let id = crate::domain::ids::random_id();
-    sqlx::query(
-        "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
-         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    let info = insert_issued(
+        change.conn(),
+        &name,
+        &checked.subject_text,
+        &checked.key_type.label(),
+        &issued,
+        now,
+        &actor.name,
     )
-    .bind(&id)
-    .bind(&name)
-    .bind(&checked.subject_text)
-    .bind(checked.key_type.label())
-    .bind(&issued.serial_hex)
-    .bind(issued.fingerprint.to_vec())
-    .bind(issued.not_before_ms)
-    .bind(issued.not_after_ms)
-    .bind(&issued.pem)
-    .bind(now)
-    .bind(&actor.name)
-    .execute(change.conn())
     .await?;
-    let info = CertificateInfo {
-        id,
-        name: name.clone(),
-        subject: checked.subject_text.clone(),
-        key_type: checked.key_type.label(),
-        serial_hex: issued.serial_hex.clone(),
-        fingerprint: fingerprint_text(&issued.fingerprint),
-        not_before: issued.not_before_ms,
-        not_after: issued.not_after_ms,
-        created_at: now,
-        created_by: actor.name.clone(),
-        revoked_at: None,
-        retires_at: None,
-        renewed_as: None,
-        status: CertStatus::Active,
-    };
     change
         .commit(
             AuditEvent::new(&actor.name, "certificate.issue", &name)
@@ -247,6 +223,53 @@ async fn create(
         )
         .await?;
     Ok((info, chain(&issued.pem, authority.cert_pem())))
+}
+
+/// Stores a certificate the CA just issued (a new one or a renewal) and
+/// describes it: active, from now.
+async fn insert_issued(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    subject: &str,
+    key_type: &str,
+    issued: &crate::domain::pki::ca::Issued,
+    now: i64,
+    created_by: &str,
+) -> DomainResult<CertificateInfo> {
+    let id = crate::domain::ids::random_id();
+    sqlx::query(
+        "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
+         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(subject)
+    .bind(key_type)
+    .bind(&issued.serial_hex)
+    .bind(issued.fingerprint.to_vec())
+    .bind(issued.not_before_ms)
+    .bind(issued.not_after_ms)
+    .bind(&issued.pem)
+    .bind(now)
+    .bind(created_by)
+    .execute(conn)
+    .await?;
+    Ok(CertificateInfo {
+        id,
+        name: name.to_owned(),
+        subject: subject.to_owned(),
+        key_type: key_type.to_owned(),
+        serial_hex: issued.serial_hex.clone(),
+        fingerprint: fingerprint_text(&issued.fingerprint),
+        not_before: issued.not_before_ms,
+        not_after: issued.not_after_ms,
+        created_at: now,
+        created_by: created_by.to_owned(),
+        revoked_at: None,
+        retires_at: None,
+        renewed_as: None,
+        status: CertStatus::Active,
+    })
 }
 
 /// One certificate, as it stands at `now`.
@@ -328,45 +351,23 @@ async fn renew(
     let key = csr::from_certificate(&pem)?;
     let authority = Ca::load(change.conn(), master).await?;
     let issued = authority.issue(&key, now + validity_secs * 1000)?;
-    let new_id = crate::domain::ids::random_id();
-    sqlx::query(
-        "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
-         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    let certificate = insert_issued(
+        change.conn(),
+        &old.name,
+        &old.subject,
+        &old.key_type,
+        &issued,
+        now,
+        &actor.name,
     )
-    .bind(&new_id)
-    .bind(&old.name)
-    .bind(&old.subject)
-    .bind(&old.key_type)
-    .bind(&issued.serial_hex)
-    .bind(issued.fingerprint.to_vec())
-    .bind(issued.not_before_ms)
-    .bind(issued.not_after_ms)
-    .bind(&issued.pem)
-    .bind(now)
-    .bind(&actor.name)
-    .execute(change.conn())
     .await?;
     let old_retires_at = now.saturating_add(overlap_secs.saturating_mul(1000)).min(old.not_after);
     sqlx::query("UPDATE certificates SET retires_at = $1, renewed_as = $2 WHERE id = $3")
         .bind(old_retires_at)
-        .bind(&new_id)
+        .bind(&certificate.id)
         .bind(id)
         .execute(change.conn())
         .await?;
-    let certificate = CertificateInfo {
-        id: new_id,
-        serial_hex: issued.serial_hex.clone(),
-        fingerprint: fingerprint_text(&issued.fingerprint),
-        not_before: issued.not_before_ms,
-        not_after: issued.not_after_ms,
-        created_at: now,
-        created_by: actor.name.clone(),
-        revoked_at: None,
-        retires_at: None,
-        renewed_as: None,
-        status: CertStatus::Active,
-        ..old.clone()
-    };
     change
         .commit(
             AuditEvent::new(&actor.name, "certificate.renew", &old.name)
