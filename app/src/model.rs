@@ -237,6 +237,27 @@ pub struct SecurityData {
     pub https_url: String,
     /// What a refused certificate form (posted without JavaScript) held.
     pub kept: Option<CertificateInput>,
+    /// The application's CAs, the current one first.
+    pub cas: Vec<CaRow>,
+    /// Rotating the CA is a super admin's.
+    pub can_rotate_ca: bool,
+    /// The next CA's lifetime, in days.
+    pub ca_validity_days: i64,
+    /// The certificates that pass mTLS now: what an immediate rotation stops.
+    pub working_certificates: Vec<String>,
+}
+
+/// A CA on Settings > Security.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaRow {
+    pub id: i64,
+    pub subject: String,
+    pub fingerprint: String,
+    pub not_after: String,
+    /// "in 7299 days", or for a replaced CA "trusted until …".
+    pub countdown: String,
+    /// current / retiring / retired.
+    pub state: String,
 }
 
 /// The certificate form's fields, kept through a refusal.

@@ -11,7 +11,7 @@ use app::domain::application::{Setup, SetupProof};
 use app::domain::audit::{self, CLI_SOURCE};
 use app::domain::audit_export;
 use app::domain::secrets::MasterKey;
-use app::domain::{Keyward, Principal, Role};
+use app::domain::{DomainError, Keyward, Principal, Role};
 
 use crate::config::{Config, ConfigArgs};
 use crate::error::ServerError;
@@ -96,6 +96,32 @@ pub enum Command {
         #[command(subcommand)]
         command: MasterKeyCommand,
     },
+    /// The application's CA (the one that issues mTLS client certificates).
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Make a new CA that issues from now on; the old one's certificates
+    /// keep working for the overlap (audited). Renew them meanwhile.
+    Rotate {
+        /// How long the old CA's certificates keep working, like 24h or
+        /// 30d; 0s stops them at once (for a leaked key).
+        #[arg(long)]
+        overlap: String,
+        /// The new CA's lifetime, like 365d (kept for later rotations);
+        /// the application's setting (20 years unless changed) if left out.
+        #[arg(long)]
+        validity: Option<String>,
+        /// With --overlap 0s: stop the active certificates now.
+        #[arg(long)]
+        stop_active_certificates: bool,
+    },
+    /// List the CAs: the current one, and those whose overlap runs.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +410,12 @@ async fn execute(cli: Cli) -> Result<(), ServerError> {
             kw.stop().await;
             result
         }
+        Command::Ca { command } => {
+            let kw = startup::open_domain(&config, Opener::Tool).await?;
+            let result = ca(&kw, command).await;
+            kw.stop().await;
+            result
+        }
         Command::Audit {
             command: AuditCommand::Rekey,
         } => {
@@ -552,6 +584,102 @@ async fn admin(kw: &Keyward, command: AdminCommand) -> Result<(), ServerError> {
             let password = read_password(password_stdin, "--password-stdin")?;
             kw.reset_admin_password(&operator, &username, password).await?;
             println!("password reset");
+        }
+    }
+    Ok(())
+}
+
+/// `keyward ca …`, as the operator.
+async fn ca(kw: &Keyward, command: CaCommand) -> Result<(), ServerError> {
+    use app::domain::pki::rotation::{names, Rotation};
+    let operator = Principal::operator();
+    match command {
+        CaCommand::Rotate {
+            overlap,
+            validity,
+            stop_active_certificates,
+        } => {
+            // 0s (no overlap) is a choice here, where durations elsewhere
+            // must be positive.
+            let zero = overlap.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0";
+            let overlap = if zero {
+                std::time::Duration::ZERO
+            } else {
+                crate::config::parse_duration(&overlap).map_err(|e| ServerError::Usage(format!("--overlap: {e}")))?
+            };
+            let validity_days = validity
+                .map(|v| {
+                    let d = crate::config::parse_duration(&v)
+                        .map_err(|e| ServerError::Usage(format!("--validity: {e}")))?;
+                    if d.as_secs() % 86_400 != 0 {
+                        return Err(ServerError::Usage(
+                            "--validity: a CA lasts whole days, like 365d".into(),
+                        ));
+                    }
+                    Ok(i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX))
+                })
+                .transpose()?;
+            let overlap_secs = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
+            let rotation = Rotation {
+                overlap_secs,
+                validity_days,
+                stop_active_certificates,
+            };
+            let rotated = match kw.rotate_ca(&operator, rotation).await {
+                Err(DomainError::Conflict(message)) if overlap_secs == 0 => {
+                    return Err(ServerError::Usage(format!(
+                        "{message} (from here: run again with --stop-active-certificates)"
+                    )));
+                }
+                other => other?,
+            };
+            println!(
+                "new CA {} ({}), valid until {}",
+                rotated.ca.id,
+                rotated.ca.subject,
+                app::domain::clock::display(rotated.ca.not_after)
+            );
+            println!("fingerprint (SHA-256): {}", rotated.ca.fingerprint);
+            if overlap_secs == 0 {
+                println!("the old CA is retired: its certificates are refused from the next request");
+                if !rotated.to_renew.is_empty() {
+                    eprintln!(
+                        "WARNING: these certificates stopped working: {}. Renew them (Settings > Security) and install the new ones.",
+                        names(&rotated.to_renew)
+                    );
+                }
+            } else {
+                println!(
+                    "the old CA's certificates work until {}",
+                    app::domain::clock::display(rotated.old_retires_at)
+                );
+                if !rotated.to_renew.is_empty() {
+                    println!("renew these before then: {}", names(&rotated.to_renew));
+                }
+            }
+            println!(
+                "clients and proxies that check certificates should fetch the CA bundle again: GET /api/v1/ca.pem"
+            );
+        }
+        CaCommand::Show => {
+            let overview = kw.ca_overview(&operator).await?;
+            let now = app::domain::clock::now_ms();
+            for ca in &overview.authorities {
+                let state = match ca.retires_at {
+                    None => "current".to_owned(),
+                    Some(at) if at > now => format!("retiring: trusted until {}", app::domain::clock::display(at)),
+                    Some(_) => "retired".to_owned(),
+                };
+                println!(
+                    "CA {}\t{}\t{}\tvalid until {}\t{}",
+                    ca.id,
+                    state,
+                    ca.subject,
+                    app::domain::clock::display(ca.not_after),
+                    ca.fingerprint
+                );
+            }
+            println!("the next CA lasts {} days", overview.validity_days);
         }
     }
     Ok(())

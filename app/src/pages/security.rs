@@ -3,28 +3,42 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{say_done, successes, FailureView, FormError, Ready};
-use crate::model::{pem_file_name, CertificateInput, CertificateRow, SecurityData};
-use crate::server_fns::security::{load_security, CreateCertificate, RenewCertificate, RevokeCertificate, SetMtls};
+use crate::model::{pem_file_name, CaRow, CertificateInput, CertificateRow, SecurityData};
+use crate::server_fns::security::{
+    load_security, CreateCertificate, RenewCertificate, RevokeCertificate, RotateCa, SetMtls,
+};
 
 /// Settings > Security: the application's CA, client certificates issued
 /// from CSRs, and the mTLS switch. Steps live in the URL (`?do=create`,
-/// `?revoke=<id>`, `?confirm=mtls`) so everything works without JavaScript.
+/// `?revoke=<id>`, `?confirm=mtls`, `?rotate=ca`) so everything works
+/// without JavaScript.
 #[component]
 pub fn SecurityPage() -> impl IntoView {
     let create = ServerAction::<CreateCertificate>::new();
     let renew = ServerAction::<RenewCertificate>::new();
     let revoke = ServerAction::<RevokeCertificate>::new();
     let set_mtls = ServerAction::<SetMtls>::new();
+    let rotate = ServerAction::<RotateCa>::new();
     say_done(revoke);
     say_done(set_mtls);
-    let (created, renewed, revoked, switched) = (
+    say_done(rotate);
+    let (created, renewed, revoked, switched, rotated) = (
         successes(create),
         successes(renew),
         successes(revoke),
         successes(set_mtls),
+        successes(rotate),
     );
     let data = Resource::new(
-        move || (created.get(), renewed.get(), revoked.get(), switched.get()),
+        move || {
+            (
+                created.get(),
+                renewed.get(),
+                revoked.get(),
+                switched.get(),
+                rotated.get(),
+            )
+        },
         |_| load_security(),
     );
     view! {
@@ -33,7 +47,7 @@ pub fn SecurityPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <SecurityView data create renew revoke set_mtls/> }.into_any(),
+                    Ok(data) => view! { <SecurityView data create renew revoke set_mtls rotate/> }.into_any(),
                     Err(error) => view! { <FailureView error/> }.into_any(),
                 }
             })}
@@ -48,6 +62,7 @@ fn SecurityView(
     renew: ServerAction<RenewCertificate>,
     revoke: ServerAction<RevokeCertificate>,
     set_mtls: ServerAction<SetMtls>,
+    rotate: ServerAction<RotateCa>,
 ) -> impl IntoView {
     let query = use_query_map();
     let issued_id = move || {
@@ -65,19 +80,19 @@ fn SecurityView(
     view! {
         <Ready/>
         {data.warnings.into_iter().map(|w| view! { <p class="alert warn" data-testid="cert-warning">{w}</p> }).collect_view()}
+        <CertificateAuthority
+            cas=data.cas
+            can_rotate=data.can_rotate_ca
+            validity_days=data.ca_validity_days
+            working=data.working_certificates
+            action=rotate
+        />
         <section class="card" id="certificates">
             <h2>"Certificates"</h2>
             <p class="muted">
                 "Client certificates for your backend, issued by this application's own CA from a certificate signing "
                 "request (CSR). The private key never leaves your backend. At most " {data.max_active}
                 " certificates can be active at once, so you can roll over to a new one before the old one expires."
-            </p>
-            <p>
-                <a class="button secondary" href="/api/v1/ca.pem" download="keyward-ca.pem" data-testid="ca-download">
-                    "Download the CA certificate"
-                </a>
-                " "
-                <a class="button secondary" href="/api/v1/crl.pem" download="keyward-crl.pem">"Download the CRL"</a>
             </p>
             {move || issued().map(|row| view! { <Issued row/> })}
             <CreateCertificateForm action=create room max_validity_days=data.max_validity_days kept=data.kept/>
@@ -109,6 +124,122 @@ fn Issued(row: CertificateRow) -> impl IntoView {
                 </a>
             </p>
         </div>
+    }
+}
+
+/// The application's CAs: the current one, those whose overlap runs (and
+/// those retired lately), the bundle and CRL downloads, and the rotation.
+#[component]
+fn CertificateAuthority(
+    cas: Vec<CaRow>,
+    can_rotate: bool,
+    validity_days: i64,
+    working: Vec<String>,
+    action: ServerAction<RotateCa>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let confirming = move || query.with(|q| q.get("rotate").as_deref() == Some("ca"));
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let several = cas.iter().filter(|c| c.state != "retired").count() > 1;
+    // (hours, label): how long the old CA's certificates keep working.
+    let overlaps = [
+        (0, "No time: its certificates stop at once (a leaked key)"),
+        (24, "24 hours"),
+        (168, "7 days"),
+        (720, "30 days"),
+        (2160, "90 days"),
+    ];
+    let stopping = if working.is_empty() {
+        "No certificate is active now.".to_owned()
+    } else {
+        format!(
+            "With no time, these active certificates stop working from the next request: {}.",
+            working
+                .iter()
+                .map(|n| format!("\u{201c}{n}\u{201d}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let stopping = StoredValue::new(stopping);
+    let any_working = !working.is_empty();
+    view! {
+        <section class="card" id="ca">
+            <h2>"Certificate authority"</h2>
+            <p class="muted">
+                "This application's own CA issues the client certificates below. Rotating it makes a new CA that issues "
+                "from then on; the old one's certificates keep working for the overlap you choose, so you can renew them "
+                "onto the new CA (no new CSR needed) before they stop."
+            </p>
+            <table class="stack" data-testid="ca-table">
+                <thead>
+                    <tr><th>"CA"</th><th>"Subject"</th><th>"SHA-256 fingerprint"</th><th>"Not after"</th><th>"State"</th></tr>
+                </thead>
+                <tbody>
+                    {cas.into_iter().map(|c| view! {
+                        <tr class=if c.state == "retired" { "muted" } else { "" } data-testid="ca-row">
+                            <td data-label="CA">{c.id}</td>
+                            <td class="mono" data-label="Subject">{c.subject}</td>
+                            <td class="mono fingerprint" data-label="SHA-256 fingerprint">{c.fingerprint}</td>
+                            <td data-label="Not after">{c.not_after}<br/><span class="muted">{c.countdown}</span></td>
+                            <td data-label="State">
+                                <span class=match c.state.as_str() { "current" => "badge ok", "retiring" => "badge warn", _ => "badge off" }>
+                                    {c.state.clone()}
+                                </span>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p>
+                <a class="button secondary" href="/api/v1/ca.pem" download="keyward-ca.pem" data-testid="ca-download">
+                    {if several { "Download the CA bundle" } else { "Download the CA certificate" }}
+                </a>
+                " "
+                <a class="button secondary" href="/api/v1/crl.pem" download="keyward-crl.pem">"Download the CRL"</a>
+            </p>
+            {several.then(|| view! {
+                <p class="muted">"During an overlap the bundle and the CRL file carry every CA still trusted."</p>
+            })}
+            <FormError error/>
+            {if !can_rotate {
+                view! { <p class="muted">"Only a super admin can rotate the CA."</p> }.into_any()
+            } else {
+                view! {
+                    <Show
+                        when=confirming
+                        fallback=|| view! { <a class="button secondary" href="?rotate=ca#ca">"Rotate CA…"</a> }
+                    >
+                        <div class="confirm" role="group" aria-label="Confirm CA rotation">
+                            <ActionForm action attr:class="form" attr:data-testid="rotate-ca">
+                                <label>"The old CA's certificates keep working for"
+                                    <select name="overlap_hours">
+                                        {overlaps.into_iter().map(|(hours, label)| view! {
+                                            <option value=hours.to_string() selected=hours == 168>{label}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </label>
+                                <label>"The new CA is valid for (days)"
+                                    <input type="number" name="validity_days" min="1" max="36500" value=validity_days required/>
+                                </label>
+                                <p class=if any_working { "alert warn" } else { "muted" } data-testid="rotate-stops">{stopping.get_value()}</p>
+                                {any_working.then(|| view! {
+                                    <label class="inline">
+                                        <input type="checkbox" name="stop_active_certificates" value="yes"/>
+                                        " With no time: stop them now (the old CA's key is compromised)"
+                                    </label>
+                                })}
+                                <div>
+                                    <button type="submit" class="button danger">"Rotate CA"</button>
+                                    " "
+                                    <a class="button secondary" href="/settings/security">"Cancel"</a>
+                                </div>
+                            </ActionForm>
+                        </div>
+                    </Show>
+                }.into_any()
+            }}
+        </section>
     }
 }
 

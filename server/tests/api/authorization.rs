@@ -34,6 +34,14 @@ const GATED: &[Call] = &[
     ("integrations", &[]),
     ("set_secure_mode", &[("enabled", "true")]),
     ("set_region", &[("region", "us")]),
+    (
+        "rotate_ca",
+        &[
+            ("overlap_hours", "0"),
+            ("validity_days", "30"),
+            ("stop_active_certificates", "yes"),
+        ],
+    ),
     ("generate_server_key", &[("overlap_hours", "0")]),
     ("security", &[]),
     (
@@ -79,6 +87,14 @@ const SUPER_ONLY: &[Call] = &[
     ("revoke_token", &[("username", ADMIN)]),
     ("set_region", &[("region", "us")]),
     (
+        "rotate_ca",
+        &[
+            ("overlap_hours", "0"),
+            ("validity_days", "30"),
+            ("stop_active_certificates", "yes"),
+        ],
+    ),
+    (
         "set_temporary_password",
         &[
             ("username", ADMIN),
@@ -105,7 +121,7 @@ async fn state(app: &TestApp) -> Vec<String> {
         .await
         .unwrap();
     out.push(format!("{tokens:?}"));
-    for table in ["server_keys", "certificates"] {
+    for table in ["server_keys", "certificates", "certificate_authorities"] {
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(db)
             .await

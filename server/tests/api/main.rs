@@ -7,6 +7,7 @@ mod abuse_limits;
 mod at_rest;
 mod audit_export;
 mod authorization;
+mod ca_rotation;
 mod certificates;
 mod cli;
 mod connections;

@@ -102,7 +102,11 @@ async fn a_renewal_keeps_the_key_and_subject_and_the_old_certificate_for_the_ove
     .unwrap();
     let left = retires - time::OffsetDateTime::now_utc();
     tokio::time::sleep(Duration::from_millis(left.whole_milliseconds().max(0) as u64 + 300)).await;
-    refused(mint(&old_client, &app.https_base, &m.server_key).await, "expired").await;
+    refused(
+        mint(&old_client, &app.https_base, &m.server_key).await,
+        "renewed and its overlap is over",
+    )
+    .await;
     assert_eq!(mint(&new_client, &app.https_base, &m.server_key).await.status(), 200);
     let old: Value = new_client
         .get(format!("{}/api/v1/certificates/{old_id}", app.https_base))
@@ -134,7 +138,11 @@ async fn a_renewal_without_overlap_stops_the_old_certificate_at_once() {
     .await;
     assert_eq!(res.status(), 200);
     let new: Value = res.json().await.unwrap();
-    refused(mint(&old_client, &app.https_base, &m.server_key).await, "expired").await;
+    refused(
+        mint(&old_client, &app.https_base, &m.server_key).await,
+        "renewed and its overlap is over",
+    )
+    .await;
     let new_client = tls_client(app, Some((new["pem"].as_str().unwrap(), &m.key)));
     assert_eq!(mint(&new_client, &app.https_base, &m.server_key).await.status(), 200);
     let days = |c: &Value| {

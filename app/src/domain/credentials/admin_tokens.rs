@@ -394,15 +394,16 @@ pub struct TokenHolder {
 
 impl Keyward {
     /// Does this request carry a live admin token of an enabled admin (and,
-    /// under mTLS, a good client certificate, checked first)? From memory,
-    /// no database and no argon2; records the token's use.
-    pub fn check_admin_token(
+    /// under mTLS, a good client certificate, checked first)? From memory
+    /// (under mTLS, after one read of the audit head: see `mtls_gate`),
+    /// no argon2; records the token's use.
+    pub async fn check_admin_token(
         &self,
         transport: &Transport,
         presented: Option<&str>,
         address: &str,
     ) -> Result<TokenHolder, AdminTokenRefusal> {
-        self.mtls_gate(transport).map_err(AdminTokenRefusal::Mtls)?;
+        self.mtls_gate(transport).await.map_err(AdminTokenRefusal::Mtls)?;
         // No token is no verification (as for the other credentials).
         let presented = presented.ok_or(AdminTokenRefusal::Invalid)?;
         let counted = |verdict| self.metrics.verification(TokenKind::Admin, verdict);

@@ -245,9 +245,10 @@ impl Keyward {
 
     /// Does this request carry a live server key (and, under mTLS, a good
     /// client certificate, checked first so a caller without one learns
-    /// nothing about the key)? From memory; records the key's use.
-    pub fn check_server_key(&self, transport: &Transport, given: Option<&str>) -> Result<(), ServerKeyRefusal> {
-        self.mtls_gate(transport).map_err(ServerKeyRefusal::Mtls)?;
+    /// nothing about the key)? From memory (under mTLS, after one read of
+    /// the audit head: see `mtls_gate`); records the key's use.
+    pub async fn check_server_key(&self, transport: &Transport, given: Option<&str>) -> Result<(), ServerKeyRefusal> {
+        self.mtls_gate(transport).await.map_err(ServerKeyRefusal::Mtls)?;
         let given = given.ok_or(ServerKeyRefusal::Missing)?;
         let now = now_ms();
         let counted = |verdict| self.metrics.verification(TokenKind::ServerKey, verdict);

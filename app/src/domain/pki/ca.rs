@@ -20,26 +20,31 @@ use crate::domain::{DomainError, DomainResult};
 
 /// Binds the sealed key to its purpose (see `MasterKey::seal`).
 const SEAL_CONTEXT: &str = "ca-key:1";
-const CA_YEARS: i64 = 20;
+/// A CA's lifetime unless the application chose another (20 years).
+pub const DEFAULT_VALIDITY_DAYS: i64 = 7300;
+/// The shortest and longest CA lifetimes an admin may choose, in days.
+pub const MIN_VALIDITY_DAYS: i64 = 1;
+pub const MAX_VALIDITY_DAYS: i64 = 36_500;
 /// Certificates start a little in the past, for clients whose clocks lag.
 pub(crate) const BACKDATE_SECS: i64 = 60;
 
-/// Re-seals the CA's private key with `new` (a master-key rotation).
+/// Re-seals every CA's private key with `new` (a master-key rotation).
 pub(in crate::domain) async fn reseal(
     conn: &mut AnyConnection,
     old: &MasterKey,
     new: &MasterKey,
 ) -> DomainResult<usize> {
-    // One CA (its row is id 1), or none before setup.
-    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT key_sealed FROM ca WHERE id = 1")
-        .fetch_optional(&mut *conn)
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT id, key_sealed FROM certificate_authorities")
+        .fetch_all(&mut *conn)
         .await?;
-    let Some((sealed,)) = row else { return Ok(0) };
-    sqlx::query("UPDATE ca SET key_sealed = $1 WHERE id = 1")
-        .bind(old.reseal(new, &sealed, SEAL_CONTEXT)?)
-        .execute(&mut *conn)
-        .await?;
-    Ok(1)
+    for (id, sealed) in &rows {
+        sqlx::query("UPDATE certificate_authorities SET key_sealed = $1 WHERE id = $2")
+            .bind(old.reseal(new, sealed, SEAL_CONTEXT)?)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.len())
 }
 
 fn internal(what: &str) -> impl FnOnce(rcgen::Error) -> DomainError + '_ {
@@ -60,37 +65,58 @@ pub fn random_serial() -> Vec<u8> {
     bytes.to_vec()
 }
 
-/// Creates the CA inside the change that creates the application.
-pub async fn create(conn: &mut AnyConnection, master: &MasterKey, app_name: &str) -> DomainResult<()> {
+/// Makes CA number `id` (the first is 1) for `validity_days` and stores it,
+/// its key sealed with the master key.
+async fn insert(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    id: i64,
+    app_name: &str,
+    validity_days: i64,
+    created_by: &str,
+) -> DomainResult<()> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(internal("CA key"))?;
     let now = now_ms();
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    let cn: String = format!("{app_name} CA").chars().take(64).collect();
+    // Each CA its own name, so people (and tools) can tell them apart.
+    let suffix = if id == 1 { " CA".to_owned() } else { format!(" CA {id}") };
+    let keep = 64 - suffix.chars().count();
+    let cn: String = app_name.chars().take(keep).chain(suffix.chars()).collect();
     dn.push(DnType::CommonName, DnValue::Utf8String(cn));
     dn.push(DnType::OrganizationName, DnValue::Utf8String("Keyward".into()));
     params.distinguished_name = dn;
     params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
     params.not_before = time_of(now - BACKDATE_SECS * 1000)?;
-    params.not_after = params.not_before + time::Duration::days(365 * CA_YEARS);
+    params.not_after = time_of(now)? + time::Duration::days(validity_days);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = KeyIdMethod::Sha256;
     let cert = params.self_signed(&key).map_err(internal("CA certificate"))?;
     let key_der = Zeroizing::new(key.serialize_der());
     let sealed = master.seal(&key_der, SEAL_CONTEXT)?;
-    sqlx::query("INSERT INTO ca (id, cert_pem, key_sealed, created_at) VALUES (1, $1, $2, $3)")
-        .bind(cert.pem())
-        .bind(sealed)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO certificate_authorities (id, cert_pem, key_sealed, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(cert.pem())
+    .bind(sealed)
+    .bind(now)
+    .bind(created_by)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Creates the CA inside the change that creates the application.
+pub async fn create(conn: &mut AnyConnection, master: &MasterKey, app_name: &str) -> DomainResult<()> {
+    insert(conn, master, 1, app_name, DEFAULT_VALIDITY_DAYS, "system").await
 }
 
 /// Gives an application set up before certificates existed its CA.
 pub(crate) async fn ensure(db: &Db, master: &MasterKey) -> DomainResult<()> {
-    if cert_pem(db).await?.is_some() {
+    if !trusted(db.read(), now_ms()).await?.is_empty() {
         return Ok(());
     }
     // The application's name, read here: the PKI does not reach into the
@@ -102,7 +128,7 @@ pub(crate) async fn ensure(db: &Db, master: &MasterKey) -> DomainResult<()> {
         return Ok(());
     };
     let mut change = db.change().await?;
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM ca WHERE id = 1")
+    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM certificate_authorities ORDER BY id LIMIT 1")
         .fetch_optional(change.conn())
         .await?;
     if exists.is_some() {
@@ -114,31 +140,187 @@ pub(crate) async fn ensure(db: &Db, master: &MasterKey) -> DomainResult<()> {
         .await
 }
 
-/// The CA certificate (public), once the application exists.
-pub(crate) async fn cert_pem(db: &Db) -> DomainResult<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT cert_pem FROM ca WHERE id = 1")
-        .fetch_optional(db.read())
+/// The CAs whose certificates are accepted at `now`, the current one
+/// first: (id, certificate PEM).
+pub(crate) async fn trusted<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    now: i64,
+) -> DomainResult<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, cert_pem FROM certificate_authorities WHERE retires_at IS NULL OR retires_at > $1 \
+         ORDER BY id DESC",
+    )
+    .bind(now)
+    .fetch_all(executor)
+    .await?)
+}
+
+/// The CA bundle (public): every CA whose certificates are accepted now,
+/// the current one first; `None` before the application exists.
+pub(crate) async fn bundle_pem(db: &Db) -> DomainResult<Option<String>> {
+    let cas = trusted(db.read(), now_ms()).await?;
+    if cas.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        cas.iter().map(|(_, pem)| format!("{}\n", pem.trim_end())).collect(),
+    ))
+}
+
+/// A CA as Settings > Security shows it.
+#[derive(Debug, Clone)]
+pub struct CaInfo {
+    pub id: i64,
+    pub subject: String,
+    pub fingerprint: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    pub created_by: String,
+    /// Replaced by a newer CA: its certificates are accepted until then.
+    pub retires_at: Option<i64>,
+}
+
+impl CaInfo {
+    /// The CA new certificates come from.
+    pub fn is_current(&self) -> bool {
+        self.retires_at.is_none()
+    }
+
+    /// Are its certificates still accepted at `now`?
+    pub fn is_trusted(&self, now: i64) -> bool {
+        self.retires_at.is_none_or(|at| at > now) && self.not_after > now
+    }
+}
+
+/// Reads a CA certificate's subject and validity.
+fn describe(pem: &str) -> DomainResult<(String, [u8; 32], i64, i64)> {
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| DomainError::Internal(format!("stored CA certificate: {e}")))?;
+    let cert = parsed
+        .parse_x509()
+        .map_err(|e| DomainError::Internal(format!("stored CA certificate: {e}")))?;
+    let validity = cert.validity();
+    Ok((
+        cert.subject().to_string(),
+        sha256(&parsed.contents),
+        validity.not_before.timestamp() * 1000,
+        validity.not_after.timestamp() * 1000,
+    ))
+}
+
+/// The application's CAs, newest first: the current one, then those it
+/// replaced (the last 20).
+pub(crate) async fn list<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<Vec<CaInfo>> {
+    let rows: Vec<(i64, String, i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT id, cert_pem, created_at, created_by, retires_at FROM certificate_authorities \
+         ORDER BY id DESC LIMIT 20",
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.into_iter()
+        .map(|(id, pem, created_at, created_by, retires_at)| {
+            let (subject, digest, not_before, not_after) = describe(&pem)?;
+            Ok(CaInfo {
+                id,
+                subject,
+                fingerprint: crate::domain::pki::certificates::fingerprint_text(&digest),
+                not_before,
+                not_after,
+                created_at,
+                created_by,
+                retires_at,
+            })
+        })
+        .collect()
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    /// The new, current CA's number.
+    pub id: i64,
+    /// When the CAs it replaced stop being trusted (now, for `0`).
+    pub old_retires_at: i64,
+}
+
+/// Makes a new current CA for `validity_days`; every CA trusted now is
+/// trusted until `now + overlap_ms` at most. Inside the caller's change.
+pub(crate) async fn rotate(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    created_by: &str,
+    validity_days: i64,
+    overlap_ms: i64,
+    now: i64,
+) -> DomainResult<Rotated> {
+    let app: Option<(String,)> = sqlx::query_as("SELECT name FROM application WHERE id = 1")
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(|(pem,)| pem))
+    let (app_name,) = app.ok_or(DomainError::SetupRequired)?;
+    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM certificate_authorities")
+        .fetch_one(&mut *conn)
+        .await?;
+    let old_retires_at = now.saturating_add(overlap_ms);
+    // An earlier rotation's overlap may end sooner: it is not extended.
+    sqlx::query("UPDATE certificate_authorities SET retires_at = $1 WHERE retires_at IS NULL OR retires_at > $1")
+        .bind(old_retires_at)
+        .execute(&mut *conn)
+        .await?;
+    let id = last.unwrap_or(0) + 1;
+    insert(conn, master, id, &app_name, validity_days, created_by).await?;
+    Ok(Rotated { id, old_retires_at })
 }
 
 /// The CA, ready to sign. Read through `conn` so issuing can happen under
 /// a change's lock.
 pub struct Ca {
+    id: i64,
     cert_pem: String,
+    not_after_ms: i64,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl Ca {
+    /// The current CA: the one new certificates come from.
     pub async fn load(conn: &mut AnyConnection, master: &MasterKey) -> DomainResult<Ca> {
-        let row: Option<(String, Vec<u8>)> = sqlx::query_as("SELECT cert_pem, key_sealed FROM ca WHERE id = 1")
-            .fetch_optional(conn)
-            .await?;
+        let row: Option<(i64, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, cert_pem, key_sealed FROM certificate_authorities WHERE retires_at IS NULL \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let (id, cert_pem, sealed) = row.ok_or(DomainError::SetupRequired)?;
+        Ca::open(id, cert_pem, &sealed, master)
+    }
+
+    /// CA number `id`, current or not (to sign its CRL).
+    pub async fn load_id(conn: &mut AnyConnection, master: &MasterKey, id: i64) -> DomainResult<Ca> {
+        let row: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT cert_pem, key_sealed FROM certificate_authorities WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
         let (cert_pem, sealed) = row.ok_or(DomainError::SetupRequired)?;
-        let key_der = Zeroizing::new(master.open(&sealed, SEAL_CONTEXT)?);
+        Ca::open(id, cert_pem, &sealed, master)
+    }
+
+    fn open(id: i64, cert_pem: String, sealed: &[u8], master: &MasterKey) -> DomainResult<Ca> {
+        let key_der = Zeroizing::new(master.open(sealed, SEAL_CONTEXT)?);
         let key = KeyPair::try_from(key_der.as_slice()).map_err(internal("CA key"))?;
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(internal("CA certificate"))?;
-        Ok(Ca { cert_pem, issuer })
+        let (_, _, _, not_after_ms) = describe(&cert_pem)?;
+        Ok(Ca {
+            id,
+            cert_pem,
+            not_after_ms,
+            issuer,
+        })
+    }
+
+    /// No certificate it issues outlives it.
+    pub fn not_after_ms(&self) -> i64 {
+        self.not_after_ms
     }
 
     pub fn cert_pem(&self) -> &str {
@@ -148,6 +330,15 @@ impl Ca {
     /// Issues a client certificate for a checked CSR: its subject and key,
     /// our profile (clientAuth only, not a CA), a fresh random serial.
     pub fn issue(&self, csr: &CheckedCsr, not_after_ms: i64) -> DomainResult<Issued> {
+        if not_after_ms > self.not_after_ms {
+            return Err(DomainError::invalid_field(
+                "validity",
+                format!(
+                    "The CA expires on {}: a certificate cannot outlive it. Choose a shorter validity, or rotate the CA.",
+                    crate::domain::clock::display(self.not_after_ms)
+                ),
+            ));
+        }
         let now = now_ms();
         let serial = random_serial();
         let mut params = CertificateParams::default();
@@ -174,6 +365,7 @@ impl Ca {
             .signed_by(&public_key, &self.issuer)
             .map_err(internal("issuing a certificate"))?;
         Ok(Issued {
+            ca_id: self.id,
             pem: cert.pem(),
             fingerprint: sha256(cert.der()),
             serial_hex: hex::encode(&serial),
@@ -213,6 +405,8 @@ impl Ca {
 /// A freshly issued certificate.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The CA that issued it.
+    pub ca_id: i64,
     pub pem: String,
     pub fingerprint: [u8; 32],
     pub serial_hex: String,

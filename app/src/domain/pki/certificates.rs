@@ -24,6 +24,8 @@ pub enum CertStatus {
     Revoked,
     /// Renewed, and past the overlap its renewal gave it.
     Replaced,
+    /// Issued by a CA that a rotation retired: no longer accepted.
+    CaRetired,
 }
 
 impl CertStatus {
@@ -33,6 +35,7 @@ impl CertStatus {
             CertStatus::Expired => "expired",
             CertStatus::Revoked => "revoked",
             CertStatus::Replaced => "replaced",
+            CertStatus::CaRetired => "ca_retired",
         }
     }
 }
@@ -54,13 +57,24 @@ pub struct CertificateInfo {
     pub retires_at: Option<i64>,
     /// …and this certificate replaced it.
     pub renewed_as: Option<String>,
+    /// The CA that issued it (numbered from 1)…
+    pub ca_id: i64,
+    /// …and, once a rotation replaced that CA, when it stops being trusted.
+    pub ca_retires_at: Option<i64>,
     pub status: CertStatus,
 }
 
 impl CertificateInfo {
-    /// Can it be renewed now? Active, and not renewed already.
+    /// Does it pass mTLS now, and not on its way out by a renewal?
     pub fn renewable(&self) -> bool {
         self.status == CertStatus::Active && self.renewed_as.is_none()
+    }
+
+    /// Can it be renewed? Active, or stopped only because its CA was
+    /// retired (renewal is the way to the current CA without a new CSR);
+    /// not renewed already.
+    pub fn can_renew(&self) -> bool {
+        matches!(self.status, CertStatus::Active | CertStatus::CaRetired) && self.renewed_as.is_none()
     }
 }
 
@@ -93,8 +107,10 @@ pub struct NewCertificate<'a> {
     pub validity_secs: i64,
 }
 
-const COLUMNS: &str = "id, name, subject, key_type, serial, fingerprint, not_before, not_after, \
-                       created_at, created_by, revoked_at, retires_at, renewed_as";
+/// Read from `certificates c` joined with the CA that issued each.
+const COLUMNS: &str = "c.id, c.name, c.subject, c.key_type, c.serial, c.fingerprint, c.not_before, c.not_after, \
+                       c.created_at, c.created_by, c.revoked_at, c.retires_at, c.renewed_as, c.ca_id, a.retires_at";
+const FROM: &str = "certificates c LEFT JOIN certificate_authorities a ON a.id = c.ca_id";
 type Row = (
     String,
     String,
@@ -109,6 +125,8 @@ type Row = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    i64,
+    Option<i64>,
 );
 
 fn from_row(row: Row, now: i64) -> CertificateInfo {
@@ -126,9 +144,13 @@ fn from_row(row: Row, now: i64) -> CertificateInfo {
         revoked_at,
         retires_at,
         renewed_as,
+        ca_id,
+        ca_retires_at,
     ) = row;
     let status = if revoked_at.is_some() {
         CertStatus::Revoked
+    } else if ca_retires_at.is_some_and(|at| at <= now) && not_after > now {
+        CertStatus::CaRetired
     } else if retires_at.is_some_and(|at| at <= now) && not_after > now {
         CertStatus::Replaced
     } else if not_after <= now {
@@ -150,6 +172,8 @@ fn from_row(row: Row, now: i64) -> CertificateInfo {
         revoked_at,
         retires_at,
         renewed_as,
+        ca_id,
+        ca_retires_at,
         status,
     }
 }
@@ -184,10 +208,9 @@ async fn create(
             "At most {MAX_ACTIVE} certificates can be active at once: revoke one before creating another."
         )));
     }
-    let (same_name,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND name = $2 \
-             AND renewed_as IS NULL",
-    )
+    let (same_name,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM certificates WHERE {ACTIVE} AND name = $2"
+    ))
     .bind(now)
     .bind(&name)
     .fetch_one(change.conn())
@@ -239,7 +262,7 @@ async fn insert_issued(
     let id = crate::domain::ids::random_id();
     sqlx::query(
         "INSERT INTO certificates (id, name, subject, key_type, serial, fingerprint, not_before, not_after, pem, \
-         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         created_at, created_by, ca_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(name)
@@ -252,6 +275,7 @@ async fn insert_issued(
     .bind(&issued.pem)
     .bind(now)
     .bind(created_by)
+    .bind(issued.ca_id)
     .execute(conn)
     .await?;
     Ok(CertificateInfo {
@@ -268,6 +292,8 @@ async fn insert_issued(
         revoked_at: None,
         retires_at: None,
         renewed_as: None,
+        ca_id: issued.ca_id,
+        ca_retires_at: None,
         status: CertStatus::Active,
     })
 }
@@ -278,7 +304,7 @@ async fn find<'e>(
     id: &str,
     now: i64,
 ) -> DomainResult<CertificateInfo> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {FROM} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(executor)
         .await?;
@@ -324,17 +350,22 @@ async fn renew(
             old.name
         )));
     }
-    if old.status != CertStatus::Active {
+    if !old.can_renew() {
         return Err(DomainError::Conflict(format!(
             "The certificate \"{}\" is {}: only an active certificate is renewed. Create a new one from a CSR.",
             old.name,
             old.status.as_str()
         )));
     }
+    let authority = Ca::load(change.conn(), master).await?;
     // As long as the one it replaces (its backdating left out), unless
-    // told otherwise.
+    // told otherwise; and no longer than the CA lasts.
     let lifetime_secs = (old.not_after - old.not_before) / 1000 - crate::domain::pki::ca::BACKDATE_SECS;
-    let validity_secs = validity_secs.unwrap_or(lifetime_secs.clamp(MIN_VALIDITY_SECS, max_validity_secs));
+    let validity_secs = validity_secs.unwrap_or(
+        lifetime_secs
+            .min((authority.not_after_ms() - now) / 1000)
+            .clamp(MIN_VALIDITY_SECS, max_validity_secs),
+    );
     if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&validity_secs) {
         return Err(DomainError::invalid_field(
             "validity",
@@ -349,7 +380,6 @@ async fn renew(
         .fetch_one(change.conn())
         .await?;
     let key = csr::from_certificate(&pem)?;
-    let authority = Ca::load(change.conn(), master).await?;
     let issued = authority.issue(&key, now + validity_secs * 1000)?;
     let certificate = insert_issued(
         change.conn(),
@@ -390,12 +420,19 @@ async fn renew(
 }
 
 async fn list(db: &Db) -> DomainResult<Vec<CertificateInfo>> {
+    list_in(db.read(), now_ms()).await
+}
+
+/// The newest certificates, newest first, as they stand at `now`.
+pub(crate) async fn list_in<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    now: i64,
+) -> DomainResult<Vec<CertificateInfo>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM certificates ORDER BY created_at DESC LIMIT 100"
+        "SELECT {COLUMNS} FROM {FROM} ORDER BY c.created_at DESC LIMIT 100"
     ))
-    .fetch_all(db.read())
+    .fetch_all(executor)
     .await?;
-    let now = now_ms();
     Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
 }
 
@@ -407,12 +444,14 @@ fn chain(leaf: &str, ca: &str) -> String {
 /// A certificate and its PEM with the CA chain after it.
 async fn get_with_chain(db: &Db, id: &str) -> DomainResult<(CertificateInfo, String)> {
     let info = find(db.read(), id, now_ms()).await?;
-    let (leaf, ca_pem): (String, String) =
-        sqlx::query_as("SELECT c.pem, ca.cert_pem FROM certificates c, ca WHERE c.id = $1 AND ca.id = 1")
-            .bind(id)
-            .fetch_optional(db.read())
-            .await?
-            .ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?;
+    let (leaf, ca_pem): (String, String) = sqlx::query_as(
+        "SELECT c.pem, a.cert_pem FROM certificates c JOIN certificate_authorities a ON a.id = c.ca_id \
+             WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.read())
+    .await?
+    .ok_or(DomainError::NotFound(crate::domain::Entity::Certificate))?;
     Ok((info, chain(&leaf, &ca_pem)))
 }
 
@@ -480,27 +519,42 @@ async fn revoke(db: &Db, actor: &Principal, id: &str) -> DomainResult<Certificat
     })
 }
 
-/// How many certificates are active now, towards the limit: one renewed,
-/// and on its way out, does not count (its renewal does).
+/// The condition for a certificate that counts as active at `$1`: not
+/// revoked or expired, its CA still trusted, and not renewed (one on its
+/// way out does not count; its renewal does).
+const ACTIVE: &str = "revoked_at IS NULL AND not_after > $1 AND renewed_as IS NULL AND ca_id IN \
+                      (SELECT id FROM certificate_authorities WHERE retires_at IS NULL OR retires_at > $1)";
+
+/// How many certificates are active now, towards the limit.
 pub(crate) async fn active_count<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> DomainResult<i64> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > $1 AND renewed_as IS NULL",
-    )
-    .bind(now_ms())
-    .fetch_one(executor)
-    .await?;
+    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM certificates WHERE {ACTIVE}"))
+        .bind(now_ms())
+        .fetch_one(executor)
+        .await?;
     Ok(n)
 }
 
-/// The current CRL, signed now.
+/// The CRLs, signed now: one for each CA trusted now (the current one
+/// first), each listing the revoked certificates it issued.
 async fn crl_pem(db: &Db, master: &MasterKey) -> DomainResult<String> {
-    let revoked: Vec<(String, i64)> =
-        sqlx::query_as("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at")
-            .fetch_all(db.read())
-            .await?;
     let mut conn = db.read().acquire().await?;
-    let authority = Ca::load(&mut conn, master).await?;
-    authority.crl_pem(&revoked)
+    let mut crls = String::new();
+    for (ca_id, _) in crate::domain::pki::ca::trusted(&mut *conn, now_ms()).await? {
+        let revoked: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL AND ca_id = $1 \
+             ORDER BY revoked_at",
+        )
+        .bind(ca_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let authority = Ca::load_id(&mut conn, master, ca_id).await?;
+        crls.push_str(authority.crl_pem(&revoked)?.trim_end());
+        crls.push('\n');
+    }
+    if crls.is_empty() {
+        return Err(DomainError::SetupRequired);
+    }
+    Ok(crls)
 }
 
 /// How long a new certificate is valid, as the caller asked.
@@ -534,10 +588,11 @@ impl Validity {
 /// not "about to expire").
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
-/// Is `c` close enough to its end to act on?
-fn expiring(c: &CertificateInfo, now: i64) -> bool {
-    let window = (EXPIRY_WARNING_DAYS * 86_400_000).min((c.not_after - c.not_before) / 3);
-    c.not_after - now < window
+/// Is something valid from `not_before` to `not_after` (a certificate,
+/// a CA) close enough to its end to act on?
+pub fn expiring(not_before: i64, not_after: i64, now: i64) -> bool {
+    let window = (EXPIRY_WARNING_DAYS * 86_400_000).min((not_after - not_before) / 3);
+    not_after - now < window
 }
 
 /// What Settings > Security shows.
@@ -635,7 +690,10 @@ impl Keyward {
         // A renewed certificate is on its way out: neither counted nor
         // warned of (its renewal is).
         let live = || certificates.iter().filter(|c| c.renewable());
-        let expiring = live().filter(|c| expiring(c, now)).cloned().collect();
+        let expiring = live()
+            .filter(|c| expiring(c.not_before, c.not_after, now))
+            .cloned()
+            .collect();
         let active = live().count() as i64;
         Ok(SecurityOverview {
             secure_mode: app.secure_mode,
@@ -647,14 +705,15 @@ impl Keyward {
         })
     }
 
-    /// The CA certificate (public), once the application exists.
+    /// The CA bundle (public): every CA whose certificates are accepted
+    /// now, the current one first; once the application exists.
     pub async fn ca_pem(&self) -> DomainResult<String> {
-        crate::domain::pki::ca::cert_pem(&self.db)
+        crate::domain::pki::ca::bundle_pem(&self.db)
             .await?
             .ok_or(DomainError::SetupRequired)
     }
 
-    /// The current CRL, signed now (public).
+    /// The CRLs of every CA trusted now, signed now (public).
     pub async fn crl_pem(&self) -> DomainResult<String> {
         crl_pem(&self.db, &self.master_key).await
     }

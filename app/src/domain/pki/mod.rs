@@ -5,3 +5,4 @@ pub mod ca;
 pub mod certificates;
 pub mod csr;
 pub mod mtls;
+pub mod rotation;

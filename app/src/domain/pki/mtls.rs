@@ -28,7 +28,11 @@ pub enum Refusal {
     NoCertificate,
     UnknownIssuer,
     Revoked,
+    /// Its CA was retired by a rotation (at once, or at an overlap's end).
+    CaRetired,
     Expired,
+    /// Renewed, and its overlap is over: its renewal is the one to use.
+    Replaced,
     NotYetValid,
 }
 
@@ -43,7 +47,13 @@ impl Refusal {
                 "mTLS is on: the client certificate was not issued by this application's CA (unknown issuer)"
             }
             Refusal::Revoked => "mTLS is on: the client certificate has been revoked",
+            Refusal::CaRetired => {
+                "mTLS is on: the client certificate was issued by a CA that has been retired; use a certificate from the current CA (renew it in Settings > Security)"
+            }
             Refusal::Expired => "mTLS is on: the client certificate has expired",
+            Refusal::Replaced => {
+                "mTLS is on: the client certificate was renewed and its overlap is over; use the certificate that replaced it"
+            }
             Refusal::NotYetValid => "mTLS is on: the client certificate is not valid yet",
         }
     }
@@ -61,8 +71,12 @@ pub fn check(views: &Views, transport: &Transport, now_ms: i64) -> Result<CertVi
     let cert = views.certificate(&sha256(der)).ok_or(Refusal::UnknownIssuer)?;
     if cert.revoked {
         Err(Refusal::Revoked)
+    } else if cert.ca_retires_at.is_some_and(|at| now_ms >= at) {
+        Err(Refusal::CaRetired)
     } else if now_ms >= cert.not_after {
         Err(Refusal::Expired)
+    } else if cert.retires_at.is_some_and(|at| now_ms >= at) {
+        Err(Refusal::Replaced)
     } else if now_ms < cert.not_before {
         Err(Refusal::NotYetValid)
     } else {
@@ -74,9 +88,19 @@ impl crate::domain::Keyward {
     /// While mTLS is on, the credential endpoints (auth-token minting and
     /// every admin-token endpoint) answer only requests that arrived with a
     /// good client certificate.
-    pub fn mtls_gate(&self, transport: &Transport) -> Result<(), Refusal> {
+    ///
+    /// A revocation or a CA rotation made on another instance counts from
+    /// the next request here too: the view is brought up to date first
+    /// (one read of the audit head when nothing changed), not left to the
+    /// poll. Should that read fail, the view as it stands decides.
+    pub async fn mtls_gate(&self, transport: &Transport) -> Result<(), Refusal> {
         if !self.views.mtls_on() {
             return Ok(());
+        }
+        if matches!(transport, Transport::Tls { client_cert: Some(_) }) {
+            if let Err(e) = self.views.refresh_snapshot(&self.db, false).await {
+                tracing::warn!(error = %e, "could not bring the certificate view up to date; deciding from memory");
+            }
         }
         check(&self.views, transport, crate::domain::clock::now_ms()).map(|_| ())
     }

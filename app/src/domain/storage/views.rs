@@ -50,6 +50,10 @@ pub struct CertView {
     pub not_before: i64,
     pub not_after: i64,
     pub revoked: bool,
+    /// Renewed: it works until then.
+    pub retires_at: Option<i64>,
+    /// Its CA was replaced by a rotation: it works until then.
+    pub ca_retires_at: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -227,6 +231,14 @@ impl Views {
     /// Reloads what changed. `force` reloads the snapshot even when the
     /// audit head has not moved (used right after a change on this instance).
     pub async fn refresh(&self, db: &Db, force: bool) -> DomainResult<()> {
+        self.refresh_snapshot(db, force).await?;
+        self.refresh_revocations(db).await
+    }
+
+    /// Reloads the snapshot if any instance changed something since it was
+    /// loaded (one read by primary key when nothing did). For the checks
+    /// that must not wait for the poll: a client certificate's, under mTLS.
+    pub async fn refresh_snapshot(&self, db: &Db, force: bool) -> DomainResult<()> {
         let (seq,): (i64,) = sqlx::query_as("SELECT seq FROM audit_head WHERE id = 1")
             .fetch_one(db.read())
             .await?;
@@ -239,7 +251,7 @@ impl Views {
                 *current = fresh;
             }
         }
-        self.refresh_revocations(db).await
+        Ok(())
     }
 
     /// New revocations, made on any instance: those past the highest
@@ -447,22 +459,25 @@ async fn load_snapshot(db: &Db, version: i64) -> DomainResult<Snapshot> {
         .collect();
     // Few rows: at most two active at a time, plus those revoked over the
     // years; revoked ones stay so a refusal can say "revoked".
-    type CertRow = (String, String, Vec<u8>, i64, i64, Option<i64>, Option<i64>);
-    let certs: Vec<CertRow> =
-        sqlx::query_as("SELECT id, name, fingerprint, not_before, not_after, revoked_at, retires_at FROM certificates")
-            .fetch_all(db.read())
-            .await?;
+    type CertRow = (String, String, Vec<u8>, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+    let certs: Vec<CertRow> = sqlx::query_as(
+        "SELECT c.id, c.name, c.fingerprint, c.not_before, c.not_after, c.revoked_at, c.retires_at, a.retires_at \
+         FROM certificates c LEFT JOIN certificate_authorities a ON a.id = c.ca_id",
+    )
+    .fetch_all(db.read())
+    .await?;
     let certificates = certs
         .into_iter()
         .filter_map(
-            |(id, name, fingerprint, not_before, not_after, revoked_at, retires_at)| {
+            |(id, name, fingerprint, not_before, not_after, revoked_at, retires_at, ca_retires_at)| {
                 let view = CertView {
                     id,
                     name,
                     not_before,
-                    // A renewed certificate works until the end of its overlap.
-                    not_after: retires_at.map_or(not_after, |at| at.min(not_after)),
+                    not_after,
                     revoked: revoked_at.is_some(),
+                    retires_at,
+                    ca_retires_at,
                 };
                 Some((digest_key(&fingerprint)?, view))
             },

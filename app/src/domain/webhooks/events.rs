@@ -29,6 +29,10 @@ pub const EVENTS: &[(&str, &str)] = &[
         "A client certificate expires in 30, 7 or 1 days",
     ),
     ("certificate.expired", "A client certificate expired"),
+    (
+        "ca.rotated",
+        "The application's CA was rotated: a new CA issues from now on, the old one trusted until the overlap ends",
+    ),
     ("admin.created", "A console admin was created"),
     ("admin.disabled", "A console admin was disabled"),
     ("admin.enabled", "A console admin was enabled again"),
@@ -75,6 +79,7 @@ pub fn raised_by(action: &str, detail: &Value) -> Vec<&'static str> {
     match action {
         "server_key.generate" => one("server_key.generated"),
         "server_key.remove" => one("server_key.retired"),
+        "ca.rotate" => one("ca.rotated"),
         "admin_token.generate" | "admin_token.issue_at_sign_in" => one("admin_token.generated"),
         "admin_token.revoke" => one("admin_token.revoked"),
         "admin_token.expiring" => one("admin_token.expiring"),
@@ -148,6 +153,7 @@ mod tests {
             ("admin.recovery_codes.regenerate", json!(null)),
             ("webhook.test", json!(null)),
             ("master_key.rotated", json!(null)),
+            ("ca.rotate", json!(null)),
             ("webhook.create", json!(null)),
             ("webhook.delete", json!(null)),
             ("webhook.enable", json!(null)),

@@ -28,7 +28,8 @@ pub struct Certificate {
     fingerprint_sha256: String,
     not_before: String,
     not_after: String,
-    /// `active`, `expired`, `revoked` or `replaced` (renewed, past its overlap).
+    /// `active`, `expired`, `revoked`, `replaced` (renewed, past its
+    /// overlap) or `ca_retired` (its CA was rotated out).
     status: &'static str,
     created_at: String,
     created_by: String,
@@ -37,6 +38,10 @@ pub struct Certificate {
     retires_at: Option<String>,
     /// …and this certificate replaced it.
     renewed_as: Option<String>,
+    /// The CA that issued it, numbered from 1 (each rotation makes the next).
+    ca: i64,
+    /// Its CA was rotated out: the certificate works until then.
+    ca_retires_at: Option<String>,
     /// The certificate and the CA chain (PEM): on creation and on `GET /{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pem: Option<String>,
@@ -52,6 +57,8 @@ impl Certificate {
             revoked_at: c.revoked_at.map(iso),
             retires_at: c.retires_at.map(iso),
             renewed_as: c.renewed_as,
+            ca: c.ca_id,
+            ca_retires_at: c.ca_retires_at.map(iso),
             id: c.id,
             name: c.name,
             subject: c.subject,
@@ -241,13 +248,14 @@ fn pem_response(body: String) -> Response {
 }
 
 /// `GET /api/v1/ca.pem`: public, so clients and proxies can trust it.
+/// During a CA rotation's overlap it carries the old CA too.
 #[utoipa::path(
     get,
     path = "/api/v1/ca.pem",
     tag = "Certificates",
-    summary = "The application's CA certificate",
+    summary = "The CA bundle: the application's current CA, and during a rotation's overlap the CAs it replaced",
     responses(
-        (status = 200, description = "PEM", body = String, content_type = "application/x-pem-file"),
+        (status = 200, description = "PEM, the current CA first", body = String, content_type = "application/x-pem-file"),
         (status = 404, description = "Keyward is not set up yet", body = ErrorBody),
     )
 )]
@@ -259,14 +267,15 @@ pub async fn ca_pem(State(state): State<AppState>) -> Result<Response, ApiError>
     }
 }
 
-/// `GET /api/v1/crl.pem`: the revoked certificates, freshly signed.
+/// `GET /api/v1/crl.pem`: the revoked certificates, freshly signed; one
+/// CRL for each CA trusted now.
 #[utoipa::path(
     get,
     path = "/api/v1/crl.pem",
     tag = "Certificates",
-    summary = "The certificate revocation list, freshly signed",
+    summary = "The certificate revocation lists, freshly signed: one for each CA trusted now",
     responses(
-        (status = 200, description = "PEM", body = String, content_type = "application/x-pem-file"),
+        (status = 200, description = "PEM, the current CA's CRL first", body = String, content_type = "application/x-pem-file"),
         (status = 404, description = "Keyward is not set up yet", body = ErrorBody),
     )
 )]

@@ -127,6 +127,7 @@ impl FromRequestParts<AppState> for ServerKey {
         match state
             .keyward
             .check_server_key(transport(parts), header(parts, "x-server-key"))
+            .await
         {
             Ok(()) => Ok(ServerKey),
             Err(ServerKeyRefusal::Mtls(r)) => Err(mtls_refused(r)),
@@ -170,6 +171,7 @@ impl FromRequestParts<AppState> for AdminToken {
         match state
             .keyward
             .check_admin_token(transport(parts), bearer(parts), &client)
+            .await
         {
             Ok(holder) => Ok(AdminToken(holder)),
             Err(AdminTokenRefusal::Mtls(r)) => Err(mtls_refused(r)),
