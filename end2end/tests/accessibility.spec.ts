@@ -126,6 +126,7 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
     'settings/integrations',
     'settings/integrations?confirm=secure-mode',
     'settings/security',
+    'settings/security?rotate=ca',
     'settings/webhooks',
     'settings/webhooks?do=add',
     'settings/admin-users',

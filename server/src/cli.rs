@@ -601,7 +601,7 @@ async fn ca(kw: &Keyward, command: CaCommand) -> Result<(), ServerError> {
         } => {
             // 0s (no overlap) is a choice here, where durations elsewhere
             // must be positive.
-            let zero = overlap.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0";
+            let zero = matches!(overlap.trim(), "0" | "0s" | "0m" | "0h" | "0d");
             let overlap = if zero {
                 std::time::Duration::ZERO
             } else {
@@ -642,10 +642,10 @@ async fn ca(kw: &Keyward, command: CaCommand) -> Result<(), ServerError> {
             println!("fingerprint (SHA-256): {}", rotated.ca.fingerprint);
             if overlap_secs == 0 {
                 println!("the old CA is retired: its certificates are refused from the next request");
-                if !rotated.to_renew.is_empty() {
+                if !rotated.stopping.is_empty() {
                     eprintln!(
                         "WARNING: these certificates stopped working: {}. Renew them (Settings > Security) and install the new ones.",
-                        names(&rotated.to_renew)
+                        names(&rotated.stopping)
                     );
                 }
             } else {

@@ -167,10 +167,10 @@ pub async fn rotate_ca(
     );
     if overlap_hours == 0 {
         message.push_str(" The old CA is retired: its certificates are refused from now on.");
-        if !rotated.to_renew.is_empty() {
+        if !rotated.stopping.is_empty() {
             message.push_str(&format!(
                 " These stopped working: {}. Renew them, and install the new ones.",
-                names(&rotated.to_renew)
+                names(&rotated.stopping)
             ));
         }
     } else {

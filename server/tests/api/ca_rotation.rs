@@ -69,6 +69,16 @@ fn crls_signed_by(dir: &Path, crls: &str, cas: &[String]) {
     }
 }
 
+/// The serial numbers (upper-case hex) a CRL lists, as openssl reads it.
+fn crl_serials(dir: &Path, crl: &str) -> Vec<String> {
+    let crl = file(dir, "listed.crl", crl);
+    openssl(&["crl", "-noout", "-text", "-in", &crl])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_uppercase())
+        .collect()
+}
+
 async fn certificate(client: &reqwest::Client, app: &TestApp, token: &str, id: &str) -> Value {
     client
         .get(format!("{}/api/v1/certificates/{id}", app.https_base))
@@ -109,7 +119,7 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
     let old_ca = public(app, "/api/v1/ca.pem").await;
     assert_eq!(blocks(&old_ca, "CERTIFICATE").len(), 1);
 
-    let out = app.keyward(&["ca", "rotate", "--overlap", "8s"], None);
+    let out = app.keyward(&["ca", "rotate", "--overlap", "15s"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("new CA 2"), "{said}");
@@ -117,9 +127,6 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
         said.contains("renew these before then") && said.contains("\"legacy\"") && said.contains("\"backend\""),
         "{said}"
     );
-    // Not left to the poll: the next certificate check reads the change.
-    assert_eq!(mint(&legacy_client, &app.https_base, &m.server_key).await.status(), 200);
-
     // The bundle carries both CAs, the new one first; the CRL file one
     // CRL for each, signed by it.
     let bundle = public(app, "/api/v1/ca.pem").await;
@@ -167,6 +174,23 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
         200
     );
     assert_eq!(mint(&legacy_client, &app.https_base, &m.server_key).await.status(), 200);
+
+    // A certificate of the old CA revoked: listed in the old CA's CRL only.
+    let res = renewed_client
+        .delete(format!(
+            "{}/api/v1/certificates/{}",
+            app.https_base,
+            m.cert["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let crls = blocks(&public(app, "/api/v1/crl.pem").await, "X509 CRL");
+    let serial = m.cert["serialNumber"].as_str().unwrap().to_uppercase();
+    assert!(!crl_serials(dir, &crls[0]).contains(&serial), "not in the new CA's CRL");
+    assert!(crl_serials(dir, &crls[1]).contains(&serial), "in the old CA's CRL");
     let listed = certificate(&renewed_client, app, &m.token, legacy["id"].as_str().unwrap()).await;
     assert_eq!(listed["status"], "active", "{listed}");
     assert_eq!(listed["ca"], 1);
@@ -204,6 +228,26 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
     let again: Value = res.json().await.unwrap();
     let again_client = tls_client(app, Some((again["pem"].as_str().unwrap(), &legacy_key)));
     assert_eq!(mint(&again_client, &app.https_base, &m.server_key).await.status(), 200);
+    assert_eq!(again["ca"], 2);
+
+    // Revoked, it is in the (now only) CRL, the new CA's.
+    let res = renewed_client
+        .delete(format!(
+            "{}/api/v1/certificates/{}",
+            app.https_base,
+            again["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let crls = blocks(&public(app, "/api/v1/crl.pem").await, "X509 CRL");
+    assert_eq!(crls.len(), 1);
+    assert_eq!(
+        crl_serials(dir, &crls[0]),
+        vec![again["serialNumber"].as_str().unwrap().to_uppercase()]
+    );
 
     // Audited as from the host.
     let audit: Vec<(String, String)> =
@@ -365,4 +409,96 @@ async fn the_console_rotates_the_ca_with_a_lifetime_and_names_what_stops() {
         html.contains("The CA expires in 4 days") || html.contains("The CA expires in 5 days"),
         "{html}"
     );
+}
+
+/// After an immediate rotation a certificate of the retired CA is renewed
+/// onto the new one (its key did not leak, the CA's did), within the
+/// limit of active certificates and the uniqueness of names, as a new
+/// one would be; a certificate's default validity fits in the CA's life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewing_onto_the_new_ca_keeps_the_limit_and_a_default_fits_the_ca() {
+    let app = TestApp::ready().await;
+    let token = crate::certificates::ops_token(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "backend");
+    let old = issued(&app, &token, "backend", &csr).await;
+    let out = app.keyward(
+        &[
+            "ca",
+            "rotate",
+            "--overlap",
+            "0s",
+            "--validity",
+            "90d",
+            "--stop-active-certificates",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The default validity (the configured maximum, a year) is cut to the
+    // CA's 90 days rather than refused.
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "first");
+    let first = issued(&app, &token, "backend", &csr).await;
+    let not_after = ms_of(first["notAfter"].as_str().unwrap());
+    let ninety = app::domain::clock::now_ms() + 90 * 86_400_000;
+    assert!((ninety - not_after).abs() < 120_000, "{first}");
+    let renew = |id: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.client
+                .post(app.url(&format!("/api/v1/certificates/{id}/renew")))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // "backend" is active again under the new CA: a second one of that
+    // name is refused.
+    let message = envelope(renew(old["id"].as_str().unwrap().to_owned()).await, 409, 400900).await;
+    assert!(message.contains("already named"), "{message}");
+
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "second");
+    issued(&app, &token, "second", &csr).await;
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/certificates/{}", first["id"].as_str().unwrap())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "third");
+    issued(&app, &token, "third", &csr).await;
+    // Two active: the retired CA's certificate cannot come back as a third.
+    let message = envelope(renew(old["id"].as_str().unwrap().to_owned()).await, 409, 400900).await;
+    assert!(message.contains("At most 2"), "{message}");
+}
+
+/// A master-key rotation re-seals every CA's key: after it, and a restart
+/// with the new key, the old CA (in its overlap) still signs its CRL and
+/// the new one still issues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_key_rotation_reseals_every_cas_key() {
+    let mut app = TestApp::ready().await;
+    let token = crate::certificates::ops_token(&app).await;
+    let out = app.keyward(&["ca", "rotate", "--overlap", "24h"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new_key = app.data_dir.join("rotated.key");
+    let out = app.keyward(
+        &["master-key", "rotate", "--new-key-file", new_key.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.restart_with(|c| c.master_key_file = Some(new_key.clone())).await;
+    let cas = blocks(&public(&app, "/api/v1/ca.pem").await, "CERTIFICATE");
+    assert_eq!(cas.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    crls_signed_by(dir.path(), &public(&app, "/api/v1/crl.pem").await, &cas);
+    let (_, csr) = openssl_csr(dir.path(), Key::P256, "after");
+    let cert = issued(&app, &token, "after", &csr).await;
+    assert!(verifies(dir.path(), &cas[0], cert["pem"].as_str().unwrap()));
 }

@@ -104,7 +104,45 @@ pub fn validate_name(raw: &str) -> DomainResult<String> {
 pub struct NewCertificate<'a> {
     pub name: &'a str,
     pub csr_pem: &'a str,
-    pub validity_secs: i64,
+    /// `None`: the configured maximum, or less if the CA ends sooner.
+    pub validity_secs: Option<i64>,
+}
+
+/// A validity outside 1 second..`max_validity_secs`, refused.
+fn check_validity(validity_secs: i64, max_validity_secs: i64) -> DomainResult<i64> {
+    if (MIN_VALIDITY_SECS..=max_validity_secs).contains(&validity_secs) {
+        return Ok(validity_secs);
+    }
+    Err(DomainError::invalid_field(
+        "validity",
+        format!(
+            "The validity must be between 1 second and {} (the configured maximum).",
+            crate::domain::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
+        ),
+    ))
+}
+
+/// Is there room for one more active certificate named `name`? Counted
+/// under the change's lock: two requests cannot both take the last place.
+async fn check_room(conn: &mut sqlx::AnyConnection, name: &str, now: i64) -> DomainResult<()> {
+    if active_count(&mut *conn).await? >= MAX_ACTIVE {
+        return Err(DomainError::Conflict(format!(
+            "At most {MAX_ACTIVE} certificates can be active at once: revoke one before creating another."
+        )));
+    }
+    let (same_name,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM certificates WHERE {ACTIVE} AND name = $2"
+    ))
+    .bind(now)
+    .bind(name)
+    .fetch_one(conn)
+    .await?;
+    if same_name > 0 {
+        return Err(DomainError::Conflict(format!(
+            "An active certificate is already named \"{name}\": choose another name."
+        )));
+    }
+    Ok(())
 }
 
 /// Read from `certificates c` joined with the CA that issued each.
@@ -188,40 +226,23 @@ async fn create(
     max_validity_secs: i64,
 ) -> DomainResult<(CertificateInfo, String)> {
     let name = validate_name(new.name)?;
-    if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&new.validity_secs) {
-        return Err(DomainError::invalid_field(
-            "validity",
-            format!(
-                "The validity must be between 1 second and {} (the configured maximum).",
-                crate::domain::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
-            ),
-        ));
-    }
+    let asked = new
+        .validity_secs
+        .map(|secs| check_validity(secs, max_validity_secs))
+        .transpose()?;
     let checked = csr::check(new.csr_pem)?;
-    let now = now_ms();
 
     let mut change = db.change_as(actor).await?;
-    // Counted under the change's lock: two requests cannot both take the
-    // last free place.
-    if active_count(change.conn()).await? >= MAX_ACTIVE {
-        return Err(DomainError::Conflict(format!(
-            "At most {MAX_ACTIVE} certificates can be active at once: revoke one before creating another."
-        )));
-    }
-    let (same_name,): (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FROM certificates WHERE {ACTIVE} AND name = $2"
-    ))
-    .bind(now)
-    .bind(&name)
-    .fetch_one(change.conn())
-    .await?;
-    if same_name > 0 {
-        return Err(DomainError::Conflict(format!(
-            "An active certificate is already named \"{name}\": choose another name."
-        )));
-    }
+    let now = now_ms();
+    check_room(change.conn(), &name, now).await?;
     let authority = Ca::load(change.conn(), master).await?;
-    let issued = authority.issue(&checked, now + new.validity_secs * 1000)?;
+    // Left to us, as long as allowed, and no longer than the CA lasts.
+    let validity_secs = asked.unwrap_or_else(|| {
+        max_validity_secs
+            .min((authority.not_after_ms() - now) / 1000)
+            .max(MIN_VALIDITY_SECS)
+    });
+    let issued = authority.issue(&checked, now + validity_secs * 1000)?;
     let info = insert_issued(
         change.conn(),
         &name,
@@ -357,24 +378,21 @@ async fn renew(
             old.status.as_str()
         )));
     }
+    if old.status == CertStatus::CaRetired {
+        // It no longer counts as active: coming back, it must find room,
+        // as a new certificate would.
+        check_room(change.conn(), &old.name, now).await?;
+    }
     let authority = Ca::load(change.conn(), master).await?;
     // As long as the one it replaces (its backdating left out), unless
     // told otherwise; and no longer than the CA lasts.
     let lifetime_secs = (old.not_after - old.not_before) / 1000 - crate::domain::pki::ca::BACKDATE_SECS;
-    let validity_secs = validity_secs.unwrap_or(
-        lifetime_secs
+    let validity_secs = match validity_secs {
+        Some(secs) => check_validity(secs, max_validity_secs)?,
+        None => lifetime_secs
             .min((authority.not_after_ms() - now) / 1000)
             .clamp(MIN_VALIDITY_SECS, max_validity_secs),
-    );
-    if !(MIN_VALIDITY_SECS..=max_validity_secs).contains(&validity_secs) {
-        return Err(DomainError::invalid_field(
-            "validity",
-            format!(
-                "The validity must be between 1 second and {} (the configured maximum).",
-                crate::domain::clock::human(std::time::Duration::from_secs(max_validity_secs.max(1) as u64))
-            ),
-        ));
-    }
+    };
     let (pem,): (String,) = sqlx::query_as("SELECT pem FROM certificates WHERE id = $1")
         .bind(id)
         .fetch_one(change.conn())
@@ -420,17 +438,27 @@ async fn renew(
 }
 
 async fn list(db: &Db) -> DomainResult<Vec<CertificateInfo>> {
-    list_in(db.read(), now_ms()).await
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM {FROM} ORDER BY c.created_at DESC LIMIT 100"
+    ))
+    .fetch_all(db.read())
+    .await?;
+    let now = now_ms();
+    Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
 }
 
-/// The newest certificates, newest first, as they stand at `now`.
-pub(crate) async fn list_in<'e>(
+/// Every certificate that passes mTLS at `now` (renewed ones in their
+/// overlap included), newest first: what an immediate CA rotation stops.
+pub(crate) async fn working_in<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     now: i64,
 ) -> DomainResult<Vec<CertificateInfo>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM {FROM} ORDER BY c.created_at DESC LIMIT 100"
+        "SELECT {COLUMNS} FROM {FROM} WHERE c.revoked_at IS NULL AND c.not_after > $1 \
+         AND (c.retires_at IS NULL OR c.retires_at > $1) AND (a.retires_at IS NULL OR a.retires_at > $1) \
+         ORDER BY c.created_at DESC"
     ))
+    .bind(now)
     .fetch_all(executor)
     .await?;
     Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
@@ -603,7 +631,8 @@ pub struct SecurityOverview {
     pub active: i64,
     /// Active certificates close to their end (see [`EXPIRY_WARNING_DAYS`]).
     pub expiring: Vec<CertificateInfo>,
-    /// The longest validity an admin may give a certificate.
+    /// The longest validity an admin may give a certificate now: the
+    /// configured maximum, or less if the CA ends sooner.
     pub max_validity: std::time::Duration,
 }
 
@@ -626,7 +655,7 @@ impl Keyward {
         validity: Validity,
     ) -> DomainResult<(CertificateInfo, String)> {
         let max = self.lifetimes.cert_max_validity.as_secs() as i64;
-        let validity_secs = validity.secs()?.unwrap_or(max);
+        let validity_secs = validity.secs()?;
         let issued = create(
             &self.db,
             &self.master_key,
@@ -695,13 +724,21 @@ impl Keyward {
             .cloned()
             .collect();
         let active = live().count() as i64;
+        let ca_left_secs = crate::domain::pki::ca::list(self.db.read())
+            .await?
+            .iter()
+            .find(|c| c.is_current())
+            .map_or(0, |c| ((c.not_after - now) / 1000).max(0) as u64);
         Ok(SecurityOverview {
             secure_mode: app.secure_mode,
             mtls: app.mtls,
             active,
             expiring,
             certificates,
-            max_validity: self.lifetimes.cert_max_validity,
+            max_validity: self
+                .lifetimes
+                .cert_max_validity
+                .min(std::time::Duration::from_secs(ca_left_secs)),
         })
     }
 

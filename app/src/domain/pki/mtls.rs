@@ -71,10 +71,10 @@ pub fn check(views: &Views, transport: &Transport, now_ms: i64) -> Result<CertVi
     let cert = views.certificate(&sha256(der)).ok_or(Refusal::UnknownIssuer)?;
     if cert.revoked {
         Err(Refusal::Revoked)
-    } else if cert.ca_retires_at.is_some_and(|at| now_ms >= at) {
-        Err(Refusal::CaRetired)
     } else if now_ms >= cert.not_after {
         Err(Refusal::Expired)
+    } else if cert.ca_retires_at.is_some_and(|at| now_ms >= at) {
+        Err(Refusal::CaRetired)
     } else if cert.retires_at.is_some_and(|at| now_ms >= at) {
         Err(Refusal::Replaced)
     } else if now_ms < cert.not_before {

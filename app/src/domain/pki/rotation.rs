@@ -33,8 +33,10 @@ pub struct Rotated {
     pub ca: CaInfo,
     /// When the replaced CAs (and their certificates) stop being trusted.
     pub old_retires_at: i64,
-    /// Active certificates issued by the replaced CAs: they stop at
-    /// `old_retires_at` unless renewed before.
+    /// The certificates that worked when it happened (all issued by the
+    /// replaced CAs): they stop at `old_retires_at`…
+    pub stopping: Vec<CertificateInfo>,
+    /// …and those of them to renew (not renewed already).
     pub to_renew: Vec<CertificateInfo>,
 }
 
@@ -75,15 +77,6 @@ fn validate_overlap(secs: i64) -> DomainResult<i64> {
     }
 }
 
-/// The certificates that pass mTLS now: what an immediate rotation stops.
-fn working(certs: &[CertificateInfo]) -> Vec<CertificateInfo> {
-    certs
-        .iter()
-        .filter(|c| c.status == certificates::CertStatus::Active)
-        .cloned()
-        .collect()
-}
-
 /// The names of `certs`, quoted, for a message.
 pub fn names(certs: &[CertificateInfo]) -> String {
     certs
@@ -114,17 +107,19 @@ impl Keyward {
         who.require_super_admin()?;
         let overlap_secs = validate_overlap(rotation.overlap_secs)?;
         let validity_days = rotation.validity_days.map(validate_validity_days).transpose()?;
-        let now = now_ms();
         let mut change = self.db.change_as(who).await?;
-        // Read inside the change: what stops is what is active as it happens.
-        let active = working(&certificates::list_in(change.conn(), now).await?);
-        if overlap_secs == 0 && !active.is_empty() && !rotation.stop_active_certificates {
+        // Read inside the change, the clock too (it may have waited for
+        // the lock): what stops is what works as it happens.
+        let now = now_ms();
+        let stopping = certificates::working_in(change.conn(), now).await?;
+        if overlap_secs == 0 && !stopping.is_empty() && !rotation.stop_active_certificates {
             return Err(DomainError::Conflict(format!(
                 "Rotating the CA at once stops these active certificates from the next request: {}. \
                  Confirm that they should stop, or give the old CA an overlap and renew them first.",
-                names(&active)
+                names(&stopping)
             )));
         }
+        let to_renew: Vec<CertificateInfo> = stopping.iter().filter(|c| c.renewed_as.is_none()).cloned().collect();
         if let Some(days) = validity_days {
             sqlx::query("UPDATE application SET ca_validity_days = $1 WHERE id = 1")
                 .bind(days)
@@ -158,7 +153,7 @@ impl Keyward {
                         "not_after": iso(new_ca.not_after),
                         "overlap_seconds": overlap_secs,
                         "old_retires_at": iso(rotated.old_retires_at),
-                        "certificates_to_renew": active.iter().map(|c| &c.id).collect::<Vec<_>>(),
+                        "certificates_stopping": stopping.iter().map(|c| &c.id).collect::<Vec<_>>(),
                     }))
                     .source(who.source()),
             )
@@ -167,7 +162,8 @@ impl Keyward {
         Ok(Rotated {
             ca: new_ca,
             old_retires_at: rotated.old_retires_at,
-            to_renew: active,
+            stopping,
+            to_renew,
         })
     }
 }

@@ -85,6 +85,9 @@ struct Revocations {
 #[derive(Debug)]
 pub struct Views {
     snapshot: RwLock<Snapshot>,
+    /// One snapshot load at a time: requests that find the view behind
+    /// wait for the load under way instead of each starting their own.
+    loading: tokio::sync::Mutex<()>,
     revocations: RwLock<Revocations>,
     /// Logged-out session ids. Half the revocation memory each: the filter
     /// in use, and the one being rebuilt from the database (which drops
@@ -123,6 +126,7 @@ impl Views {
         let filter_bytes = (revocation_bytes / 2).max(8);
         Views {
             snapshot: RwLock::default(),
+            loading: tokio::sync::Mutex::new(()),
             revocations: RwLock::default(),
             sessions: RwLock::new(Arc::new(RevokedFilter::with_bytes(filter_bytes))),
             rebuilding: Mutex::new(None),
@@ -242,8 +246,12 @@ impl Views {
         let (seq,): (i64,) = sqlx::query_as("SELECT seq FROM audit_head WHERE id = 1")
             .fetch_one(db.read())
             .await?;
-        let stale = force || self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version != seq;
-        if stale {
+        let version = || self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version;
+        if force || version() != seq {
+            let _one = self.loading.lock().await;
+            if !force && version() >= seq {
+                return Ok(()); // loaded while this one waited
+            }
             let fresh = load_snapshot(db, seq).await?;
             let mut current = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
             // A slow poll must not overwrite what a later refresh installed.
