@@ -29,10 +29,50 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-changed=build.rs");
-
-    require_wasm_target();
+    println!("cargo:rerun-if-env-changed={PREBUILT}");
     let release = env::var("PROFILE").as_deref() == Ok("release");
-    let wasm = build_frontend(&root, &out_dir, release);
+
+    let (js, wasm, css) = match env::var_os(PREBUILT) {
+        Some(_) if release => fail(&format!(
+            "{PREBUILT} is for mutation runs; a release builds its own bundle"
+        )),
+        Some(dir) => prebuilt(Path::new(&dir)),
+        None => bundle(&root, &out_dir, release),
+    };
+
+    let dir = out_dir.join("console");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+    let mut hash = Sha256::new();
+    for (name, bytes) in [("keyward.js", &js), ("keyward_bg.wasm", &wasm), ("keyward.css", &css)] {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+        write(&dir.join(name), bytes);
+        write(&dir.join(format!("{name}.gz")), &gzip(bytes, release));
+    }
+    let hash = hash.finalize();
+    let short: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    println!("cargo:rustc-env=KEYWARD_CONSOLE_HASH={short}");
+}
+
+/// A bundle built before, embedded as it is (its directory, as a build of
+/// the server left it in `$OUT_DIR/console/`). For `scripts/mutants.sh`,
+/// whose mutants change only server-side code: rebuilding the browser
+/// crate for each would double the run. Never for a release.
+const PREBUILT: &str = "KEYWARD_CONSOLE_PREBUILT";
+
+fn prebuilt(dir: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        fs::read(&path).unwrap_or_else(|e| fail(&format!("{PREBUILT}: {}: {e}", path.display())))
+    };
+    (read("keyward.js"), read("keyward_bg.wasm"), read("keyward.css"))
+}
+
+/// The browser crate built for wasm32 and bound with wasm-bindgen, and the
+/// stylesheet: (JS, wasm, CSS).
+fn bundle(root: &Path, out_dir: &Path, release: bool) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    require_wasm_target();
+    let wasm = build_frontend(root, out_dir, release);
 
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
     bindgen
@@ -53,19 +93,7 @@ fn main() {
     let js = output.js().as_bytes().to_vec();
     let wasm = output.wasm_mut().emit_wasm();
     let css = fs::read(root.join("style/main.css")).unwrap_or_else(|e| fail(&format!("style/main.css: {e}")));
-
-    let dir = out_dir.join("console");
-    fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-    let mut hash = Sha256::new();
-    for (name, bytes) in [("keyward.js", &js), ("keyward_bg.wasm", &wasm), ("keyward.css", &css)] {
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(bytes);
-        write(&dir.join(name), bytes);
-        write(&dir.join(format!("{name}.gz")), &gzip(bytes, release));
-    }
-    let hash = hash.finalize();
-    let short: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    println!("cargo:rustc-env=KEYWARD_CONSOLE_HASH={short}");
+    (js, wasm, css)
 }
 
 /// Without the wasm32 standard library the browser crate cannot build; say

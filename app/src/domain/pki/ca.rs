@@ -235,9 +235,9 @@ pub(crate) async fn list<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::
         .collect()
 }
 
-/// What a rotation did.
+/// The CA a rotation made, and when the ones it replaced retire.
 #[derive(Debug, Clone)]
-pub struct Rotated {
+pub struct NewCa {
     /// The new, current CA's number.
     pub id: i64,
     /// When the CAs it replaced stop being trusted (now, for `0`).
@@ -253,7 +253,7 @@ pub(crate) async fn rotate(
     validity_days: i64,
     overlap_ms: i64,
     now: i64,
-) -> DomainResult<Rotated> {
+) -> DomainResult<NewCa> {
     let app: Option<(String,)> = sqlx::query_as("SELECT name FROM application WHERE id = 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -269,7 +269,7 @@ pub(crate) async fn rotate(
         .await?;
     let id = last.unwrap_or(0) + 1;
     insert(conn, master, id, &app_name, validity_days, created_by).await?;
-    Ok(Rotated { id, old_retires_at })
+    Ok(NewCa { id, old_retires_at })
 }
 
 /// The CA, ready to sign. Read through `conn` so issuing can happen under
