@@ -91,14 +91,15 @@ impl crate::domain::Keyward {
     ///
     /// A revocation or a CA rotation made on another instance counts from
     /// the next request here too: the view is brought up to date first
-    /// (one read of the audit head when nothing changed), not left to the
-    /// poll. Should that read fail, the view as it stands decides.
+    /// (a read of the audit head, shared by the requests arriving while
+    /// the one before it ran; a reload when something changed), not left
+    /// to the poll. Should that read fail, the view as it stands decides.
     pub async fn mtls_gate(&self, transport: &Transport) -> Result<(), Refusal> {
         if !self.views.mtls_on() {
             return Ok(());
         }
         if matches!(transport, Transport::Tls { client_cert: Some(_) }) {
-            if let Err(e) = self.views.refresh_snapshot(&self.db, false).await {
+            if let Err(e) = self.views.up_to_date(&self.db).await {
                 tracing::warn!(error = %e, "could not bring the certificate view up to date; deciding from memory");
             }
         }

@@ -5,6 +5,7 @@
 pub mod batching;
 pub mod changes;
 pub mod db;
+pub mod head_reads;
 pub mod known_users;
 pub mod reader;
 pub mod revoked_filter;

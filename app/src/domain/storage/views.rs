@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::domain::clock::now_ms;
 use crate::domain::principal::Role;
 use crate::domain::storage::db::Db;
+use crate::domain::storage::head_reads::{head_seq, HeadReads};
 use crate::domain::storage::revoked_filter::RevokedFilter;
 use crate::domain::DomainResult;
 
@@ -88,6 +89,9 @@ pub struct Views {
     /// One snapshot load at a time: requests that find the view behind
     /// wait for the load under way instead of each starting their own.
     loading: tokio::sync::Mutex<()>,
+    /// Reads of the audit head shared by the requests that need the view
+    /// exact (see `up_to_date`).
+    head: HeadReads,
     revocations: RwLock<Revocations>,
     /// Logged-out session ids. Half the revocation memory each: the filter
     /// in use, and the one being rebuilt from the database (which drops
@@ -127,6 +131,7 @@ impl Views {
         Views {
             snapshot: RwLock::default(),
             loading: tokio::sync::Mutex::new(()),
+            head: HeadReads::default(),
             revocations: RwLock::default(),
             sessions: RwLock::new(Arc::new(RevokedFilter::with_bytes(filter_bytes))),
             rebuilding: Mutex::new(None),
@@ -239,13 +244,22 @@ impl Views {
         self.refresh_revocations(db).await
     }
 
-    /// Reloads the snapshot if any instance changed something since it was
-    /// loaded (one read by primary key when nothing did). For the checks
-    /// that must not wait for the poll: a client certificate's, under mTLS.
-    pub async fn refresh_snapshot(&self, db: &Db, force: bool) -> DomainResult<()> {
-        let (seq,): (i64,) = sqlx::query_as("SELECT seq FROM audit_head WHERE id = 1")
-            .fetch_one(db.read())
-            .await?;
+    /// Brings the snapshot up to every change committed (on any instance)
+    /// before this call: for the checks that must not wait for the poll, a
+    /// client certificate's under mTLS. One read of the audit head, shared
+    /// with the requests that arrived during the previous one; a reload
+    /// only when something changed.
+    pub async fn up_to_date(&self, db: &Db) -> DomainResult<()> {
+        let seq = self.head.read(db).await?;
+        if self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version >= seq {
+            return Ok(());
+        }
+        self.refresh_snapshot(db, false).await
+    }
+
+    /// Reloads the snapshot if the audit head moved since it was loaded.
+    async fn refresh_snapshot(&self, db: &Db, force: bool) -> DomainResult<()> {
+        let seq = head_seq(db).await?;
         let version = || self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version;
         if force || version() != seq {
             let _one = self.loading.lock().await;
