@@ -72,13 +72,16 @@ export KEYWARD_CONSOLE_PREBUILT="$ROOT/target/mutants/console"
 export KEYWARD_TEST_DATABASE=sqlite
 
 for m in "${modules[@]}"; do
+  out="target/mutants/${m//\//-}"
+  mkdir -p "$out"
   say "mutants of app/src/domain/$m.rs (tests: ${TESTS[$m]})"
+  # Exit codes 2 (some missed) and 3 (timeouts) are results, not failures.
   # shellcheck disable=SC2086 # the filters are words
   cargo mutants --in-place --package app --file "app/src/domain/$m.rs" \
-    --test-package server --baseline skip --timeout 600 \
-    --output "target/mutants/$m" \
+    --test-package server --baseline skip --timeout 600 --output "$out" \
     -- --test api -- ${TESTS[$m]} || true
   for outcome in caught missed timeout unviable; do
-    printf '%-9s %s\n' "$outcome" "$(wc -l < "target/mutants/$m/mutants.out/$outcome.txt" 2>/dev/null || echo 0)"
+    file="$out/mutants.out/$outcome.txt"
+    printf '%-9s %s\n' "$outcome" "$( [ -f "$file" ] && wc -l < "$file" || echo 0)"
   done
 done
