@@ -502,3 +502,34 @@ async fn a_master_key_rotation_reseals_every_cas_key() {
     let cert = issued(&app, &token, "after", &csr).await;
     assert!(verifies(dir.path(), &cas[0], cert["pem"].as_str().unwrap()));
 }
+
+/// A rotation's overlap is a year at most, a CA's lifetime 1 to 36,500
+/// days: anything else is refused with the bounds, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overlap_and_the_lifetime_are_bounded() {
+    let app = TestApp::ready().await;
+    let refused = |args: &[&str], said: &str| {
+        let out = app.keyward(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains(said), "{args:?}: {err}");
+    };
+    refused(&["ca", "rotate", "--overlap", "366d"], "365 days");
+    refused(
+        &["ca", "rotate", "--overlap", "1d", "--validity", "36501d"],
+        "36500 days",
+    );
+    refused(&["ca", "rotate", "--overlap", "1d", "--validity", "36h"], "whole days");
+    let out = app.keyward(&["ca", "show"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CA 1\tcurrent"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("CA 2"));
+
+    let out = app.keyward(&["ca", "rotate", "--overlap", "365d", "--validity", "36500d"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&app.keyward(&["ca", "show"], None).stdout).into_owned();
+    assert!(
+        shown.contains("CA 2\tcurrent") && shown.contains("CA 1\tretiring"),
+        "{shown}"
+    );
+    assert!(shown.contains("the next CA lasts 36500 days"), "{shown}");
+}

@@ -448,3 +448,22 @@ async fn behind_a_real_nginx_certificates_and_addresses_come_through() {
     assert_eq!(revoke.action, "certificate.revoke");
     assert_eq!(revoke.source, "127.0.0.2 (admin API)", "{revoke:?}");
 }
+
+/// A certificate whose validity has not begun (a clock set wrong where it
+/// was issued, or a row restored from elsewhere) is refused, and says so.
+#[tokio::test]
+async fn a_certificate_not_valid_yet_is_refused() {
+    let m = mtls_on(|_| {}).await;
+    let app = &m.app;
+    let client = tls_client(app, Some((m.cert["pem"].as_str().unwrap(), &m.key)));
+    assert_eq!(mint(&client, &app.https_base, &m.server_key).await.status(), 200);
+    let in_an_hour = app::domain::clock::now_ms() + 3_600_000;
+    sqlx::query("UPDATE certificates SET not_before = $1 WHERE id = $2")
+        .bind(in_an_hour)
+        .bind(m.cert["id"].as_str().unwrap())
+        .execute(app.kw().db().write())
+        .await
+        .unwrap();
+    app.settle().await;
+    refused(mint(&client, &app.https_base, &m.server_key).await, "not valid yet").await;
+}
