@@ -4,7 +4,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { Browser, Page } from '@playwright/test';
-import { test, expect, setupApp, signIn, ready, SUPER, appCode } from './keyward';
+import { test, expect, setupApp, signIn, ready, SUPER, appCode, makeCsr } from './keyward';
 
 const WIDTHS = [
   { name: 'desktop', width: 1280, height: 800 },
@@ -81,13 +81,6 @@ function createAdmin(dataDir: string) {
     { input: 'bob has a long password\n', env: { ...process.env, KEYWARD_DATA_DIR: dataDir, DATABASE_URL: undefined as unknown as string, KEYWARD_LOG: 'warn' } });
 }
 
-function makeCsr(cn: string): string {
-  return execFileSync('openssl', [
-    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-subj', `/CN=${cn}`, '-keyout', '/dev/null',
-  ]).toString();
-}
-
 test('every page passes axe and fits a phone screen', async ({ page, keyward, javaScriptEnabled, browser }) => {
   test.setTimeout(240_000);
   const found: string[] = [];
@@ -113,7 +106,7 @@ test('every page passes axe and fits a phone screen', async ({ page, keyward, ja
   await visit(page, keyward.url + 'settings/security?do=create', javaScriptEnabled);
   await check(page, javaScriptEnabled, browser, '/settings/security?do=create', found);
   await page.getByLabel('Name').fill('backend');
-  await page.getByLabel('Certificate signing request (PEM)').fill(makeCsr('backend-a11y'));
+  await page.getByLabel('Certificate signing request (PEM)').fill(makeCsr('backend-a11y').csr);
   await page.getByRole('button', { name: 'Create certificate' }).click();
   await expect(page.getByTestId('issued')).toContainText('backend');
   await check(page, javaScriptEnabled, browser, '/settings/security (a new certificate shown)', found);

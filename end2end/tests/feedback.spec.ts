@@ -1,18 +1,10 @@
 // Every console action says what happened, in a live region that has the
 // focus afterwards; a refused form keeps what was typed (never a password),
 // a successful one is cleared; the "…" menus close as menus do.
-import { execFileSync } from 'node:child_process';
 import { Page } from '@playwright/test';
-import { test, expect, setupApp, signIn, ready } from './keyward';
+import { test, expect, setupApp, signIn, ready, makeCsr } from './keyward';
 
 const BOB = { username: 'bob-admin', password: 'bob has a long password' };
-
-function makeCsr(cn: string): string {
-  return execFileSync('openssl', [
-    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-subj', `/CN=${cn}`, '-keyout', '/dev/null',
-  ]).toString();
-}
 
 /** The console's live region says `text`; with JavaScript it has the focus
  * (a submit must not drop focus to the page's body). */
@@ -75,7 +67,7 @@ test('every action says what happened', async ({ page, keyward, javaScriptEnable
   await page.goto(keyward.url + 'settings/security?do=create');
   await ready(page, javaScriptEnabled);
   await page.getByLabel('Name').fill('billing');
-  await page.getByLabel('Certificate signing request (PEM)').fill(makeCsr('billing'));
+  await page.getByLabel('Certificate signing request (PEM)').fill(makeCsr('billing').csr);
   await page.getByRole('button', { name: 'Create certificate' }).click();
   await expect(page.getByTestId('issued')).toContainText('billing');
   const row = page.getByTestId('certificate-row').filter({ hasText: 'billing' });
@@ -92,7 +84,7 @@ test('a refused form keeps what was typed, except a password', async ({ page, ke
 
   await page.goto(keyward.url + 'settings/security?do=create');
   await ready(page, javaScriptEnabled);
-  const csr = makeCsr('kept').replace('-----END CERTIFICATE REQUEST-----', 'garbage\n-----END CERTIFICATE REQUEST-----');
+  const csr = makeCsr('kept').csr.replace('-----END CERTIFICATE REQUEST-----', 'garbage\n-----END CERTIFICATE REQUEST-----');
   await page.getByLabel('Name').fill('kept name');
   await page.getByLabel('Certificate signing request (PEM)').fill(csr);
   await page.getByLabel(/Valid for/).fill('45');

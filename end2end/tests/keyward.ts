@@ -1,7 +1,7 @@
 // A fresh Keyward server per test: its own data directory and port, so
 // tests never share state. It is the real binary the README runs.
 import { test as base, expect, Page } from '@playwright/test';
-import { spawn, ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,4 +105,15 @@ export function appCode(secret: string, unixMs: number): string {
   const d = createHmac('sha1', key).update(step).digest();
   const o = d[19] & 0x0f;
   return ((d.readUInt32BE(o) & 0x7fffffff) % 1000000).toString().padStart(6, '0');
+}
+
+/** A P-256 key (in a file of its own) and a CSR for it, made by the openssl command line. */
+export function makeCsr(cn: string): { csr: string; keyPath: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-csr-'));
+  const keyPath = join(dir, 'backend.key');
+  const csr = execFileSync('openssl', [
+    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-subj', `/CN=${cn}`, '-keyout', keyPath,
+  ]).toString();
+  return { csr, keyPath };
 }

@@ -1,17 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test, expect, setupApp, signIn, ready } from './keyward';
-
-/** A P-256 key and a CSR for it, made by the openssl command line. */
-function makeCsr(cn: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keyward-csr-'));
-  return execFileSync('openssl', [
-    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-subj', `/CN=${cn}`, '-keyout', join(dir, 'backend.key'),
-  ]).toString();
-}
+import { test, expect, setupApp, signIn, ready, makeCsr } from './keyward';
 
 test('a certificate renewed from the console: the new one offered, the old one working for the overlap', async ({ page, keyward, javaScriptEnabled }) => {
   await setupApp(page, keyward, javaScriptEnabled);
@@ -20,7 +7,7 @@ test('a certificate renewed from the console: the new one offered, the old one w
   await page.goto(keyward.url + 'settings/security?do=create');
   await ready(page, javaScriptEnabled);
   await page.getByLabel('Name').fill('backend');
-  await page.getByLabel('Certificate signing request (PEM)').fill(makeCsr('backend-renewal'));
+  await page.getByLabel('Certificate signing request (PEM)').fill(makeCsr('backend-renewal').csr);
   await page.getByLabel(/Valid for/).fill('60');
   await page.getByRole('button', { name: 'Create certificate' }).click();
   await expect(page.getByTestId('issued')).toContainText('backend');

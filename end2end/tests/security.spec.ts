@@ -1,20 +1,6 @@
 import { request as playwrightRequest } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test, expect, setupApp, signIn, ready } from './keyward';
-
-/** A P-256 key and a CSR for it, made by the openssl command line. */
-function makeCsr(cn: string): { csr: string; keyPath: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'keyward-csr-'));
-  const keyPath = join(dir, 'backend.key');
-  const csr = execFileSync('openssl', [
-    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-subj', `/CN=${cn}`, '-keyout', keyPath,
-  ]).toString();
-  return { csr, keyPath };
-}
+import { readFileSync } from 'node:fs';
+import { test, expect, setupApp, signIn, ready, makeCsr } from './keyward';
 
 test('a certificate from a pasted CSR, downloaded, mTLS on through its checks, then revoked', async ({ page, keyward, javaScriptEnabled }) => {
   await setupApp(page, keyward, javaScriptEnabled);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::certificates::{create_certificate, issued, openssl, openssl_csr, Key};
 use crate::helpers::*;
 use crate::mtls::{mint, mtls_on, refused, tls_client};
+use crate::renewal::renew;
 
 /// Writes `pem` to a new file in `dir`.
 fn file(dir: &Path, name: &str, pem: &str) -> String {
@@ -79,6 +80,18 @@ fn crl_serials(dir: &Path, crl: &str) -> Vec<String> {
         .collect()
 }
 
+/// `DELETE {base}/api/v1/certificates/{id}`: its status.
+async fn revoke(client: &reqwest::Client, base: &str, token: &str, id: &str) -> u16 {
+    client
+        .delete(format!("{}/api/v1/certificates/{id}", base.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn certificate(client: &reqwest::Client, app: &TestApp, token: &str, id: &str) -> Value {
     client
         .get(format!("{}/api/v1/certificates/{id}", app.https_base))
@@ -141,17 +154,14 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
 
     // Renewed onto the new CA: the same key, the new issuer, and it checks
     // against the new CA alone; the renewed-from one stops at once.
-    let res = backend
-        .post(format!(
-            "{}/api/v1/certificates/{}/renew",
-            app.https_base,
-            m.cert["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&m.token)
-        .json(&json!({ "overlapSeconds": 0 }))
-        .send()
-        .await
-        .unwrap();
+    let res = renew(
+        &backend,
+        app,
+        &m.token,
+        m.cert["id"].as_str().unwrap(),
+        json!({ "overlapSeconds": 0 }),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let renewed: Value = res.json().await.unwrap();
     let renewed_pem = renewed["pem"].as_str().unwrap();
@@ -176,17 +186,14 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
     assert_eq!(mint(&legacy_client, &app.https_base, &m.server_key).await.status(), 200);
 
     // A certificate of the old CA revoked: listed in the old CA's CRL only.
-    let res = renewed_client
-        .delete(format!(
-            "{}/api/v1/certificates/{}",
-            app.https_base,
-            m.cert["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&m.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let status = revoke(
+        &renewed_client,
+        &app.https_base,
+        &m.token,
+        m.cert["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
     let crls = blocks(&public(app, "/api/v1/crl.pem").await, "X509 CRL");
     let serial = m.cert["serialNumber"].as_str().unwrap().to_uppercase();
     assert!(!crl_serials(dir, &crls[0]).contains(&serial), "not in the new CA's CRL");
@@ -213,17 +220,14 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
 
     // A certificate the retired CA issued is renewed onto the new one
     // (no new CSR), and works again.
-    let res = renewed_client
-        .post(format!(
-            "{}/api/v1/certificates/{}/renew",
-            app.https_base,
-            legacy["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&m.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = renew(
+        &renewed_client,
+        app,
+        &m.token,
+        legacy["id"].as_str().unwrap(),
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let again: Value = res.json().await.unwrap();
     let again_client = tls_client(app, Some((again["pem"].as_str().unwrap(), &legacy_key)));
@@ -231,17 +235,14 @@ async fn during_the_overlap_both_cas_are_trusted_then_only_the_new_one() {
     assert_eq!(again["ca"], 2);
 
     // Revoked, it is in the (now only) CRL, the new CA's.
-    let res = renewed_client
-        .delete(format!(
-            "{}/api/v1/certificates/{}",
-            app.https_base,
-            again["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&m.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let status = revoke(
+        &renewed_client,
+        &app.https_base,
+        &m.token,
+        again["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
     let crls = blocks(&public(app, "/api/v1/crl.pem").await, "X509 CRL");
     assert_eq!(crls.len(), 1);
     assert_eq!(
@@ -443,7 +444,7 @@ async fn renewing_onto_the_new_ca_keeps_the_limit_and_a_default_fits_the_ca() {
     let not_after = ms_of(first["notAfter"].as_str().unwrap());
     let ninety = app::domain::clock::now_ms() + 90 * 86_400_000;
     assert!((ninety - not_after).abs() < 120_000, "{first}");
-    let renew = |id: String| {
+    let renew_over_http = |id: String| {
         let app = &app;
         let token = token.clone();
         async move {
@@ -458,23 +459,27 @@ async fn renewing_onto_the_new_ca_keeps_the_limit_and_a_default_fits_the_ca() {
     };
     // "backend" is active again under the new CA: a second one of that
     // name is refused.
-    let message = envelope(renew(old["id"].as_str().unwrap().to_owned()).await, 409, 400900).await;
+    let message = envelope(
+        renew_over_http(old["id"].as_str().unwrap().to_owned()).await,
+        409,
+        400900,
+    )
+    .await;
     assert!(message.contains("already named"), "{message}");
 
     let (_, csr) = openssl_csr(dir.path(), Key::P256, "second");
     issued(&app, &token, "second", &csr).await;
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/certificates/{}", first["id"].as_str().unwrap())))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let status = revoke(&app.client, &app.base, &token, first["id"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
     let (_, csr) = openssl_csr(dir.path(), Key::P256, "third");
     issued(&app, &token, "third", &csr).await;
     // Two active: the retired CA's certificate cannot come back as a third.
-    let message = envelope(renew(old["id"].as_str().unwrap().to_owned()).await, 409, 400900).await;
+    let message = envelope(
+        renew_over_http(old["id"].as_str().unwrap().to_owned()).await,
+        409,
+        400900,
+    )
+    .await;
     assert!(message.contains("At most 2"), "{message}");
 }
 

@@ -21,7 +21,13 @@ fn rand_name() -> String {
     app::domain::ids::random_id()
 }
 
-async fn renew(client: &reqwest::Client, app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn renew(
+    client: &reqwest::Client,
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    body: Value,
+) -> reqwest::Response {
     client
         .post(format!("{}/api/v1/certificates/{id}/renew", app.https_base))
         .bearer_auth(token)
