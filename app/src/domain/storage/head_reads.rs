@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 use crate::domain::storage::db::Db;
 use crate::domain::{DomainError, DomainResult};
 
+/// How long a shared read may take before its waiters give up on it.
+const READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Default)]
 struct State {
     /// A read is under way.
@@ -77,7 +80,12 @@ impl HeadReads {
                         number,
                         found: None,
                     };
-                    let result = head_seq(db).await;
+                    // Bounded: a stuck read would hold up every request
+                    // waiting on it (the gate then decides from memory).
+                    let result = match tokio::time::timeout(READ_LIMIT, head_seq(db)).await {
+                        Ok(result) => result,
+                        Err(_) => Err(DomainError::Internal("reading the audit head timed out".into())),
+                    };
                     reading.found = Some(result.as_ref().ok().copied());
                     return result;
                 }

@@ -251,27 +251,37 @@ impl Views {
     /// only when something changed.
     pub async fn up_to_date(&self, db: &Db) -> DomainResult<()> {
         let seq = self.head.read(db).await?;
-        if self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version >= seq {
+        if self.version() >= seq {
             return Ok(());
         }
-        self.refresh_snapshot(db, false).await
+        self.load_at(db, seq, false).await
+    }
+
+    fn version(&self) -> i64 {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version
     }
 
     /// Reloads the snapshot if the audit head moved since it was loaded.
     async fn refresh_snapshot(&self, db: &Db, force: bool) -> DomainResult<()> {
         let seq = head_seq(db).await?;
-        let version = || self.snapshot.read().unwrap_or_else(|p| p.into_inner()).version;
-        if force || version() != seq {
-            let _one = self.loading.lock().await;
-            if !force && version() >= seq {
-                return Ok(()); // loaded while this one waited
-            }
-            let fresh = load_snapshot(db, seq).await?;
-            let mut current = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
-            // A slow poll must not overwrite what a later refresh installed.
-            if fresh.version >= current.version {
-                *current = fresh;
-            }
+        if force || self.version() != seq {
+            self.load_at(db, seq, force).await?;
+        }
+        Ok(())
+    }
+
+    /// Loads the snapshot as of audit head `seq` (or later), one load at a
+    /// time; unless `force`d, not if one as new was loaded meanwhile.
+    async fn load_at(&self, db: &Db, seq: i64, force: bool) -> DomainResult<()> {
+        let _one = self.loading.lock().await;
+        if !force && self.version() >= seq {
+            return Ok(()); // loaded while this one waited
+        }
+        let fresh = load_snapshot(db, seq).await?;
+        let mut current = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        // A slow poll must not overwrite what a later refresh installed.
+        if fresh.version >= current.version {
+            *current = fresh;
         }
         Ok(())
     }
