@@ -5,6 +5,9 @@
 #   ./scripts/mutants.sh                 # every module below
 #   ./scripts/mutants.sh pki/mtls audit  # some of them
 #   ./scripts/mutants.sh --list          # the mutants, without testing them
+#   ./scripts/mutants.sh --shard 1/2 credentials/admin_tokens
+#                                        # half of a module's mutants (1/2
+#                                        # and 2/2 together are all of them)
 #
 # For each module, cargo-mutants changes its code one mutant at a time, in
 # place, and runs the API tests that exercise it (on SQLite, the embedded
@@ -25,7 +28,7 @@ declare -A TESTS=(
   [pki/mtls]="mtls:: two_instances ca_rotation renewal"
   [pki/rotation]="ca_rotation authorization"
   [credentials/admin_tokens]="rest_admin token_hardening two_instances authorization console_admins"
-  [credentials/server_keys]="console_integrations rest_sessions two_instances social_plus"
+  [credentials/server_keys]="console_integrations rest_admin rest_sessions two_instances social_plus"
   [credentials/sessions]="rest_sessions social_plus token_hardening hot_paths"
   [storage/views]="two_instances hot_paths token_hardening mtls::"
   [audit]="audit console_audit"
@@ -34,15 +37,22 @@ ORDER=(pki/mtls pki/rotation credentials/admin_tokens credentials/server_keys cr
 MUTANTS_VERSION=27.0.0
 
 list=""
+shard=()
 modules=()
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --list) list=1 ;;
+    --shard)
+      [[ "${2:-}" =~ ^[0-9]+/[0-9]+$ ]] || { echo "--shard needs K/N, as 1/2" >&2; exit 2; }
+      shard=(--shard "$2")
+      shift
+      ;;
     *)
-      [ -n "${TESTS[$arg]:-}" ] || { echo "unknown module $arg (known: ${ORDER[*]})" >&2; exit 2; }
-      modules+=("$arg")
+      [ -n "${TESTS[$1]:-}" ] || { echo "unknown module $1 (known: ${ORDER[*]})" >&2; exit 2; }
+      modules+=("$1")
       ;;
   esac
+  shift
 done
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 
@@ -72,13 +82,15 @@ export KEYWARD_CONSOLE_PREBUILT="$ROOT/target/mutants/console"
 export KEYWARD_TEST_DATABASE=sqlite
 
 for m in "${modules[@]}"; do
-  out="target/mutants/${m//\//-}"
+  out="target/mutants/${m//\//-}${shard[1]:+-${shard[1]//\//of}}"
   mkdir -p "$out"
   say "mutants of app/src/domain/$m.rs (tests: ${TESTS[$m]})"
   # Exit codes 2 (some missed) and 3 (timeouts) are results, not failures.
+  # `--cargo-arg=--test=api` builds the API tests alone for each mutant
+  # (not the server's unit and binary tests too: a few seconds each).
   # shellcheck disable=SC2086 # the filters are words
-  cargo mutants --in-place --package app --file "app/src/domain/$m.rs" \
-    --test-package server --baseline skip --timeout 600 --output "$out" \
+  cargo mutants --in-place "${shard[@]}" --package app --file "app/src/domain/$m.rs" \
+    --test-package server --cargo-arg=--test=api --baseline skip --timeout 180 --output "$out" \
     -- --test api -- ${TESTS[$m]} || true
   for outcome in caught missed timeout unviable; do
     file="$out/mutants.out/$outcome.txt"

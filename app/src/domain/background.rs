@@ -95,7 +95,7 @@ pub(in crate::domain) async fn clean_up(kw: Keyward, mut stop: watch::Receiver<b
         if let Err(e) = store.delete_expired().await {
             tracing::warn!(error = %e, "could not delete expired console sessions");
         }
-        if let Err(e) = crate::domain::credentials::sessions::delete_expired_records(&kw.db).await {
+        if let Err(e) = kw.delete_expired_token_records().await {
             tracing::warn!(error = %e, "could not delete expired token records");
         }
         if let Err(e) = kw.throttle.forget_old(&kw.db).await {

@@ -178,3 +178,67 @@ async fn a_message_left_for_one_admin_does_not_reach_the_next() {
     );
     assert!(!html.contains("Secure mode is on: clients need"), "{html}");
 }
+
+/// The limits of a key's generation hold at their edges, and a key that
+/// still works (retiring, not only active) is listed as such and cannot be
+/// removed: a mutation run found each of these untested.
+#[tokio::test]
+async fn server_key_limits_hold_at_their_edges_and_a_retiring_key_stays() {
+    let app = TestApp::ready().await;
+    let token = ops_token(&app).await;
+    let generate = |overlap: i64| {
+        app.client
+            .post(app.url("/api/v1/server-keys"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "overlapSeconds": overlap }))
+            .send()
+    };
+    assert_eq!(generate(0).await.unwrap().status(), 200);
+    assert_eq!(generate(0).await.unwrap().status(), 200);
+    let res = generate(24 * 3600 + 1).await.unwrap();
+    assert_eq!(res.status(), 400, "past 24 hours: {}", res.text().await.unwrap());
+    let before = app::domain::clock::now_ms();
+    assert_eq!(generate(24 * 3600).await.unwrap().status(), 200, "24 hours is allowed");
+
+    let res = app.bearer(reqwest::Method::GET, "/api/v1/server-keys", &token).await;
+    let body: Value = res.json().await.unwrap();
+    let keys = body["serverKeys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "{body}");
+    assert_eq!(keys[0]["status"], "active", "{body}");
+    assert_eq!(keys[1]["status"], "retiring", "still works for a day: {body}");
+    assert_eq!(keys[2]["status"], "retired", "replaced with no overlap: {body}");
+    assert!(keys[2]["retiresAt"].is_null(), "{body}");
+    let until = time::OffsetDateTime::parse(
+        keys[1]["retiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let until_ms = (until.unix_timestamp_nanos() / 1_000_000) as i64;
+    assert!(
+        (before + 86_400_000..=app::domain::clock::now_ms() + 86_400_000).contains(&until_ms),
+        "retires in 24 hours: {body}"
+    );
+
+    assert_eq!(app.login().await.status(), 302);
+    let retiring = keys[1]["id"].as_str().unwrap();
+    let (status, body) = app.call(&app.client, "remove_server_key", &[("id", retiring)]).await;
+    assert_eq!(status, 409, "a retiring key still works: {body}");
+    assert!(body.contains("still works"), "{body}");
+
+    // A name: 40 characters at most; no control or invisible characters.
+    let (status, body) = app
+        .call(&app.client, "generate_server_key", &named(&"x".repeat(40)))
+        .await;
+    assert_eq!(status, 200, "40 characters: {body}");
+    for bad in ["bell\u{7}", "a\u{202E}b", "\u{FEFF}x", "zero\u{200B}width"] {
+        let (status, body) = app.call(&app.client, "generate_server_key", &named(bad)).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert!(body.contains("control or invisible"), "{body}");
+    }
+    let operator = app::domain::Principal::operator();
+    assert_eq!(
+        app.kw().server_keys(&operator).await.unwrap().len(),
+        4,
+        "nothing refused was stored"
+    );
+}

@@ -108,6 +108,24 @@ async fn every_session_rule_is_enforced() {
         .session(json!({"userId": long(50), "deviceId": long(150), "displayName": long(100)}))
         .await;
     assert_eq!(ok.status(), 200);
+    // deviceInfo of exactly 2 KiB as JSON, and an empty authToken, which
+    // is no token (this application is not in secure mode).
+    let info = json!({ "k": long(2040) });
+    assert_eq!(info.to_string().len(), 2048);
+    let ok = app
+        .session(json!({"userId": "u", "deviceId": "d", "deviceInfo": info, "authToken": ""}))
+        .await;
+    assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
+    // An authToken of 100 characters is not refused for its length: it is
+    // checked (and this one is not valid).
+    let msg = envelope(
+        app.session(json!({"userId": "u", "deviceId": "d", "authToken": long(100)}))
+            .await,
+        401,
+        400100,
+    )
+    .await;
+    assert!(msg.contains("Invalid authToken"), "{msg}");
 }
 
 #[tokio::test]
@@ -457,5 +475,112 @@ async fn access_token_use_is_recorded_in_the_background() {
     let res = app.bearer(Method::GET, "/api/v3/sessions/current", token).await;
     assert_eq!(res.status(), 200);
     app.kw().flush_usage().await.unwrap();
-    assert!(last_seen().await.unwrap() > first);
+    let second = last_seen().await.unwrap();
+    assert!(second > first);
+    // A returning user's new session is use too (the warm-up at a start
+    // loads the users seen last).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.session_token("hana").await;
+    app.kw().flush_usage().await.unwrap();
+    assert!(last_seen().await.unwrap() > second, "a session is use");
+}
+
+/// The clean-up deletes a token's record only once the token is dead on
+/// every instance (five minutes past its expiry, for clocks that run
+/// behind), and a user revocation lives as long as the tokens it kills.
+#[tokio::test]
+async fn token_records_outlive_their_tokens_by_the_clock_margin() {
+    let mut app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let token = app.session_token("gina").await;
+    let res = app.bearer(Method::DELETE, "/api/v4/users/gina/sessions", &admin).await;
+    assert_eq!(res.status(), 200);
+
+    let now = app::domain::clock::now_ms();
+    let db = app.kw().db().write();
+    for (nonce, expired_ago) in [(b"recent".to_vec(), 4 * 60_000i64), (b"old".to_vec(), 6 * 60_000)] {
+        sqlx::query("INSERT INTO redeemed_auth_tokens (nonce, expires_at) VALUES ($1, $2)")
+            .bind(nonce)
+            .bind(now - expired_ago)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    for (sid, expired_ago) in [("recent-sid", 4 * 60_000i64), ("old-sid", 6 * 60_000)] {
+        sqlx::query("INSERT INTO revocations (kind, subject, at, expires_at) VALUES ('session', $1, $2, $3)")
+            .bind(sid)
+            .bind(now - 30 * 86_400_000)
+            .bind(now - expired_ago)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    app.kw().delete_expired_token_records().await.unwrap();
+
+    let nonces: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT nonce FROM redeemed_auth_tokens")
+        .fetch_all(db)
+        .await
+        .unwrap();
+    assert_eq!(
+        nonces,
+        vec![(b"recent".to_vec(),)],
+        "the old record goes, the recent one stays"
+    );
+    let mut kept: Vec<(String, String, i64)> = sqlx::query_as("SELECT kind, subject, expires_at FROM revocations")
+        .fetch_all(db)
+        .await
+        .unwrap();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!((kept[0].0.as_str(), kept[0].1.as_str()), ("session", "recent-sid"));
+    assert_eq!(kept[1].0, "user", "{kept:?}");
+    assert!(
+        kept[1].2 >= now + 29 * 86_400_000,
+        "a user revocation lasts as long as an access token: {kept:?}"
+    );
+
+    // And so the revoked token stays dead on an instance started now.
+    let api_key = app.api_key().await;
+    assert!(!api_key.is_empty());
+    app.stop().await;
+    let running = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let res = reqwest::Client::new()
+        .get(format!("http://{}/api/v3/sessions/current", running.http_addr))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "revoked before the restart");
+    running.shutdown().await.unwrap();
+}
+
+/// Keyward's own id for a user (`isPublic=false`) is checked like any
+/// field: empty, too long or with control characters is a 400, not a
+/// lookup.
+#[tokio::test]
+async fn an_internal_user_id_is_checked_before_it_is_looked_up() {
+    let app = TestApp::ready().await;
+    let admin = app.admin_with_token("ops");
+    app.settle().await;
+    let revoke = |id: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.client
+                .delete(app.url("/api/v4/sessions"))
+                .query(&[("userId", id.as_str()), ("isPublic", "false")])
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for bad in [String::new(), "x".repeat(65), "a\u{7}b".to_string()] {
+        let msg = envelope(revoke(bad.clone()).await, 400, 400000).await;
+        assert!(msg.contains("internal id"), "{bad:?}: {msg}");
+    }
+    envelope(revoke("x".repeat(64)).await, 404, 400400).await;
 }

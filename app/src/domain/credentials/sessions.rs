@@ -302,7 +302,7 @@ async fn revoke_user_sessions(kw: &Keyward, actor: &Principal, who: UserRef<'_>)
 /// Deletes redemption records and revocations of tokens that have expired
 /// anyway: a dead token needs no record to stay dead. In batches, so the
 /// writer is never held for long however many expire at once.
-pub(crate) async fn delete_expired_records(db: &Db) -> DomainResult<()> {
+async fn delete_expired_records(db: &Db) -> DomainResult<()> {
     let now = now_ms();
     // Kept a while past expiry: an instance whose clock runs behind must
     // still find the record.
@@ -344,6 +344,13 @@ impl Keyward {
     /// Logout: this access token is dead.
     pub async fn log_out(&self, claims: &AccessClaims) -> DomainResult<()> {
         revoke_session(self, claims).await
+    }
+
+    /// Deletes the records of tokens that have expired anyway (redemptions,
+    /// logouts, user revocations), a while past their expiry: the
+    /// background clean-up's step, each minute.
+    pub async fn delete_expired_token_records(&self) -> DomainResult<()> {
+        delete_expired_records(&self.db).await
     }
 
     /// Every access token of the end user issued until now is dead (audited).
