@@ -38,13 +38,21 @@ MUTANTS_VERSION=27.0.0
 
 list=""
 shard=()
+shard_name=""
 modules=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --list) list=1 ;;
     --shard)
-      [[ "${2:-}" =~ ^[0-9]+/[0-9]+$ ]] || { echo "--shard needs K/N, as 1/2" >&2; exit 2; }
-      shard=(--shard "$2")
+      # 1-based here (1/2 and 2/2); cargo-mutants counts shards from 0.
+      if [[ "${2:-}" =~ ^([0-9]+)/([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] \
+        && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ]; then
+        shard=(--shard "$((BASH_REMATCH[1] - 1))/${BASH_REMATCH[2]}")
+        shard_name="-${BASH_REMATCH[1]}of${BASH_REMATCH[2]}"
+      else
+        echo "--shard needs K/N with 1 <= K <= N, as 1/2" >&2
+        exit 2
+      fi
       shift
       ;;
     *)
@@ -63,7 +71,7 @@ if ! cargo mutants --version 2>/dev/null | grep -q "$MUTANTS_VERSION"; then
 fi
 if [ -n "$list" ]; then
   for m in "${modules[@]}"; do
-    cargo mutants --list --package app --file "app/src/domain/$m.rs"
+    cargo mutants --list "${shard[@]}" --package app --file "app/src/domain/$m.rs"
   done
   exit 0
 fi
@@ -82,16 +90,22 @@ export KEYWARD_CONSOLE_PREBUILT="$ROOT/target/mutants/console"
 export KEYWARD_TEST_DATABASE=sqlite
 
 for m in "${modules[@]}"; do
-  out="target/mutants/${m//\//-}${shard[1]:+-${shard[1]//\//of}}"
+  out="target/mutants/${m//\//-}$shard_name"
   mkdir -p "$out"
   say "mutants of app/src/domain/$m.rs (tests: ${TESTS[$m]})"
-  # Exit codes 2 (some missed) and 3 (timeouts) are results, not failures.
+  # Exit codes 2 (some missed) and 3 (timeouts) are results; any other
+  # failure stops here, not printed as an empty result.
   # `--cargo-arg=--test=api` builds the API tests alone for each mutant
   # (not the server's unit and binary tests too: a few seconds each).
+  rc=0
   # shellcheck disable=SC2086 # the filters are words
   cargo mutants --in-place "${shard[@]}" --package app --file "app/src/domain/$m.rs" \
     --test-package server --cargo-arg=--test=api --baseline skip --timeout 180 --output "$out" \
-    -- --test api -- ${TESTS[$m]} || true
+    -- --test api -- ${TESTS[$m]} || rc=$?
+  case "$rc" in
+    0 | 2 | 3) ;;
+    *) echo "cargo mutants failed (exit $rc) on $m" >&2; exit "$rc" ;;
+  esac
   for outcome in caught missed timeout unviable; do
     file="$out/mutants.out/$outcome.txt"
     printf '%-9s %s\n' "$outcome" "$( [ -f "$file" ] && wc -l < "$file" || echo 0)"

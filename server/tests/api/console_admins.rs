@@ -558,3 +558,58 @@ async fn a_temporary_password_is_changed_before_anything_else() {
         assert!(!all.contains(TEMP) && !all.contains(OWN), "{all}");
     }
 }
+
+/// The admin list says each admin's token as it stands: none yet, active,
+/// switching over, expired or revoked (a mutation run found the expired
+/// and revoked states untested).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_list_says_where_each_token_stands() {
+    let app = TestApp::ready().await;
+    app.create_admin("nora");
+    for name in ["ada", "eve", "rex", "sam"] {
+        app.admin_with_token(name);
+    }
+    app.issue_token("sam");
+    sqlx::query(
+        "UPDATE admin_tokens SET expires_at = $1 \
+         WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'eve')",
+    )
+    .bind(app::domain::clock::now_ms() - 1_000)
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    let operator = app::domain::Principal::operator();
+    app.kw().revoke_admin_token(&operator, "rex").await.unwrap();
+    app.settle().await;
+
+    assert_eq!(app.login().await.status(), 302);
+    let (status, body) = app.call(&app.client, "admins", &[("query", ""), ("page", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let state = |name: &str| {
+        let row = page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["username"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {body}"));
+        row["token_status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(state("nora"), "none");
+    assert_eq!(state("ada"), "active");
+    assert_eq!(state("eve"), "expired");
+    assert_eq!(state("rex"), "revoked");
+    assert!(state("sam").starts_with("switching over until "), "{}", state("sam"));
+
+    // Eve, signed in, is told; a revoked admin signing in gets a new token.
+    let eve = browser(&app.base);
+    assert_eq!(app.login_with(&eve, "eve", ADMIN_PASSWORD).await.status(), 302);
+    let html = app.html_as(&eve, "/settings/integrations").await;
+    assert!(html.contains("Your admin token has expired"), "{html}");
+    let rex = browser(&app.base);
+    assert_eq!(app.login_with(&rex, "rex", ADMIN_PASSWORD).await.status(), 302);
+    let (_, body) = app
+        .call(&app.client, "admins", &[("query", "rex"), ("page", "1")])
+        .await;
+    assert!(body.contains("\"token_status\":\"active\""), "{body}");
+}

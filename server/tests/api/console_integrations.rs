@@ -193,23 +193,32 @@ async fn server_key_limits_hold_at_their_edges_and_a_retiring_key_stays() {
             .json(&serde_json::json!({ "overlapSeconds": overlap }))
             .send()
     };
-    assert_eq!(generate(0).await.unwrap().status(), 200);
-    assert_eq!(generate(0).await.unwrap().status(), 200);
+    // Each key by the prefix its generation answered (two made in the same
+    // millisecond would list in either order).
+    let prefix = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["prefix"].as_str().unwrap().to_string()
+    };
+    let retired = prefix(generate(0).await.unwrap()).await;
+    let retiring = prefix(generate(0).await.unwrap()).await;
     let res = generate(24 * 3600 + 1).await.unwrap();
     assert_eq!(res.status(), 400, "past 24 hours: {}", res.text().await.unwrap());
     let before = app::domain::clock::now_ms();
-    assert_eq!(generate(24 * 3600).await.unwrap().status(), 200, "24 hours is allowed");
+    let active = prefix(generate(24 * 3600).await.unwrap()).await;
 
     let res = app.bearer(reqwest::Method::GET, "/api/v1/server-keys", &token).await;
     let body: Value = res.json().await.unwrap();
     let keys = body["serverKeys"].as_array().unwrap();
     assert_eq!(keys.len(), 3, "{body}");
-    assert_eq!(keys[0]["status"], "active", "{body}");
-    assert_eq!(keys[1]["status"], "retiring", "still works for a day: {body}");
-    assert_eq!(keys[2]["status"], "retired", "replaced with no overlap: {body}");
-    assert!(keys[2]["retiresAt"].is_null(), "{body}");
+    let key = |prefix: &str| keys.iter().find(|k| k["prefix"] == prefix).expect("listed").clone();
+    let (retired, retiring, active) = (key(&retired), key(&retiring), key(&active));
+    assert_eq!(active["status"], "active", "{body}");
+    assert_eq!(retiring["status"], "retiring", "still works for a day: {body}");
+    assert_eq!(retired["status"], "retired", "replaced with no overlap: {body}");
+    assert!(retired["retiresAt"].is_null(), "{body}");
     let until = time::OffsetDateTime::parse(
-        keys[1]["retiresAt"].as_str().unwrap(),
+        retiring["retiresAt"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
@@ -220,8 +229,8 @@ async fn server_key_limits_hold_at_their_edges_and_a_retiring_key_stays() {
     );
 
     assert_eq!(app.login().await.status(), 302);
-    let retiring = keys[1]["id"].as_str().unwrap();
-    let (status, body) = app.call(&app.client, "remove_server_key", &[("id", retiring)]).await;
+    let id = retiring["id"].as_str().unwrap();
+    let (status, body) = app.call(&app.client, "remove_server_key", &[("id", id)]).await;
     assert_eq!(status, 409, "a retiring key still works: {body}");
     assert!(body.contains("still works"), "{body}");
 

@@ -309,3 +309,21 @@ async fn server_keys_and_the_audit_log_are_listed_without_secrets() {
     let res = anonymous().get(app.url("/api/v1/server-keys")).send().await.unwrap();
     envelope(res, 401, 400100).await;
 }
+
+/// Super admins hold no admin token: a token found for one (the role
+/// changed in the database by hand, say) opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_found_for_a_super_admin_opens_nothing() {
+    let app = TestApp::ready().await;
+    let token = app.admin_with_token("ops");
+    app.settle().await;
+    let res = app.bearer(Method::GET, "/api/v1/server-keys", &token).await;
+    assert_eq!(res.status(), 200);
+    sqlx::query("UPDATE admin_users SET role = 'super_admin' WHERE username = 'ops'")
+        .execute(app.kw().db().write())
+        .await
+        .unwrap();
+    app.settle().await;
+    let res = app.bearer(Method::GET, "/api/v1/server-keys", &token).await;
+    envelope(res, 401, 400100).await;
+}

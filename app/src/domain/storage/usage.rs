@@ -20,6 +20,10 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct Usage {
     pending: Mutex<Pending>,
+    /// One flush at a time: a flush that returns has written everything
+    /// noted before it began, even what another flush (the background
+    /// task's) had just taken and was still writing.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -62,6 +66,7 @@ impl Usage {
 
     /// Writes what accumulated, in one transaction.
     pub async fn flush(&self, db: &Db) -> DomainResult<()> {
+        let _one_at_a_time = self.flushing.lock().await;
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         if batch.server_keys.is_empty()
             && batch.admin_tokens.is_empty()
@@ -70,8 +75,8 @@ impl Usage {
         {
             return Ok(());
         }
-        // Rows in one order, whoever flushes (the background task, a page):
-        // two flushes never lock the same rows in opposite orders.
+        // Rows in one order, whoever flushes (another instance too): two
+        // flushes never lock the same rows in opposite orders.
         let sorted = |m: &HashMap<String, i64>| {
             let mut v: Vec<(String, i64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
             v.sort();
