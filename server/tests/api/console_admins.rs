@@ -295,6 +295,16 @@ async fn a_new_admin_token_lasts_the_days_chosen_within_the_longest() {
         .await;
     let rotated: serde_json::Value = res.json().await.unwrap();
     assert!(days_left(rotated["expiresAt"].as_str().unwrap()) > 364.9);
+    // The longest itself, chosen in the form, is allowed.
+    let (status, body) = app
+        .call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", "365")])
+        .await;
+    assert_eq!(status, 200, "365 days: {body}");
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let me = app
+        .bearer_json("/api/v1/admins/me", shown["token"].as_str().unwrap())
+        .await;
+    assert!(days_left(me["tokenExpiresAt"].as_str().unwrap()) > 364.99);
 
     // A server that allows 60 days offers only 30.
     let short =
@@ -612,4 +622,68 @@ async fn the_admin_list_says_where_each_token_stands() {
         .call(&app.client, "admins", &[("query", "rex"), ("page", "1")])
         .await;
     assert!(body.contains("\"token_status\":\"active\""), "{body}");
+}
+
+/// A retrievable token is sealed for its own row: one admin's sealed token
+/// copied into another's row (a database edited by hand) opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_token_moved_to_another_row_does_not_open() {
+    let app = TestApp::ready().await;
+    let eve_token = app.admin_with_token("eve");
+    let ops = signed_in_admin(&app, "ops").await;
+    sqlx::query(
+        "UPDATE admin_tokens SET sealed = (SELECT t.sealed FROM admin_tokens t JOIN admin_users u \
+         ON u.id = t.admin_id WHERE u.username = 'eve' AND t.state = 'current') \
+         WHERE state = 'current' AND admin_id = (SELECT id FROM admin_users WHERE username = 'ops')",
+    )
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    let (status, body) = app
+        .call(&ops, "retrieve_token", &[("password", "a long enough password")])
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains(&eve_token) && !body.contains("kwadm_"), "{body}");
+}
+
+/// A token replaced while it still works keeps working for the switch-over;
+/// one that had already expired is not said to: neither the new token's
+/// notice nor the admin list offers an expired token a switch-over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_replaced_gets_no_switch_over() {
+    let app = TestApp::ready().await;
+    let ops = signed_in_admin(&app, "ops").await;
+    let generate = || app.call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", "30")]);
+    let (status, body) = generate().await;
+    assert_eq!(status, 200, "{body}");
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(shown["previous_stops"].is_string(), "a live token replaced: {body}");
+
+    // The current token expires, and the earlier switch-over is over.
+    let now = app::domain::clock::now_ms();
+    sqlx::query(
+        "UPDATE admin_tokens SET expires_at = CASE WHEN state = 'current' THEN $1 ELSE expires_at END, \
+         valid_until = CASE WHEN state = 'superseded' THEN $1 ELSE valid_until END \
+         WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'ops')",
+    )
+    .bind(now - 1_000)
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    app.settle().await;
+    let (status, body) = generate().await;
+    assert_eq!(status, 200, "{body}");
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(shown["previous_stops"].is_null(), "an expired token replaced: {body}");
+
+    assert_eq!(app.login().await.status(), 302);
+    let (_, body) = app
+        .call(&app.client, "admins", &[("query", "ops"), ("page", "1")])
+        .await;
+    assert!(
+        body.contains("\"token_status\":\"active\""),
+        "not switching over: {body}"
+    );
+    let html = app.html_as(&ops, "/settings/integrations").await;
+    assert!(!html.contains("Your previous admin token stops working"), "{html}");
 }

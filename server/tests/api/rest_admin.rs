@@ -136,6 +136,23 @@ async fn an_admin_may_not_revoke_another_and_unknown_names_get_the_same_403() {
         .expect("the refusal is audited");
     // From where (SPEC §3): the caller's address, through the admin API.
     assert_eq!(refused.source, "127.0.0.1 (admin API)");
+    // A name no username can be is recorded without its control characters.
+    let res = app
+        .client
+        .delete(app.url("/api/v1/admin-token"))
+        .query(&[("username", "phan\u{7}tom")])
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    envelope(res, 403, 400301).await;
+    let events = app::domain::audit::recent(app.kw().db(), 5).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "admin_token.revoke_refused" && e.target == "phantom"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ pub struct IssuedToken {
     pub token: SecretString,
     pub issued_at: i64,
     pub expires_at: i64,
-    /// When the token it replaced stops working, if there was one.
+    /// When the token it replaced stops working, if it was still working.
     pub previous_valid_until: Option<i64>,
 }
 
@@ -156,6 +156,13 @@ async fn issue(
     if enabled.is_none_or(|(disabled,)| disabled != 0) {
         return Err(DomainError::invalid("This admin is disabled."));
     }
+    // The previous token works on until the switch-over's end or its own
+    // expiry, whichever comes first (one already expired is not working).
+    let previous: Option<(i64,)> =
+        sqlx::query_as("SELECT expires_at FROM admin_tokens WHERE admin_id = $1 AND state = 'current'")
+            .bind(&admin.id)
+            .fetch_optional(change.conn())
+            .await?;
     let superseded = sqlx::query(
         "UPDATE admin_tokens SET state = 'superseded', valid_until = $1 \
          WHERE admin_id = $2 AND state = 'current'",
@@ -197,7 +204,9 @@ async fn issue(
         token,
         issued_at: now,
         expires_at,
-        previous_valid_until: (superseded > 0).then_some(grace_end),
+        previous_valid_until: previous
+            .map(|(expires_at,)| expires_at.min(grace_end))
+            .filter(|until| *until > now),
     })
 }
 
@@ -312,10 +321,11 @@ pub(crate) async fn status(db: &Db, admin_id: &str) -> DomainResult<TokenStatus>
         (None, Some((s, _, _, _))) if s == "revoked" => TokenState::Revoked,
         _ => TokenState::None,
     };
+    // A superseded token works until its switch-over ends or it expires.
     let switching_until = rows
         .iter()
         .filter(|r| r.0 == "superseded")
-        .filter_map(|r| r.2)
+        .filter_map(|r| r.2.map(|until| until.min(r.1)))
         .filter(|until| *until > now)
         .max();
     Ok(TokenStatus {
