@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
     --list) list=1 ;;
     --shard)
       # 1-based here (1/2 and 2/2); cargo-mutants counts shards from 0.
-      if [[ "${2:-}" =~ ^([0-9]+)/([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] \
+      if [[ "${2:-}" =~ ^([1-9][0-9]*)/([1-9][0-9]*)$ ]] \
         && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ]; then
         shard=(--shard "$((BASH_REMATCH[1] - 1))/${BASH_REMATCH[2]}")
         shard_name="-${BASH_REMATCH[1]}of${BASH_REMATCH[2]}"
@@ -71,7 +71,7 @@ if ! cargo mutants --version 2>/dev/null | grep -q "$MUTANTS_VERSION"; then
 fi
 if [ -n "$list" ]; then
   for m in "${modules[@]}"; do
-    cargo mutants --list "${shard[@]}" --package app --file "app/src/domain/$m.rs"
+    cargo mutants --list ${shard[@]+"${shard[@]}"} --package app --file "app/src/domain/$m.rs"
   done
   exit 0
 fi
@@ -99,7 +99,7 @@ for m in "${modules[@]}"; do
   # (not the server's unit and binary tests too: a few seconds each).
   rc=0
   # shellcheck disable=SC2086 # the filters are words
-  cargo mutants --in-place "${shard[@]}" --package app --file "app/src/domain/$m.rs" \
+  cargo mutants --in-place ${shard[@]+"${shard[@]}"} --package app --file "app/src/domain/$m.rs" \
     --test-package server --cargo-arg=--test=api --baseline skip --timeout 180 --output "$out" \
     -- --test api -- ${TESTS[$m]} || rc=$?
   case "$rc" in

@@ -111,7 +111,7 @@ pub async fn retrieve_token(password: String, code: Option<String>) -> Result<Sh
 }
 
 /// A new token for the caller, after their password again; the previous
-/// one works until the switch-over ends.
+/// one works until the switch-over ends (or it expires, if sooner).
 #[server(prefix = "/console/fn", endpoint = "generate_token")]
 pub async fn generate_token(password: String, days: Option<u32>, code: Option<String>) -> Result<ShownToken, AppError> {
     use crate::domain::clock::display;

@@ -631,7 +631,7 @@ async fn a_sealed_token_moved_to_another_row_does_not_open() {
     let app = TestApp::ready().await;
     let eve_token = app.admin_with_token("eve");
     let ops = signed_in_admin(&app, "ops").await;
-    sqlx::query(
+    let moved = sqlx::query(
         "UPDATE admin_tokens SET sealed = (SELECT t.sealed FROM admin_tokens t JOIN admin_users u \
          ON u.id = t.admin_id WHERE u.username = 'eve' AND t.state = 'current') \
          WHERE state = 'current' AND admin_id = (SELECT id FROM admin_users WHERE username = 'ops')",
@@ -639,6 +639,7 @@ async fn a_sealed_token_moved_to_another_row_does_not_open() {
     .execute(app.kw().db().write())
     .await
     .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
     let (status, body) = app
         .call(&ops, "retrieve_token", &[("password", "a long enough password")])
         .await;
@@ -646,44 +647,66 @@ async fn a_sealed_token_moved_to_another_row_does_not_open() {
     assert!(!body.contains(&eve_token) && !body.contains("kwadm_"), "{body}");
 }
 
-/// A token replaced while it still works keeps working for the switch-over;
-/// one that had already expired is not said to: neither the new token's
-/// notice nor the admin list offers an expired token a switch-over.
+/// A token replaced keeps working until the switch-over ends or it
+/// expires, whichever is first; one already expired gets no switch-over.
+/// The new token's notice and the admin list both say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_token_replaced_gets_no_switch_over() {
+async fn a_replaced_token_works_until_the_switch_over_ends_or_it_expires() {
+    use app::domain::clock::{display, now_ms};
     let app = TestApp::ready().await;
     let ops = signed_in_admin(&app, "ops").await;
-    let generate = || app.call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", "30")]);
-    let (status, body) = generate().await;
-    assert_eq!(status, 200, "{body}");
-    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(shown["previous_stops"].is_string(), "a live token replaced: {body}");
-
-    // The current token expires, and the earlier switch-over is over.
-    let now = app::domain::clock::now_ms();
-    sqlx::query(
-        "UPDATE admin_tokens SET expires_at = CASE WHEN state = 'current' THEN $1 ELSE expires_at END, \
-         valid_until = CASE WHEN state = 'superseded' THEN $1 ELSE valid_until END \
-         WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'ops')",
-    )
-    .bind(now - 1_000)
-    .execute(app.kw().db().write())
-    .await
-    .unwrap();
-    app.settle().await;
-    let (status, body) = generate().await;
-    assert_eq!(status, 200, "{body}");
-    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(shown["previous_stops"].is_null(), "an expired token replaced: {body}");
-
     assert_eq!(app.login().await.status(), 302);
-    let (_, body) = app
-        .call(&app.client, "admins", &[("query", "ops"), ("page", "1")])
-        .await;
-    assert!(
-        body.contains("\"token_status\":\"active\""),
-        "not switching over: {body}"
+    let previous_stops = || async {
+        let (status, body) = app
+            .call(&ops, "generate_token", &[("password", ADMIN_PASSWORD), ("days", "30")])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+        shown["previous_stops"].clone()
+    };
+    // The current token expires at `expires_at`; earlier switch-overs end.
+    let app = &app;
+    let set_expiry = |expires_at: i64| async move {
+        sqlx::query(
+            "UPDATE admin_tokens SET expires_at = CASE WHEN state = 'current' THEN $1 ELSE expires_at END, \
+             valid_until = CASE WHEN state = 'superseded' THEN $2 ELSE valid_until END \
+             WHERE admin_id = (SELECT id FROM admin_users WHERE username = 'ops')",
+        )
+        .bind(expires_at)
+        .bind(now_ms() - 1_000)
+        .execute(app.kw().db().write())
+        .await
+        .unwrap();
+        app.settle().await;
+    };
+    let listed = || async {
+        let (_, body) = app
+            .call(&app.client, "admins", &[("query", "ops"), ("page", "1")])
+            .await;
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        page["rows"][0]["token_status"].as_str().unwrap().to_string()
+    };
+
+    let stops = previous_stops().await;
+    assert!(stops.is_string(), "a live token replaced: {stops}");
+    assert_eq!(
+        listed().await,
+        format!("switching over until {}", stops.as_str().unwrap())
     );
+
+    let in_an_hour = now_ms() + 3_600_000;
+    set_expiry(in_an_hour).await;
+    assert_eq!(
+        previous_stops().await,
+        display(in_an_hour),
+        "its own expiry comes first"
+    );
+    assert_eq!(listed().await, format!("switching over until {}", display(in_an_hour)));
+
+    set_expiry(now_ms() - 1_000).await;
+    let stops = previous_stops().await;
+    assert!(stops.is_null(), "an expired token replaced: {stops}");
+    assert_eq!(listed().await, "active", "no switch-over");
     let html = app.html_as(&ops, "/settings/integrations").await;
     assert!(!html.contains("Your previous admin token stops working"), "{html}");
 }

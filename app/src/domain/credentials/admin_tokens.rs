@@ -71,8 +71,6 @@ pub struct TokenStatus {
     pub switching_until: Option<i64>,
 }
 
-/// Issues a new current token for `admin`; the previous one (if any) keeps
-/// working until the switch-over ends (or its own expiry, if sooner).
 /// Why a token is issued, as its audit event names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Issue {
@@ -111,6 +109,8 @@ fn chosen_lifetime(lifetimes: &Lifetimes, days: Option<u32>) -> DomainResult<Dur
     Ok(asked)
 }
 
+/// Issues a new current token for `admin`; the previous one (if any) keeps
+/// working until the switch-over ends (or its own expiry, if sooner).
 async fn issue(
     db: &Db,
     master: &MasterKey,
@@ -442,7 +442,7 @@ impl Keyward {
 
     /// A new token for the acting admin, lasting `days` (the configured
     /// longest when `None`); the previous one keeps working for the
-    /// switch-over. In the console, after their password again (a session
+    /// switch-over (or until it expires, if sooner). In the console, after their password again (a session
     /// left open is not a token), and a code when they have a second factor.
     pub async fn generate_admin_token(
         &self,

@@ -20,9 +20,9 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct Usage {
     pending: Mutex<Pending>,
-    /// One flush at a time: a flush that returns has written everything
-    /// noted before it began, even what another flush (the background
-    /// task's) had just taken and was still writing.
+    /// One flush at a time: a flush that returns has waited for any flush
+    /// already under way (the background task's), so what that one had
+    /// taken is written too, unless its write failed (then it is logged).
     flushing: tokio::sync::Mutex<()>,
 }
 

@@ -58,14 +58,15 @@ pub struct IssuedAdminToken {
 }
 
 /// `POST /api/v1/admin-token` and `POST /admin/v1/token`: a new token;
-/// the presented one keeps working for the switch-over.
+/// the presented one keeps working for the switch-over (or until it
+/// expires, if sooner).
 #[utoipa::path(
     post,
     path = "/api/v1/admin-token",
     tag = "Admin",
     summary = "Generate a new admin token (also POST /admin/v1/token)",
     responses(
-        (status = 200, description = "The new token; the presented one keeps working for the switch-over", body = IssuedAdminToken),
+        (status = 200, description = "The new token; the presented one keeps working for the switch-over, or until it expires if sooner", body = IssuedAdminToken),
         (status = 409, description = "The token is already being switched over", body = ErrorBody),
         AdminTokenRefusals
     ),
