@@ -30,7 +30,7 @@ declare -A TESTS=(
   [credentials/admin_tokens]="rest_admin token_hardening two_instances authorization console_admins"
   [credentials/server_keys]="console_integrations rest_admin rest_sessions two_instances social_plus"
   [credentials/sessions]="rest_sessions social_plus token_hardening hot_paths"
-  [storage/views]="two_instances hot_paths token_hardening mtls::"
+  [storage/views]="two_instances hot_paths token_hardening mtls:: rest_sessions abuse_limits observability ca_rotation"
   [audit]="audit console_audit"
 )
 ORDER=(pki/mtls pki/rotation credentials/admin_tokens credentials/server_keys credentials/sessions storage/views audit)
@@ -88,6 +88,10 @@ rm -rf target/mutants/console
 cp -r "$bundle" target/mutants/console
 export KEYWARD_CONSOLE_PREBUILT="$ROOT/target/mutants/console"
 export KEYWARD_TEST_DATABASE=sqlite
+# The observability tests parse /metrics with the Prometheus client, as the
+# test command does.
+python_venv "$ROOT/target/test-venv" prometheus-client 0.26.0
+export KEYWARD_TEST_PYTHON="$ROOT/target/test-venv/bin/python"
 
 for m in "${modules[@]}"; do
   out="target/mutants/${m//\//-}$shard_name"
