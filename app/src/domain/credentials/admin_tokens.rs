@@ -163,15 +163,14 @@ async fn issue(
             .bind(&admin.id)
             .fetch_optional(change.conn())
             .await?;
-    let superseded = sqlx::query(
+    sqlx::query(
         "UPDATE admin_tokens SET state = 'superseded', valid_until = $1 \
          WHERE admin_id = $2 AND state = 'current'",
     )
     .bind(grace_end)
     .bind(&admin.id)
     .execute(change.conn())
-    .await?
-    .rows_affected();
+    .await?;
     sqlx::query(
         "INSERT INTO admin_tokens (id, admin_id, digest, sealed, issued_at, expires_at, state) \
          VALUES ($1, $2, $3, $4, $5, $6, 'current')",
@@ -195,7 +194,7 @@ async fn issue(
                 &admin.username,
             )
             .detail(
-                serde_json::json!({ "token_id": id, "expires_at": expires_at, "previous_superseded": superseded > 0 }),
+                serde_json::json!({ "token_id": id, "expires_at": expires_at, "previous_superseded": previous.is_some() }),
             )
             .source(actor.source()),
         )
@@ -442,8 +441,9 @@ impl Keyward {
 
     /// A new token for the acting admin, lasting `days` (the configured
     /// longest when `None`); the previous one keeps working for the
-    /// switch-over (or until it expires, if sooner). In the console, after their password again (a session
-    /// left open is not a token), and a code when they have a second factor.
+    /// switch-over (or until it expires, if sooner). In the console, after
+    /// their password again (a session left open is not a token), and a
+    /// code when they have a second factor.
     pub async fn generate_admin_token(
         &self,
         who: &Principal,
