@@ -31,7 +31,7 @@ declare -A TESTS=(
   [credentials/server_keys]="console_integrations rest_admin rest_sessions two_instances social_plus"
   [credentials/sessions]="rest_sessions social_plus token_hardening hot_paths"
   [storage/views]="two_instances hot_paths token_hardening mtls:: rest_sessions abuse_limits observability ca_rotation"
-  [audit]="audit console_audit"
+  [audit]="audit console_audit unkeyed_chain master_key before_sealed_keys"
 )
 ORDER=(pki/mtls pki/rotation credentials/admin_tokens credentials/server_keys credentials/sessions storage/views audit)
 MUTANTS_VERSION=27.0.0

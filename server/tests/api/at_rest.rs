@@ -147,3 +147,50 @@ async fn the_database_refuses_audit_edits_and_verify_catches_a_removed_event() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("event 2 is missing"), "{said}");
 }
+
+/// `audit verify` checks the chain's head against its newest event: the
+/// newest event removed, or the head's number or hash changed alone, is
+/// each caught.
+#[tokio::test]
+async fn verify_catches_a_head_that_does_not_match_the_newest_event() {
+    let app = TestApp::ready().await;
+    app.admin_with_token("ops");
+    let db = app.kw().db().clone();
+    let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(db.read())
+        .await
+        .unwrap();
+    let set_head =
+        |seq: i64, hash: Vec<u8>| tamper(&db, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", seq, hash);
+    let cases = [
+        ("the head's hash changed", (seq, vec![7u8; 32])),
+        ("the head's number moved back", (seq - 1, hash.clone())),
+    ];
+    for (edit, (s, h)) in cases {
+        set_head(s, h).await;
+        let out = app.keyward(&["audit", "verify"], None);
+        assert!(!out.status.success(), "{edit} passed");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("the newest events were removed"), "{edit}: {said}");
+        set_head(seq, hash.clone()).await;
+        let ok = app.keyward(&["audit", "verify"], None);
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    }
+    tamper(&db, "DELETE FROM audit_events WHERE seq = $1 AND hash = $2", seq, hash).await;
+    let out = app.keyward(&["audit", "verify"], None);
+    assert!(!out.status.success(), "the newest event removed passed");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the newest events were removed"), "{said}");
+}
+
+/// Runs `sql` (binding `seq` and `hash`) past the audit log's triggers, as
+/// the database's owner could.
+async fn tamper(db: &app::domain::storage::db::Db, sql: &str, seq: i64, hash: Vec<u8>) {
+    let postgres = db.backend() == app::domain::storage::db::Backend::Postgres;
+    let mut tx = db.write().begin().await.unwrap();
+    set_audit_triggers_aside(&mut tx, postgres).await;
+    let done = sqlx::query(sql).bind(seq).bind(hash).execute(&mut *tx).await.unwrap();
+    assert_eq!(done.rows_affected(), 1, "{sql}");
+    restore_audit_triggers(&mut tx, postgres).await;
+    tx.commit().await.unwrap();
+}

@@ -344,9 +344,21 @@ async fn a_database_from_before_sealed_keys_keeps_its_chain() {
         .execute(db.write())
         .await
         .unwrap();
-    db.close().await;
+    // Nor a record of the key its chain was written with (older still).
+    sqlx::query("UPDATE audit_head SET key_check = NULL WHERE id = 1")
+        .execute(db.write())
+        .await
+        .unwrap();
     let out = app.keyward(&["audit", "verify"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A tool records no key: the first to run on a database like this
+    // could hold another than the server's.
+    let (check,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT key_check FROM audit_head WHERE id = 1")
+        .fetch_one(db.read())
+        .await
+        .unwrap();
+    assert!(check.is_none(), "a tool recorded its key");
+    db.close().await;
 
     app.restart_with(|_| {}).await;
     let (sealed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sealed_keys")
@@ -357,4 +369,31 @@ async fn a_database_from_before_sealed_keys_keeps_its_chain() {
     app.admin_with_token("ops2");
     let out = app.keyward(&["audit", "verify"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Unsealed again, the key check the server recorded at that start
+    // lets its own key in, and no other.
+    app.stop().await;
+    let db = app::domain::storage::db::Db::connect(&app.db_url).await.unwrap();
+    sqlx::query("DELETE FROM sealed_keys")
+        .execute(db.write())
+        .await
+        .unwrap();
+    let (check,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT key_check FROM audit_head WHERE id = 1")
+        .fetch_one(db.read())
+        .await
+        .unwrap();
+    let check = check.expect("the server recorded its key's check");
+    let out = app.keyward(&["audit", "verify"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other: Vec<u8> = check.iter().map(|b| b ^ 1).collect();
+    sqlx::query("UPDATE audit_head SET key_check = $1 WHERE id = 1")
+        .bind(other)
+        .execute(db.write())
+        .await
+        .unwrap();
+    db.close().await;
+    let out = app.keyward(&["audit", "verify"], None);
+    assert!(!out.status.success(), "a database written with another key was opened");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("this master key does not open this database"), "{said}");
 }

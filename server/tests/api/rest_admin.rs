@@ -297,6 +297,10 @@ async fn server_keys_and_the_audit_log_are_listed_without_secrets() {
     let second = page(format!("?action=server_key&before={before}")).await;
     assert_eq!(second["events"].as_array().unwrap().len(), 1);
     assert!(second["nextBefore"].is_null());
+    // A page that ends exactly at the oldest match says there is no older.
+    let both = page("?action=server_key&limit=2".into()).await;
+    assert_eq!(both["events"].as_array().unwrap().len(), 2);
+    assert!(both["nextBefore"].is_null(), "{both}");
     let all = page(String::new()).await;
     let actions: Vec<&str> = all["events"]
         .as_array()
@@ -323,6 +327,14 @@ async fn server_keys_and_the_audit_log_are_listed_without_secrets() {
         envelope(res, 400, 400000).await,
         "Actor must be at most 200 characters."
     );
+    // Counted once trimmed, as it is searched: 200 between spaces pass.
+    let padded = format!("%20{long}%20", long = "a".repeat(200));
+    for field in ["actor", "action", "target"] {
+        let res = app
+            .bearer(Method::GET, &format!("/api/v1/audit-events?{field}={padded}"), &token)
+            .await;
+        assert_eq!(res.status(), 200, "{field} of 200 characters between spaces");
+    }
     let res = anonymous().get(app.url("/api/v1/server-keys")).send().await.unwrap();
     envelope(res, 401, 400100).await;
 }

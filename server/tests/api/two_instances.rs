@@ -6,6 +6,8 @@ use serde_json::json;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use app::domain::clock::now_ms;
+
 use crate::helpers::*;
 use crate::mtls::{mint, mtls_on, tls_client};
 
@@ -83,6 +85,174 @@ async fn a_rotated_server_key_dies_on_the_other_instance() {
         mint_there(old.clone()).await == 401
     })
     .await;
+    other.shutdown().await.unwrap();
+}
+
+/// An hour from now: revocations made by hand outlive the test.
+fn in_an_hour() -> i64 {
+    now_ms() + 3_600_000
+}
+
+/// Stores a revocation by hand under sequence number `seq`, as a
+/// transaction that took it and committed late (on PostgreSQL, where a
+/// slower transaction's number can commit after a higher one) would.
+/// Numbers taken afterwards follow the highest stored, as they would.
+async fn revoke_by_hand(app: &TestApp, seq: i64, kind: &str, subject: &str, at: i64) {
+    let db = app.kw().db().write();
+    sqlx::query("INSERT INTO revocations (seq, kind, subject, at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(seq)
+        .bind(kind)
+        .bind(subject)
+        .bind(at)
+        .bind(in_an_hour())
+        .execute(db)
+        .await
+        .unwrap();
+    if backend() == "postgres" {
+        sqlx::query("SELECT setval(pg_get_serial_sequence('revocations', 'seq'), (SELECT MAX(seq) FROM revocations))")
+            .execute(db)
+            .await
+            .unwrap();
+    }
+}
+
+/// The session id an access token carries (`kwat_<payload>.<mac>`; the
+/// payload is not secret).
+fn session_id(access_token: &str) -> String {
+    use base64::Engine;
+    let payload = access_token
+        .strip_prefix("kwat_")
+        .and_then(|t| t.split('.').next())
+        .expect("an access token");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    claims["sid"].as_str().expect("a session id").to_string()
+}
+
+/// Asks `instance` whether an access token still opens a session.
+async fn current(instance: &server::startup::Running, token: &str) -> u16 {
+    let url = format!("http://{}/api/v3/sessions/current", instance.http_addr);
+    status(reqwest::Client::new().get(url).bearer_auth(token)).await
+}
+
+/// Logs `token` out on `app` and waits until `other` obeys it: `other`
+/// has then read the revocations past everything stored before.
+async fn log_out_seen_by(app: &TestApp, other: &server::startup::Running, token: &str) {
+    let res = app.bearer(Method::DELETE, "/api/v4/sessions", token).await;
+    assert_eq!(res.status(), 200);
+    within_a_second("a logout", || async { current(other, token).await == 401 }).await;
+}
+
+/// A revocation committed late, under a lower number than the highest an
+/// instance read at its start, is obeyed there: for a while after its
+/// first load it re-reads recent revocations by time, not only by number.
+#[tokio::test]
+async fn a_revocation_committed_late_below_what_an_instance_started_with_is_obeyed() {
+    let app = TestApp::ready().await;
+    let frank = app.session_token("frank").await;
+    let grace = app.session_token("grace").await;
+    revoke_by_hand(&app, 1000, "session", "nobody", now_ms()).await;
+    let other = other(&app).await;
+    assert_eq!(current(&other, &frank).await, 200);
+    // So the late commit comes after a poll, not before the first.
+    log_out_seen_by(&app, &other, &grace).await;
+
+    let (frank_id,): (String,) = sqlx::query_as("SELECT id FROM end_users WHERE user_id = 'frank'")
+        .fetch_one(app.kw().db().read())
+        .await
+        .unwrap();
+    revoke_by_hand(&app, 500, "user", &frank_id, now_ms()).await;
+    within_a_second("a revocation committed late", || async {
+        current(&other, &frank).await == 401
+    })
+    .await;
+    other.shutdown().await.unwrap();
+}
+
+/// Numbers skipped while an instance runs are watched one by one for a
+/// while: a logout committed late into one of them is obeyed, though it is
+/// dated too long ago for any re-read by time to find it.
+#[tokio::test]
+async fn a_logout_committed_late_into_a_skipped_number_is_obeyed() {
+    let app = TestApp::ready().await;
+    let [ivan, judy, ken] = [
+        app.session_token("ivan").await,
+        app.session_token("judy").await,
+        app.session_token("ken").await,
+    ];
+    let other = other(&app).await;
+    revoke_by_hand(&app, 2000, "session", "nobody", now_ms()).await;
+    // Two polls since the skip was read (each logout is read by a poll
+    // that starts after the last one was obeyed): the skipped numbers
+    // are still watched.
+    log_out_seen_by(&app, &other, &ivan).await;
+    log_out_seen_by(&app, &other, &judy).await;
+    assert_eq!(current(&other, &ken).await, 200);
+    revoke_by_hand(&app, 1500, "session", &session_id(&ken), now_ms() - 60_000).await;
+    within_a_second("a logout committed late into a skipped number", || async {
+        current(&other, &ken).await == 401
+    })
+    .await;
+    other.shutdown().await.unwrap();
+}
+
+/// Too many numbers skipped to watch one by one (65,536 are; 90,000 is past
+/// them): recent revocations are re-read by time instead, for a while.
+#[tokio::test]
+async fn a_logout_committed_late_among_too_many_skipped_numbers_is_obeyed() {
+    let app = TestApp::ready().await;
+    let [leo, mia] = [app.session_token("leo").await, app.session_token("mia").await];
+    let other = other(&app).await;
+    revoke_by_hand(&app, 100_000, "session", "nobody", now_ms()).await;
+    // The skip has been read by number (else 90,000 would be read as new).
+    log_out_seen_by(&app, &other, &leo).await;
+    assert_eq!(current(&other, &mia).await, 200);
+    revoke_by_hand(&app, 90_000, "session", &session_id(&mia), now_ms()).await;
+    // Each poll now also looks up the 65,536 watched numbers: slower.
+    within(
+        "a logout committed late among too many skipped numbers",
+        Duration::from_secs(5),
+        || async { current(&other, &mia).await == 401 },
+    )
+    .await;
+    other.shutdown().await.unwrap();
+}
+
+/// An instance that starts loads every unexpired logout, however many: the
+/// load is paged, and a logout past the first page counts too.
+#[tokio::test]
+async fn an_instance_that_starts_obeys_every_logout_stored_before() {
+    use app::domain::storage::views::REBUILD_PAGE;
+    let app = TestApp::ready().await;
+    let token = app.session_token("frank").await;
+    // Older than the window of recent revocations a starting instance
+    // re-reads by time: only the paged load can find them.
+    let (at, far) = (now_ms() - 60_000, in_an_hour());
+    let many = REBUILD_PAGE + 400;
+    let series = if backend() == "postgres" {
+        "SELECT 1000000 + i, 'session', 'gone-' || i, $1, $2 FROM generate_series(1, $3) AS g(i)"
+    } else {
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3) \
+         SELECT 1000000 + i, 'session', 'gone-' || i, $1, $2 FROM n"
+    };
+    sqlx::query(&format!(
+        "INSERT INTO revocations (seq, kind, subject, at, expires_at) {series}"
+    ))
+    .bind(at)
+    .bind(far)
+    .bind(many)
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    revoke_by_hand(&app, 1_000_000 + many + 1, "session", &session_id(&token), at).await;
+    let other = other(&app).await;
+    assert_eq!(
+        current(&other, &token).await,
+        401,
+        "the last of {many} + 1 logouts is obeyed"
+    );
     other.shutdown().await.unwrap();
 }
 

@@ -114,7 +114,7 @@ pub enum Revocation {
 
 /// Rows read per query while the filter is rebuilt: a bounded amount of
 /// memory and short read transactions, whatever the table holds.
-const REBUILD_PAGE: i64 = 10_000;
+pub const REBUILD_PAGE: i64 = 10_000;
 
 fn digest_key(d: &[u8]) -> Option<[u8; 32]> {
     d.try_into().ok()
