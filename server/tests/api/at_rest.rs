@@ -152,7 +152,7 @@ async fn the_database_refuses_audit_edits_and_verify_catches_a_removed_event() {
 /// newest event removed, or the head's number or hash changed alone, is
 /// each caught.
 #[tokio::test]
-async fn verify_catches_a_head_that_does_not_match_the_newest_event() {
+async fn audit_verify_catches_a_head_that_does_not_match_the_newest_event() {
     let app = TestApp::ready().await;
     app.admin_with_token("ops");
     let db = app.kw().db().clone();

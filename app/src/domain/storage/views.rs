@@ -122,7 +122,7 @@ fn digest_key(d: &[u8]) -> Option<[u8; 32]> {
 
 /// How long a skipped revocation sequence number is watched for: one taken
 /// by a slower transaction that commits after a higher one.
-const LATE_COMMIT_WINDOW_MS: i64 = 10_000;
+pub const LATE_COMMIT_WINDOW_MS: i64 = 10_000;
 
 impl Views {
     /// Views whose logged-out tokens take `revocation_bytes` of memory.
