@@ -9,10 +9,12 @@
 # Last, a logout storm (N sessions opened and logged out, 1,000,000 by
 # default) prints the server's memory before and after: logged-out tokens
 # must take a fixed amount of it.
-# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...] [--logouts N] [--users N]
+# Usage: scripts/bench.sh [--postgres] [--seconds N] [--rounds N] [--only CASE,...] [--logouts N] [--users N] [--bin PATH]
 # (--only runs the named cases and the baselines they compare with;
 # --logouts 0 skips the storm; --users N stores N users before the run,
-# 1,000,000 by default, for the at-scale cases: 0 skips them).
+# 1,000,000 by default, for the at-scale cases: 0 skips them; --bin
+# measures another build of keyward, such as a copy of the last commit's,
+# for a before-and-after on the same day).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -22,6 +24,7 @@ DB_URL=""
 ONLY=""
 LOGOUTS=1000000
 USERS=1000000
+BIN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) DB_URL="postgres://postgres@127.0.0.1:5432/keyward_bench" ;;
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=",$2," ; shift ;;
     --logouts) LOGOUTS="$2"; shift ;;
     --users) USERS="$2"; shift ;;
+    --bin) BIN="$(realpath "$2")"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,7 +42,8 @@ done
 apt_install wrk curl openssl
 say "building release"
 cargo build --release -p server --bin keyward --example loadgen --example logout_storm
-BIN="$ROOT/target/release/keyward"
+BIN="${BIN:-$ROOT/target/release/keyward}"
+say "measuring $BIN"
 LOADGEN="$ROOT/target/release/examples/loadgen"
 
 DATA="$(mktemp -d)"

@@ -240,7 +240,7 @@ impl Default for ConnectionLimits {
 /// answers "surely live" for all but a few in ten thousand at 10 million.
 pub const DEFAULT_REVOCATION_MEMORY: usize = 32 * 1024 * 1024;
 
-/// The default memory for known end users: about a million of them (123 bytes each, measured).
+/// The default memory for known end users: all of a million of them (about 120 bytes each, measured).
 pub const DEFAULT_USER_CACHE_MEMORY: usize = 128 * 1024 * 1024;
 
 /// The default interval of the refresh that picks up other instances'

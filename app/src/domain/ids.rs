@@ -24,6 +24,19 @@ pub fn time_ordered<const N: usize>() -> [u8; N] {
     b
 }
 
+/// A row id Keyward made (32 lowercase hex digits) as its 16 bytes, to
+/// hold many in little memory. `None` for any other id (one imported, or
+/// hex of another case): kept as text, it still names its row exactly.
+pub fn id_bytes(id: &str) -> Option<[u8; 16]> {
+    let lower_hex = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+    if id.len() != 32 || !id.bytes().all(lower_hex) {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(id, &mut bytes).ok()?;
+    Some(bytes)
+}
+
 /// An id no row can have (empty, too long, control characters, which
 /// PostgreSQL refuses in text) names none: not found, without a lookup.
 pub fn plausible(id: &str, entity: crate::domain::Entity) -> crate::domain::DomainResult<()> {

@@ -483,6 +483,22 @@ async fn access_token_use_is_recorded_in_the_background() {
     app.session_token("hana").await;
     app.kw().flush_usage().await.unwrap();
     assert!(last_seen().await.unwrap() > second, "a session is use");
+    // A user whose row id is not one Keyward makes (imported by hand) is
+    // kept apart in memory, and their use recorded all the same.
+    sqlx::query(
+        "INSERT INTO end_users (id, user_id, display_name, created_at, updated_at) \
+         VALUES ('Imported-0001', 'imported', 'imported', 1, 1)",
+    )
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    app.session_token("imported").await;
+    app.kw().flush_usage().await.unwrap();
+    let (seen,): (Option<i64>,) = sqlx::query_as("SELECT last_seen_at FROM end_users WHERE id = 'Imported-0001'")
+        .fetch_one(app.kw().db().read())
+        .await
+        .unwrap();
+    assert!(seen.is_some(), "an imported user's session is use");
 }
 
 /// The clean-up deletes a token's record only once the token is dead on

@@ -28,77 +28,124 @@ use crate::domain::DomainResult;
 /// instance (with an earlier timestamp), or on a clock that lags, is seen.
 const LATE_WINDOW_MS: i64 = 10_000;
 
-/// What an entry costs beyond its text: the cache's slot, its index and
-/// its share of remembered evicted keys, and the allocator's header and
-/// rounding of the text. Measured: a million users with 22 characters of
-/// text each raised the RSS by 123 bytes a user (235 when each was an
-/// `EndUser`), against a weight of 126.
-const ENTRY_OVERHEAD: u64 = 104;
+/// What an entry costs beyond its bytes: its slot in the cache (shared by
+/// the resident entry and, once the cache is full, the evicted keys it
+/// remembers, its "ghosts"), its share of the index, and the allocator's
+/// rounding of its bytes. Measured over a million users churning through
+/// a full cache: see the README's Benchmark section.
+const ENTRY_OVERHEAD: u64 = 80;
 /// A typical entry's weight (a user id and a display name of about 10
-/// characters each).
-const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + 2 * 10;
+/// characters each, both timestamps implied).
+const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + FIXED as u64 + 2 * 10;
 
-/// A user as held in memory, a third of an [`EndUser`]'s bytes: a million
-/// of them must fit beside everything else. The row id as its 16 bytes
-/// (every id Keyward makes is 32 lowercase hex digits; a user with any
-/// other id is simply not held), and the user id and display name in one
-/// allocation.
+/// A user as held in memory: one allocation, and a 16-byte slot in the
+/// cache. A million of them must fit beside everything else, and every
+/// slot of the cache (a ghost's too) is as large as its value, so the value
+/// is only a pointer.
+///
+/// Layout: flags, the user id's length, the row id as its 16 bytes (every
+/// id Keyward makes is 32 lowercase hex digits; a user with any other id,
+/// or a user id over 255 bytes, is simply not held), `created_at` unless it is the time at the head of the
+/// id (as it is for every user Keyward creates), `updated_at` unless it
+/// equals `created_at` (a user never renamed), then the user id and the
+/// display name.
 #[derive(Clone)]
-struct Held {
-    id: [u8; 16],
-    created_at: i64,
-    updated_at: i64,
-    /// The user id, then the display name from `name_at`.
-    text: Box<str>,
-    /// [`NO_NAME`] when the user has no display name.
-    name_at: u32,
-}
+struct Held(Box<[u8]>);
 
-const NO_NAME: u32 = u32::MAX;
+/// Flags: `created_at` is the id's leading 48-bit millisecond time.
+const CREATED_IN_ID: u8 = 1;
+/// `updated_at` equals `created_at`.
+const NEVER_UPDATED: u8 = 2;
+/// The user has no display name.
+const NO_NAME: u8 = 4;
+/// Flags, the user id's length, the row id.
+const FIXED: usize = 2 + 16;
 
 impl Held {
     fn new(user: &EndUser) -> Option<Held> {
-        let lower_hex = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
-        if user.id.len() != 32 || !user.id.bytes().all(lower_hex) {
-            return None;
+        let id = crate::domain::ids::id_bytes(&user.id)?;
+        let user_id_len = u8::try_from(user.user_id.len()).ok()?;
+        let mut flags = 0;
+        if id_time(&id) == user.created_at {
+            flags |= CREATED_IN_ID;
         }
-        let mut id = [0u8; 16];
-        hex::decode_to_slice(&user.id, &mut id).ok()?;
-        let name_at = match &user.display_name {
-            Some(_) => u32::try_from(user.user_id.len()).ok()?,
-            None => NO_NAME,
-        };
-        let mut text = String::with_capacity(user.user_id.len() + user.display_name.as_ref().map_or(0, String::len));
-        text.push_str(&user.user_id);
-        text.push_str(user.display_name.as_deref().unwrap_or(""));
-        Some(Held {
-            id,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            text: text.into_boxed_str(),
-            name_at,
-        })
+        if user.updated_at == user.created_at {
+            flags |= NEVER_UPDATED;
+        }
+        if user.display_name.is_none() {
+            flags |= NO_NAME;
+        }
+        let name = user.display_name.as_deref().unwrap_or("");
+        let mut b = Vec::with_capacity(FIXED + 16 + user.user_id.len() + name.len());
+        b.push(flags);
+        b.push(user_id_len);
+        b.extend_from_slice(&id);
+        if flags & CREATED_IN_ID == 0 {
+            b.extend_from_slice(&user.created_at.to_le_bytes());
+        }
+        if flags & NEVER_UPDATED == 0 {
+            b.extend_from_slice(&user.updated_at.to_le_bytes());
+        }
+        b.extend_from_slice(user.user_id.as_bytes());
+        b.extend_from_slice(name.as_bytes());
+        Some(Held(b.into_boxed_slice()))
     }
 
-    fn user_id(&self) -> &str {
-        match self.name_at {
-            NO_NAME => &self.text,
-            at => &self.text[..at as usize],
-        }
+    fn flags(&self) -> u8 {
+        self.0[0]
+    }
+
+    fn id(&self) -> &[u8; 16] {
+        self.0[2..FIXED].try_into().expect("16 bytes")
+    }
+
+    /// Where the user id starts, and the timestamps stored before it.
+    fn times(&self) -> (i64, i64, usize) {
+        let flags = self.flags();
+        let mut at = FIXED;
+        let mut next = || {
+            let v = i64::from_le_bytes(self.0[at..at + 8].try_into().expect("8 bytes"));
+            at += 8;
+            v
+        };
+        let created = if flags & CREATED_IN_ID != 0 {
+            id_time(self.id())
+        } else {
+            next()
+        };
+        let updated = if flags & NEVER_UPDATED != 0 { created } else { next() };
+        (created, updated, at)
+    }
+
+    /// The user id and the display name (`None` for no name).
+    fn text(&self) -> (&str, Option<&str>) {
+        let (.., at) = self.times();
+        let split = at + usize::from(self.0[1]);
+        // Both were whole strings when put; the split is on their border.
+        let user_id = std::str::from_utf8(&self.0[at..split]).unwrap_or_default();
+        let name = std::str::from_utf8(&self.0[split..]).unwrap_or_default();
+        (user_id, (self.flags() & NO_NAME == 0).then_some(name))
     }
 
     fn user(&self) -> EndUser {
+        let (created_at, updated_at, _) = self.times();
+        let (user_id, name) = self.text();
         EndUser {
-            id: hex::encode(self.id),
-            user_id: self.user_id().to_string(),
-            display_name: match self.name_at {
-                NO_NAME => None,
-                at => Some(self.text[at as usize..].to_string()),
-            },
-            created_at: self.created_at,
-            updated_at: self.updated_at,
+            id: hex::encode(self.id()),
+            user_id: user_id.to_string(),
+            display_name: name.map(str::to_string),
+            created_at,
+            updated_at,
         }
     }
+}
+
+/// The millisecond time at the head of an id Keyward made
+/// (`ids::time_ordered`).
+fn id_time(id: &[u8; 16]) -> i64 {
+    let mut ms = [0u8; 8];
+    ms[2..].copy_from_slice(&id[..6]);
+    i64::from_be_bytes(ms)
 }
 
 /// An entry's weight is an estimate of its bytes, so the capacity is memory.
@@ -107,7 +154,7 @@ struct Bytes;
 
 impl Weighter<u64, Held> for Bytes {
     fn weight(&self, _key: &u64, held: &Held) -> u64 {
-        ENTRY_OVERHEAD + held.text.len() as u64
+        ENTRY_OVERHEAD + held.0.len() as u64
     }
 }
 
@@ -154,7 +201,7 @@ impl KnownUsers {
     pub fn get(&self, user_id: &str) -> Option<EndUser> {
         self.users
             .get(&self.key(user_id))
-            .filter(|held| held.user_id() == user_id)
+            .filter(|held| held.text().0 == user_id)
             .map(|held| held.user())
     }
 
@@ -210,7 +257,7 @@ impl KnownUsers {
         let started = now_ms();
         let room = self.users.capacity() / 10 * 9;
         // No entry weighs less than this: no more rows than this can fit.
-        let most = i64::try_from(self.users.capacity() / (ENTRY_OVERHEAD + 2)).unwrap_or(i64::MAX);
+        let most = i64::try_from(self.users.capacity() / (ENTRY_OVERHEAD + FIXED as u64 + 1)).unwrap_or(i64::MAX);
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM end_users \
              ORDER BY last_seen_at DESC NULLS LAST, created_at DESC LIMIT $1"
@@ -360,7 +407,28 @@ mod tests {
             display_name: Some(String::new()),
             ..user(9)
         };
-        for u in [&named, &unnamed, &empty_name] {
+        // Made as a session makes them: the id's head is the creation time.
+        let id = crate::domain::ids::ordered_id();
+        let created = id_time(&hex::decode(&id).unwrap().try_into().unwrap());
+        let fresh = EndUser {
+            id: id.clone(),
+            created_at: created,
+            updated_at: created,
+            ..user(10)
+        };
+        let renamed = EndUser {
+            id,
+            created_at: created,
+            updated_at: created + 1,
+            display_name: Some("x".repeat(100)),
+            ..user(11)
+        };
+        let from_elsewhere = EndUser {
+            created_at: created,
+            updated_at: 0,
+            ..user(12)
+        };
+        for u in [&named, &unnamed, &empty_name, &fresh, &renamed, &from_elsewhere] {
             cache.put(u);
             let back = cache.get(&u.user_id).expect("held");
             assert_eq!(
@@ -374,6 +442,33 @@ mod tests {
                 (&u.id, &u.user_id, &u.display_name, u.created_at, u.updated_at)
             );
         }
+    }
+
+    #[test]
+    fn a_user_held_takes_one_small_allocation() {
+        let id = crate::domain::ids::ordered_id();
+        let now = id_time(&hex::decode(&id).unwrap().try_into().unwrap());
+        assert!(
+            (now - now_ms()).abs() < 60_000,
+            "the id's head is a time in milliseconds"
+        );
+        let fresh = Held::new(&EndUser {
+            id,
+            user_id: "user-123456".into(),
+            display_name: Some("user-123456".into()),
+            created_at: now,
+            updated_at: now,
+        })
+        .unwrap();
+        assert_eq!(fresh.times().0, now);
+        assert_eq!(fresh.times().1, now);
+        assert_eq!(fresh.0.len(), FIXED + 22, "no timestamp stored when both are implied");
+        // A user id longer than its length byte can say is not held.
+        assert!(Held::new(&EndUser {
+            user_id: "é".repeat(128),
+            ..user(1)
+        })
+        .is_none());
     }
 
     #[test]
