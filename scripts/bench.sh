@@ -15,6 +15,7 @@
 # 1,000,000 by default, for the at-scale cases: 0 skips them; --bin
 # measures another build of keyward, such as a copy of the last commit's,
 # for a before-and-after on the same day).
+HERE="$PWD"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=",$2," ; shift ;;
     --logouts) LOGOUTS="$2"; shift ;;
     --users) USERS="$2"; shift ;;
-    --bin) BIN="$(realpath "$2")"; shift ;;
+    --bin) BIN="$(cd "$HERE" && realpath -e -- "$2")" && [ -x "$BIN" ] || { echo "--bin: no program at $2" >&2; exit 2; }; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift

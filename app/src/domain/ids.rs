@@ -17,10 +17,15 @@ pub fn random_id() -> String {
 /// random id, but new ones sort after old ones, so inserting them appends
 /// to an index instead of dirtying random pages of it.
 pub fn time_ordered<const N: usize>() -> [u8; N] {
+    time_ordered_at(crate::domain::clock::now_ms())
+}
+
+/// As [`time_ordered`], at the time `ms`: a row made at `ms` carries its
+/// own creation time, so the time need not be held twice (known users).
+pub fn time_ordered_at<const N: usize>(ms: i64) -> [u8; N] {
     let mut b = [0u8; N];
     rand::thread_rng().fill_bytes(&mut b[6..]);
-    let ms = crate::domain::clock::now_ms().to_be_bytes();
-    b[..6].copy_from_slice(&ms[2..]);
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
     b
 }
 
@@ -49,4 +54,9 @@ pub fn plausible(id: &str, entity: crate::domain::Entity) -> crate::domain::Doma
 /// An id for rows created on the hot path (end users): time-ordered hex.
 pub fn ordered_id() -> String {
     hex::encode(time_ordered::<16>())
+}
+
+/// An ordered id for a row created at `ms`.
+pub fn ordered_id_at(ms: i64) -> String {
+    hex::encode(time_ordered_at::<16>(ms))
 }

@@ -263,17 +263,37 @@ async fn a_stored_user_not_in_memory_is_read_not_written() {
     assert!(sample(&app, "keyward_known_user_bytes").await <= 1024.0);
 
     // An evicted user is read again, not written, and is in memory after.
-    let first: Value = app.session(session_body("user-0")).await.json().await.unwrap();
-    assert_eq!(first["users"][0]["userId"], "user-0");
+    // Which users the policy kept is its own business (the first ones may
+    // have been admitted to its main part): the first of them that misses.
+    let mut evicted = None;
+    for n in 0..20 {
+        let misses_before = sample(&app, misses).await;
+        let body: Value = app
+            .session(session_body(&format!("user-{n}")))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["users"][0]["userId"], format!("user-{n}"));
+        if sample(&app, misses).await > misses_before {
+            evicted = Some((n, body));
+            break;
+        }
+    }
+    let (n, first) = evicted.expect("fewer than ten of the twenty are held: some were evicted");
     assert_eq!(
         sample(&app, writes).await,
         20.0,
         "a stored user went through the writer"
     );
-    assert_eq!(sample(&app, misses).await, 21.0);
-    let hits_before = sample(&app, hits).await;
-    let again: Value = app.session(session_body("user-0")).await.json().await.unwrap();
+    let (hits_before, misses_before) = (sample(&app, hits).await, sample(&app, misses).await);
+    let again: Value = app
+        .session(session_body(&format!("user-{n}")))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["users"][0]["_id"], first["users"][0]["_id"]);
     assert_eq!(sample(&app, hits).await, hits_before + 1.0, "the user is in memory now");
-    assert_eq!(sample(&app, misses).await, 21.0);
+    assert_eq!(sample(&app, misses).await, misses_before);
 }

@@ -605,3 +605,29 @@ async fn an_internal_user_id_is_checked_before_it_is_looked_up() {
     }
     envelope(revoke("x".repeat(64)).await, 404, 400400).await;
 }
+
+/// A user's id begins with its creation time (as the session answers it),
+/// so memory need not hold that time twice: every user Keyward creates
+/// fits the known-user cache's short form.
+#[tokio::test]
+async fn a_new_users_id_begins_with_its_creation_time() {
+    let app = TestApp::ready().await;
+    for n in 0..30 {
+        let body: Value = app
+            .session(json!({"userId": format!("fresh-{n}"), "deviceId": "d"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let user = &body["users"][0];
+        let id = user["_id"].as_str().unwrap();
+        let head = i64::from_str_radix(&id[..12], 16).unwrap();
+        let created = time::OffsetDateTime::parse(
+            user["createdAt"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let created_ms = (created.unix_timestamp_nanos() / 1_000_000) as i64;
+        assert_eq!(head, created_ms, "user {n}: id {id}, created {}", user["createdAt"]);
+    }
+}

@@ -33,7 +33,7 @@ const LATE_WINDOW_MS: i64 = 10_000;
 /// remembers, its "ghosts"), its share of the index, and the allocator's
 /// rounding of its bytes. Measured over a million users churning through
 /// a full cache: see the README's Benchmark section.
-const ENTRY_OVERHEAD: u64 = 80;
+const ENTRY_OVERHEAD: u64 = 84;
 /// A typical entry's weight (a user id and a display name of about 10
 /// characters each, both timestamps implied).
 const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + FIXED as u64 + 2 * 10;
@@ -45,10 +45,11 @@ const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + FIXED as u64 + 2 * 10;
 ///
 /// Layout: flags, the user id's length, the row id as its 16 bytes (every
 /// id Keyward makes is 32 lowercase hex digits; a user with any other id,
-/// or a user id over 255 bytes, is simply not held), `created_at` unless it is the time at the head of the
-/// id (as it is for every user Keyward creates), `updated_at` unless it
-/// equals `created_at` (a user never renamed), then the user id and the
-/// display name.
+/// or a user id over 255 bytes, is simply not held), `created_at` unless
+/// it is the time at the head of the id (as it is for every user Keyward
+/// creates: `Writer::new_user`), `updated_at` unless it equals
+/// `created_at` (a user never renamed), then the user id and the display
+/// name.
 #[derive(Clone)]
 struct Held(Box<[u8]>);
 
@@ -76,7 +77,8 @@ impl Held {
             flags |= NO_NAME;
         }
         let name = user.display_name.as_deref().unwrap_or("");
-        let mut b = Vec::with_capacity(FIXED + 16 + user.user_id.len() + name.len());
+        let times = 8 * (usize::from(flags & CREATED_IN_ID == 0) + usize::from(flags & NEVER_UPDATED == 0));
+        let mut b = Vec::with_capacity(FIXED + times + user.user_id.len() + name.len());
         b.push(flags);
         b.push(user_id_len);
         b.extend_from_slice(&id);
@@ -463,12 +465,25 @@ mod tests {
         assert_eq!(fresh.times().0, now);
         assert_eq!(fresh.times().1, now);
         assert_eq!(fresh.0.len(), FIXED + 22, "no timestamp stored when both are implied");
-        // A user id longer than its length byte can say is not held.
+        // A user id longer than its length byte can say is not held; one
+        // of 255 bytes is, as are times before 1970 and far ahead.
         assert!(Held::new(&EndUser {
             user_id: "é".repeat(128),
             ..user(1)
         })
         .is_none());
+        let longest = EndUser {
+            user_id: format!("{}x", "é".repeat(127)),
+            created_at: -1,
+            updated_at: i64::MAX,
+            ..user(1)
+        };
+        let held = Held::new(&longest).unwrap();
+        let back = held.user();
+        assert_eq!(
+            (back.user_id, back.created_at, back.updated_at),
+            (longest.user_id, -1, i64::MAX)
+        );
     }
 
     #[test]

@@ -70,10 +70,12 @@ impl Writer {
     }
 
     /// Creates the end user unless it exists; the stored row either way.
+    /// Its id begins with `now`, its creation time, which memory then need
+    /// not hold twice (`known_users`).
     pub async fn new_user(&self, user_id: &str, display_name: &str, now: i64) -> DomainResult<EndUser> {
         let (reply, answer) = oneshot::channel();
         let msg = Msg::NewUser(NewUser {
-            id: crate::domain::ids::ordered_id(),
+            id: crate::domain::ids::ordered_id_at(now),
             user_id: user_id.to_string(),
             display_name: display_name.to_string(),
             now,
