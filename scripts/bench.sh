@@ -159,10 +159,12 @@ commits() {
     match($0, /le="[^"]+"/); printf "%s=%s,", substr($0, RSTART + 4, RLENGTH - 5), $2 }'
 }
 
-# The known-user cache's lookups from /metrics, as "hits,misses".
+# The known-user cache's lookups from /metrics, as "hits,misses,new"
+# (a miss reads the database; a new user, certainly not stored, does not).
 lookups() {
   curl -sf "$BASE/metrics" | awk '/^keyward_known_user_lookups_total/ {
-    if ($0 ~ /result="hit"/) h = $2; else m = $2 } END { printf "%d,%d", h, m }'
+    if ($0 ~ /result="hit"/) h = $2; else if ($0 ~ /result="miss"/) m = $2; else if ($0 ~ /result="new"/) n = $2 }
+    END { printf "%d,%d,%d", h, m, n }'
 }
 
 run_case() {
@@ -302,23 +304,23 @@ for line in open(commits_raw):
     bounds = sorted((float(b), n) for b, n in grown.items() if b != "+Inf")
     slowest = next((b for b, n in bounds if n == total), float("inf"))
     c["slowest_at_most_ms"] = max(c["slowest_at_most_ms"], slowest * 1000)
-# Known-user cache hits per case, over all its rounds (the cases that
-# open sessions).
+# Known-user lookups per case, over all its rounds (the cases that open
+# sessions): hits, misses (each a read) and certainly new users.
 hits = {}
 for line in open(lookups_raw):
     parts = line.split()
     if len(parts) != 3:
         continue
-    (h0, m0), (h1, m1) = (map(int, p.split(",")) for p in parts[1:])
-    h, m = hits.get(parts[0], (0, 0))
-    hits[parts[0]] = (h + h1 - h0, m + m1 - m0)
+    (h0, m0, n0), (h1, m1, n1) = (map(int, p.split(",")) for p in parts[1:])
+    h, m, n = hits.get(parts[0], (0, 0, 0))
+    hits[parts[0]] = (h + h1 - h0, m + m1 - m0, n + n1 - n0)
 base = statistics.mean(r[0] for r in cases["baseline"])
 # Cases measured by the workspace's load generator over HTTPS compare with
 # the HTTPS baseline it measured, not with wrk's.
 tls_base = statistics.mean(r[0] for r in cases.get("https_baseline", [(0,)]))
 rows = []
 print(f"\nKeyward benchmark — {backend}, 64 connections, wrk on the same machine ({os.cpu_count()} cores)")
-print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}  {'db commits >10ms':>22} {'cache hits':>10}")
+print(f"{'case':28} {'req/s':>10} {'p50':>9} {'p99':>9} {'errors':>7} {'ratio':>6}  {'db commits >10ms':>22} {'cache hits':>10} {'user reads':>10}")
 def ms(latency):
     # wrk and loadgen print latencies with a unit: 850.00us, 2.31ms, 1.02s
     for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
@@ -342,13 +344,15 @@ for name, runs in cases.items():
         worst = c["slowest_at_most_ms"]
         worst = f"all ≤{worst:g}ms" if worst != float("inf") else "some >2.5s"
         slow = f"{c['over_10ms']}/{c['commits']} ({worst})"
-    hit = ""
-    if sum(hits.get(name, (0, 0))) > 0:
-        h, m = hits[name]
-        row["cache_hit_rate"] = round(h / (h + m), 3)
-        hit = f"{100 * h / (h + m):.1f}%"
+    hit = read = ""
+    if sum(hits.get(name, (0, 0, 0))) > 0:
+        h, m, n = hits[name]
+        row["cache_hit_rate"] = round(h / (h + m + n), 3)
+        row["user_read_rate"] = round(m / (h + m + n), 3)
+        hit = f"{100 * h / (h + m + n):.1f}%"
+        read = f"{100 * m / (h + m + n):.1f}%"
     rows.append(row)
-    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}  {slow:>22} {hit:>10}")
+    print(f"{name:28} {rps:10.0f} {p50:>9} {p99:>9} {errors:7d} {ratio:6.2f}  {slow:>22} {hit:>10} {read:>10}")
 spread = [r[0] for r in cases["baseline"]]
 print(f"baseline samples: {min(spread):.0f}–{max(spread):.0f} req/s ({len(spread)}); the host's noise shows there")
 print(f"server peak RSS: {rss_kb/1024:.1f} MiB")

@@ -56,13 +56,24 @@ pub(in crate::domain) async fn keep_fresh(kw: Keyward, mut stop: watch::Receiver
 }
 
 /// Fills the known-user cache from the database once, at start (see
-/// `KnownUsers::warm`), beside the traffic.
+/// `KnownUsers::warm`), then the filter of stored user ids
+/// (`StoredUserIds::load`), beside the traffic: one after the other, so
+/// the regulars are served from memory first.
 pub(in crate::domain) async fn warm_users(kw: Keyward, mut stop: watch::Receiver<bool>) {
     let started = std::time::Instant::now();
     tokio::select! {
         warmed = kw.users.warm(&kw.db) => match warmed {
             Ok(users) => tracing::info!(users, ms = started.elapsed().as_millis() as u64, "known users loaded into memory"),
             Err(e) => tracing::warn!(error = %e, "could not load known users into memory"),
+        },
+        _ = stop.changed() => return,
+    }
+    let started = std::time::Instant::now();
+    tokio::select! {
+        loaded = kw.stored_ids.load(&kw.db) => match loaded {
+            Ok(users) => tracing::info!(users, ms = started.elapsed().as_millis() as u64, "stored user ids loaded into their filter"),
+            // New users are read first, as every user is until it loads.
+            Err(e) => tracing::warn!(error = %e, "could not load the stored user ids"),
         },
         _ = stop.changed() => {}
     }

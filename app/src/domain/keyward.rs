@@ -19,6 +19,7 @@ use crate::domain::secrets::{self, ct_eq, prefix, sha256, MasterKey};
 use crate::domain::storage::db::Db;
 use crate::domain::storage::known_users::KnownUsers;
 use crate::domain::storage::reader::Reader;
+use crate::domain::storage::stored_user_ids::StoredUserIds;
 use crate::domain::storage::usage::Usage;
 use crate::domain::storage::views::Views;
 use crate::domain::storage::writer::Writer;
@@ -102,6 +103,8 @@ pub struct Inner {
     pub(in crate::domain) views: Views,
     pub(in crate::domain) usage: Usage,
     pub(in crate::domain) users: KnownUsers,
+    /// Which user ids are certainly not stored: new users skip the read.
+    pub(in crate::domain) stored_ids: StoredUserIds,
     /// Logouts per end user, bounded (per instance).
     pub(in crate::domain) logouts: LogoutLimit,
     /// The one batching writer for new users and redemptions.
@@ -171,6 +174,7 @@ impl Keyward {
             views: Views::new(settings.revocation_memory),
             usage: Usage::default(),
             users: KnownUsers::with_bytes(settings.user_cache_memory),
+            stored_ids: StoredUserIds::default(),
             changed_elsewhere: Arc::new(Notify::new()),
             refresh_interval: settings.refresh_interval,
             webhook_allow_private: settings.webhook_allow_private,
@@ -282,8 +286,12 @@ impl Keyward {
     /// What `/metrics` reports of the domain (aggregates only), its
     /// gauges read as of now.
     pub fn metrics(&self) -> &Metrics {
-        self.metrics
-            .sample(self.writer.queued(), self.views.revocation_filter(), self.users.size());
+        self.metrics.sample(
+            self.writer.queued(),
+            self.views.revocation_filter(),
+            self.users.size(),
+            self.stored_ids.bytes(),
+        );
         &self.metrics
     }
 

@@ -95,6 +95,8 @@ pub enum WriteKind {
 pub enum CacheLookup {
     Hit,
     Miss,
+    /// Not in memory, and certainly not stored (`stored_user_ids`).
+    New,
 }
 
 const TOKENS: [(TokenKind, &str); 5] = [
@@ -133,7 +135,11 @@ const WRITES: [(WriteKind, &str); 3] = [
     (WriteKind::Logout, "logout"),
 ];
 
-const LOOKUPS: [(CacheLookup, &str); 2] = [(CacheLookup::Hit, "hit"), (CacheLookup::Miss, "miss")];
+const LOOKUPS: [(CacheLookup, &str); 3] = [
+    (CacheLookup::Hit, "hit"),
+    (CacheLookup::Miss, "miss"),
+    (CacheLookup::New, "new"),
+];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
@@ -201,6 +207,7 @@ pub struct Metrics {
     filter_logouts: Gauge,
     known_users: Gauge,
     known_user_bytes: Gauge,
+    stored_user_filter_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -224,6 +231,7 @@ impl Default for Metrics {
             filter_logouts: Gauge::default(),
             known_users: Gauge::default(),
             known_user_bytes: Gauge::default(),
+            stored_user_filter_bytes: Gauge::default(),
         }
     }
 }
@@ -262,13 +270,20 @@ impl Metrics {
     }
 
     /// The gauges as of now (called when `/metrics` is read).
-    pub(crate) fn sample(&self, queued: usize, filter: (usize, u64), known_users: (usize, u64)) {
+    pub(crate) fn sample(
+        &self,
+        queued: usize,
+        filter: (usize, u64),
+        known_users: (usize, u64),
+        stored_user_filter: usize,
+    ) {
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.queued.set(clamp(queued as u64));
         self.filter_bytes.set(clamp(filter.0 as u64));
         self.filter_logouts.set(clamp(filter.1));
         self.known_users.set(clamp(known_users.0 as u64));
         self.known_user_bytes.set(clamp(known_users.1));
+        self.stored_user_filter_bytes.set(clamp(stored_user_filter as u64));
     }
 
     /// Logouts in the filter in use, as last sampled.
@@ -332,7 +347,7 @@ impl Metrics {
         );
         registry.register(
             "keyward_known_user_lookups",
-            "Sessions' look-ups of their end user in memory, by result (hit; miss: one read of the database)",
+            "Sessions' look-ups of their end user in memory, by result (hit; miss: one read of the database; new: certainly not stored, so no read)",
             self.lookups.family.clone(),
         );
         registry.register(
@@ -344,6 +359,11 @@ impl Metrics {
             "keyward_known_user_bytes",
             "Estimated memory of the end users held (bounded by --user-cache-memory)",
             self.known_user_bytes.clone(),
+        );
+        registry.register(
+            "keyward_stored_user_filter_bytes",
+            "Memory of the filter of stored user ids, which spares new users a read (0 before its load at start)",
+            self.stored_user_filter_bytes.clone(),
         );
     }
 }

@@ -196,6 +196,11 @@ async fn a_rename_on_another_instance_reaches_this_one_within_a_second() {
     other.shutdown().await.unwrap();
 }
 
+/// Sessions whose user was certainly not stored: no read before the write.
+const NEW: &str = "keyward_known_user_lookups_total{result=\"new\"}";
+const MISSES: &str = "keyward_known_user_lookups_total{result=\"miss\"}";
+const USER_WRITES: &str = "keyward_writer_writes_total{kind=\"user\"}";
+
 /// One sample of `/metrics`, by its name and labels.
 async fn sample(app: &TestApp, series: &str) -> f64 {
     let samples = crate::http_surface::scrape(app).await;
@@ -252,13 +257,14 @@ async fn a_stored_user_not_in_memory_is_read_not_written() {
     .await;
     assert_eq!(sample(&app, writes).await, 0.0);
 
-    // Twenty new users: each a miss, then stored by the writer; the first
-    // ones are evicted.
+    // Twenty new users: each a miss (or, once the filter of stored ids has
+    // loaded, certainly new), then stored by the writer; the first ones
+    // are evicted.
     for n in 0..20 {
         assert_eq!(app.session(session_body(&format!("user-{n}"))).await.status(), 200);
     }
     assert_eq!(sample(&app, writes).await, 20.0);
-    assert_eq!(sample(&app, misses).await, 20.0);
+    assert_eq!(sample(&app, misses).await + sample(&app, NEW).await, 20.0);
     assert!(sample(&app, "keyward_known_users").await < 10.0);
     assert!(sample(&app, "keyward_known_user_bytes").await <= 1024.0);
 
@@ -296,4 +302,110 @@ async fn a_stored_user_not_in_memory_is_read_not_written() {
     assert_eq!(again["users"][0]["_id"], first["users"][0]["_id"]);
     assert_eq!(sample(&app, hits).await, hits_before + 1.0, "the user is in memory now");
     assert_eq!(sample(&app, misses).await, misses_before);
+}
+
+/// Opens sessions for new users until one is counted certainly new: the
+/// filter of stored user ids has loaded (beside the traffic, at start).
+async fn wait_for_the_stored_ids(app: &TestApp) {
+    let probes = std::sync::atomic::AtomicU32::new(0);
+    within("the stored user ids loaded", Duration::from_secs(10), || {
+        let n = probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            assert_eq!(app.session(session_body(&format!("probe-{n}"))).await.status(), 200);
+            sample(app, NEW).await >= 1.0
+        }
+    })
+    .await;
+}
+
+/// What a session for `user_id` did: the user's `_id`, and how many
+/// lookups were certainly new, how many read, how many users written.
+async fn counted_session(app: &TestApp, body: Value) -> (String, f64, f64, f64) {
+    let (new, misses, writes) = (
+        sample(app, NEW).await,
+        sample(app, MISSES).await,
+        sample(app, USER_WRITES).await,
+    );
+    let res = app.session(body).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    (
+        body["users"][0]["_id"].as_str().unwrap().to_string(),
+        sample(app, NEW).await - new,
+        sample(app, MISSES).await - misses,
+        sample(app, USER_WRITES).await - writes,
+    )
+}
+
+/// A new user's session is written without a read first (the filter of
+/// stored ids says the user is certainly new); a stored user the cache
+/// does not hold is read, never written, whether stored before the start
+/// (the filter loaded them all, past its first page) or since.
+#[tokio::test]
+async fn a_new_user_is_written_without_a_read_and_a_stored_one_is_read() {
+    let mut app = TestApp::ready().await;
+    assert_eq!(app.session(session_body("dora")).await.status(), 200);
+    // More users than the load reads in one page, stored behind the
+    // server's back: "seeded-9999" sorts last, onto the last page.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 10050) \
+         INSERT INTO end_users (id, user_id, display_name, created_at, updated_at) \
+         SELECT 'seeded-' || i, 'seeded-' || i, 'seeded', 1, 1 FROM n",
+    )
+    .execute(app.kw().db().write())
+    .await
+    .unwrap();
+    // No room for anyone in memory: every session looks a user up.
+    app.restart_with(|c| c.user_cache_memory = 1).await;
+    wait_for_the_stored_ids(&app).await;
+
+    let (_, new, read, written) = counted_session(&app, session_body("frank")).await;
+    assert_eq!((new, read, written), (1.0, 0.0, 1.0), "a new user: written, not read");
+    for stored in ["dora", "seeded-9999", "seeded-0", "frank"] {
+        let (id, new, read, written) = counted_session(&app, session_body(stored)).await;
+        assert_eq!((new, read, written), (0.0, 1.0, 0.0), "{stored}: read, not written");
+        if stored.starts_with("seeded") {
+            assert_eq!(id, stored, "the stored row");
+        }
+    }
+}
+
+/// A user another instance stored after this one loaded its filter is
+/// taken for new once: the writer finds the row and answers it, no second
+/// user is made, and from then on the user is read.
+#[tokio::test]
+async fn a_user_stored_by_another_instance_is_answered_as_stored() {
+    let app = TestApp::ready_with(|c| c.user_cache_memory = 1).await;
+    wait_for_the_stored_ids(&app).await;
+    let other = server::startup::build(config_for(&app.data_dir, &app.db_url))
+        .await
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("http://{}/api/v3/sessions", other.http_addr))
+        .header("x-api-key", app.api_key().await)
+        .json(&json!({ "userId": "gina", "deviceId": "d", "displayName": "Gina" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let theirs: Value = res.json().await.unwrap();
+
+    let (id, new, read, _) = counted_session(&app, session_body("gina")).await;
+    assert_eq!((new, read), (1.0, 0.0), "this instance had not seen her");
+    assert_eq!(
+        id,
+        theirs["users"][0]["_id"].as_str().unwrap(),
+        "the user stored, not another"
+    );
+    let again: Value = app.session(session_body("gina")).await.json().await.unwrap();
+    assert_eq!(again["users"][0]["displayName"], "Gina");
+    let (id, new, read, written) = counted_session(&app, session_body("gina")).await;
+    assert_eq!((new, read, written), (0.0, 1.0, 0.0), "known to the filter now: read");
+    assert_eq!(id, theirs["users"][0]["_id"].as_str().unwrap());
+    let (users,): (i64,) = sqlx::query_as("SELECT count(*) FROM end_users WHERE user_id = 'gina'")
+        .fetch_one(app.kw().db().read())
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+    other.shutdown().await.unwrap();
 }

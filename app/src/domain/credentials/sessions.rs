@@ -161,8 +161,9 @@ async fn redeem_auth_token(kw: &Keyward, user_id: &str, token: &str, now: i64) -
 
 /// A known user with no new display name costs no read and no write: it
 /// comes from memory. A stored user not in memory costs a read (batched
-/// with other misses); a new user that read and a write through the
-/// batching writer; a rename is a direct (rare) write.
+/// with other misses); a new user a write through the batching writer,
+/// and the read too unless the filter of stored ids says it is certainly
+/// new; a rename is a direct (rare) write.
 async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, now: i64) -> DomainResult<EndUser> {
     // The writer inserts the user unless another request (or instance)
     // just did, and answers the stored row either way. The cache's policy
@@ -173,9 +174,15 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
             (user, false)
         }
         None => {
-            kw.metrics.cache_lookup(CacheLookup::Miss);
             let ticket = kw.users.ticket();
-            match kw.reader.find(user_id).await? {
+            let stored = if kw.stored_ids.certainly_new(user_id) {
+                kw.metrics.cache_lookup(CacheLookup::New);
+                None
+            } else {
+                kw.metrics.cache_lookup(CacheLookup::Miss);
+                kw.reader.find(user_id).await?
+            };
+            match stored {
                 Some(user) => {
                     kw.users.put_read(&user, ticket);
                     (user, false)
@@ -185,6 +192,7 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
                         .writer
                         .new_user(user_id, display_name.unwrap_or(user_id), now)
                         .await?;
+                    kw.stored_ids.add(user_id);
                     (user, true)
                 }
             }

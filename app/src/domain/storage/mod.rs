@@ -3,12 +3,13 @@
 //! the caches and bookkeeping beside them.
 
 pub mod batching;
+pub mod bloom;
 pub mod changes;
 pub mod db;
 pub mod head_reads;
 pub mod known_users;
 pub mod reader;
-pub mod revoked_filter;
+pub mod stored_user_ids;
 pub mod usage;
 pub mod views;
 pub mod writer;

@@ -1,22 +1,14 @@
-//! A Bloom filter over the session ids of logged-out access tokens.
-//!
-//! Verifying an access token must not read the database, and the set of
-//! logged-out tokens grows with every logout for as long as the tokens
-//! live (30 days): kept exactly in memory it grew without bound. The
-//! filter has a fixed size. "Not in the filter" is certain (the token was
-//! not logged out); "in the filter" is only likely, and the database (the
-//! `revocations` table) decides. At the default 16 MiB per filter and 10
-//! million logouts, about 5 in 10,000 live tokens would ask the database.
+//! A Bloom filter of strings, at a fixed size: "not in the filter" is
+//! certain, "in the filter" only likely. Two hold what would otherwise be
+//! read from the database on a hot path: the logged-out access tokens
+//! (`views`), and the user ids stored (`stored_user_ids`).
 //!
 //! Bits are set and read with relaxed atomics: no lock on the hot path.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// The number of logouts a filter is tuned for (its hash count follows).
-pub const DESIGN_CAPACITY: u64 = 10_000_000;
-
-pub struct RevokedFilter {
+pub struct Bloom {
     words: Box<[AtomicU64]>,
     bits: u64,
     hashes: u32,
@@ -27,9 +19,9 @@ pub struct RevokedFilter {
     inserted: AtomicU64,
 }
 
-impl std::fmt::Debug for RevokedFilter {
+impl std::fmt::Debug for Bloom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RevokedFilter")
+        f.debug_struct("Bloom")
             .field("bytes", &self.bytes())
             .field("hashes", &self.hashes)
             .field("inserted", &self.inserted.load(Relaxed))
@@ -37,14 +29,15 @@ impl std::fmt::Debug for RevokedFilter {
     }
 }
 
-impl RevokedFilter {
-    /// A filter of `bytes` (rounded down to whole 64-bit words, at least one).
-    pub fn with_bytes(bytes: usize) -> RevokedFilter {
+impl Bloom {
+    /// A filter of `bytes` (rounded down to whole 64-bit words, at least
+    /// one), with the number of hashes best for `tuned_for` entries.
+    pub fn with_bytes(bytes: usize, tuned_for: u64) -> Bloom {
         let words = (bytes / 8).max(1);
         let bits = words as u64 * 64;
-        // The optimum for the design capacity: (m / n) ln 2.
-        let k = ((bits as f64 / DESIGN_CAPACITY as f64) * std::f64::consts::LN_2).round();
-        RevokedFilter {
+        // The optimum: (m / n) ln 2.
+        let k = ((bits as f64 / tuned_for.max(1) as f64) * std::f64::consts::LN_2).round();
+        Bloom {
             words: (0..words).map(|_| AtomicU64::new(0)).collect(),
             bits,
             hashes: (k as u32).clamp(1, 16),
@@ -59,9 +52,8 @@ impl RevokedFilter {
     }
 
     /// How many ids were inserted, repeats not counted (an id is counted
-    /// when it set a bit): the same logout can arrive twice, from this
-    /// instance and from a refresh that reads it back, as often as
-    /// refreshes run.
+    /// when it set a bit): the same logout, say, can arrive twice, from
+    /// this instance and from a refresh that reads it back.
     pub fn inserted(&self) -> u64 {
         self.inserted.load(Relaxed)
     }
@@ -99,9 +91,11 @@ impl RevokedFilter {
 mod tests {
     use super::*;
 
+    const TEN_MILLION: u64 = 10_000_000;
+
     #[test]
     fn never_misses_what_was_inserted_and_rarely_claims_the_rest() {
-        let f = RevokedFilter::with_bytes(64 * 1024);
+        let f = Bloom::with_bytes(64 * 1024, TEN_MILLION);
         let ids: Vec<String> = (0..20_000).map(|i| format!("sid-{i}")).collect();
         for id in &ids {
             f.insert(id);
@@ -122,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_tiny_filter_still_never_misses() {
-        let f = RevokedFilter::with_bytes(3);
+        let f = Bloom::with_bytes(3, TEN_MILLION);
         assert_eq!(f.bytes(), 8);
         for i in 0..1000 {
             f.insert(&i.to_string());
@@ -135,7 +129,7 @@ mod tests {
     /// ones) would make the filter little better than one hash.
     #[test]
     fn several_hashes_keep_false_hits_rare() {
-        let f = RevokedFilter::with_bytes(16 * 1024 * 1024);
+        let f = Bloom::with_bytes(16 * 1024 * 1024, TEN_MILLION);
         for i in 0..200_000 {
             f.insert(&format!("sid-{i}"));
         }
@@ -145,10 +139,12 @@ mod tests {
     }
 
     #[test]
-    fn the_default_size_is_tuned_for_ten_million() {
-        let f = RevokedFilter::with_bytes(16 * 1024 * 1024);
+    fn the_hash_count_follows_the_entries_it_is_tuned_for() {
+        let f = Bloom::with_bytes(16 * 1024 * 1024, TEN_MILLION);
         // (134,217,728 / 10,000,000) × ln 2 ≈ 9.3
         assert_eq!(f.hashes, 9);
         assert!(!f.may_contain("anything"));
+        // Ten bits an entry: seven hashes, about 1 % false hits when full.
+        assert_eq!(Bloom::with_bytes(1_250_000, 1_000_000).hashes, 7);
     }
 }
