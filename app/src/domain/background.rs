@@ -68,14 +68,23 @@ pub(in crate::domain) async fn warm_users(kw: Keyward, mut stop: watch::Receiver
         },
         _ = stop.changed() => return,
     }
-    let started = std::time::Instant::now();
-    tokio::select! {
-        loaded = kw.stored_ids.load(&kw.db) => match loaded {
-            Ok(users) => tracing::info!(users, ms = started.elapsed().as_millis() as u64, "stored user ids loaded into their filter"),
-            // New users are read first, as every user is until it loads.
-            Err(e) => tracing::warn!(error = %e, "could not load the stored user ids"),
-        },
-        _ = stop.changed() => {}
+    loop {
+        let started = std::time::Instant::now();
+        tokio::select! {
+            loaded = kw.stored_ids.load(&kw.db) => match loaded {
+                Ok(users) => {
+                    tracing::info!(users, ms = started.elapsed().as_millis() as u64, "stored user ids loaded into their filter");
+                    return;
+                }
+                // Until it loads, new users are read first, as all are.
+                Err(e) => tracing::warn!(error = %e, "could not load the stored user ids; trying again in 30 s"),
+            },
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

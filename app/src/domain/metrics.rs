@@ -347,7 +347,7 @@ impl Metrics {
         );
         registry.register(
             "keyward_known_user_lookups",
-            "Sessions' look-ups of their end user in memory, by result (hit; miss: one read of the database; new: certainly not stored, so no read)",
+            "Sessions' look-ups of their end user in memory, by result (hit; miss: one read of the database; new: not stored as far as this instance knows, so no read)",
             self.lookups.family.clone(),
         );
         registry.register(
@@ -362,7 +362,7 @@ impl Metrics {
         );
         registry.register(
             "keyward_stored_user_filter_bytes",
-            "Memory of the filter of stored user ids, which spares new users a read (0 before its load at start)",
+            "Memory of the filter of stored user ids, which spares new users a read (0 until its load at start begins)",
             self.stored_user_filter_bytes.clone(),
         );
     }

@@ -118,7 +118,7 @@ impl Scrape {
 }
 
 /// Every series the README's Operations section lists.
-const DOCUMENTED: [&str; 14] = [
+const DOCUMENTED: [&str; 18] = [
     "keyward_http_responses",
     "keyward_http_requests",
     "keyward_http_request_duration_seconds",
@@ -132,6 +132,10 @@ const DOCUMENTED: [&str; 14] = [
     "keyward_writer_queued",
     "keyward_revocation_filter_bytes",
     "keyward_revocation_filter_logouts",
+    "keyward_known_user_lookups",
+    "keyward_known_users",
+    "keyward_known_user_bytes",
+    "keyward_stored_user_filter_bytes",
     "process_resident_memory_bytes",
 ];
 

@@ -188,12 +188,17 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
                     (user, false)
                 }
                 None => {
-                    let user = kw
+                    let (user, created) = kw
                         .writer
                         .new_user(user_id, display_name.unwrap_or(user_id), now)
                         .await?;
                     kw.stored_ids.add(user_id);
-                    (user, true)
+                    if !created {
+                        // Stored meanwhile by another request or instance:
+                        // a row read back, which a rename may have outdated.
+                        kw.users.put_read(&user, ticket);
+                    }
+                    (user, created)
                 }
             }
         }

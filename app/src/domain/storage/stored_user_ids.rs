@@ -8,13 +8,17 @@
 //! Nothing depends on it being right: "not in the filter" sends the
 //! session to the writer, which inserts the user unless it exists and
 //! answers the stored row either way (so a user another instance created
-//! after the load costs a write that does nothing, once: it is added
-//! then); "maybe in it" reads first, as without the filter. Until loaded,
-//! every user is "maybe".
+//! after the load, or during it behind the scan, costs a write that does
+//! nothing and a read of the row, once: it is added then); "maybe in it"
+//! reads first, as without the filter. Until loaded, every user is
+//! "maybe".
 //!
-//! It grows in layers, each twice the room of the last, at about ten bits
-//! a user (1.25 bytes; a false "maybe" for one new user in a hundred when
-//! a layer is full, far fewer before).
+//! Ten bits of room a user (1.25 bytes): at start twice the users stored,
+//! then further layers, each twice the room of the last. A full layer
+//! takes about one new user in a hundred for stored (a read, as without
+//! the filter), and the layers' false "maybe"s add up. The layers stop at
+//! `MOST_BYTES`: past that (about 50 million users) the last one fills up
+//! and says "maybe" more and more often, never "new" wrongly.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
@@ -27,6 +31,8 @@ use crate::domain::DomainResult;
 const BITS_PER_USER: u64 = 10;
 /// The first layer's room when few users are stored.
 const LEAST_ROOM: u64 = 65_536;
+/// No more memory than this for the filter, however many users there are.
+const MOST_BYTES: u64 = 64 << 20;
 /// Rows read per query while loading: short read transactions (a long one
 /// would hold back SQLite's checkpoints) and bounded memory.
 const LOAD_PAGE: i64 = 10_000;
@@ -38,7 +44,7 @@ struct Layer {
 
 impl Layer {
     fn with_room(room: u64) -> Layer {
-        let bytes = usize::try_from(room * BITS_PER_USER / 8).unwrap_or(usize::MAX);
+        let bytes = usize::try_from(room.saturating_mul(BITS_PER_USER) / 8).unwrap_or(usize::MAX);
         Layer {
             bloom: Bloom::with_bytes(bytes, room),
             room,
@@ -82,12 +88,21 @@ impl StoredUserIds {
             return;
         };
         last.bloom.insert(user_id);
-        if last.full() {
-            drop(layers);
-            let mut layers = self.layers.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(room) = layers.last().filter(|l| l.full()).map(|l| l.room) {
-                layers.push(Layer::with_room(room.saturating_mul(2)));
-            }
+        if !last.full() {
+            return;
+        }
+        let room = last.room.saturating_mul(2);
+        let held: u64 = layers.iter().map(|l| l.bloom.bytes() as u64).sum();
+        drop(layers);
+        if held + room * BITS_PER_USER / 8 > MOST_BYTES {
+            return;
+        }
+        // Made (and its memory zeroed) outside the lock: the hot path only
+        // waits for the push. Several may be made at once; one is kept.
+        let next = Layer::with_room(room);
+        let mut layers = self.layers.write().unwrap_or_else(|p| p.into_inner());
+        if layers.last().is_some_and(|l| l.full() && l.room * 2 == room) {
+            layers.push(next);
         }
     }
 
@@ -100,13 +115,17 @@ impl StoredUserIds {
         self.layers.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts every stored user id in the filter, then trusts it. Runs once,
-    /// at start. How many ids were read.
+    /// Puts every stored user id in the filter, then trusts it. Runs at
+    /// start (again after a failure: the ids added meanwhile stay). How
+    /// many ids were read.
     pub async fn load(&self, db: &Db) -> DomainResult<u64> {
         let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM end_users")
             .fetch_one(db.read())
             .await?;
-        let room = u64::try_from(stored).unwrap_or(0).saturating_mul(2).max(LEAST_ROOM);
+        let room = u64::try_from(stored)
+            .unwrap_or(0)
+            .saturating_mul(2)
+            .clamp(LEAST_ROOM, MOST_BYTES * 8 / BITS_PER_USER);
         {
             let mut layers = self.layers.write().unwrap_or_else(|p| p.into_inner());
             if layers.is_empty() {

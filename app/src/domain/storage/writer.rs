@@ -69,20 +69,23 @@ impl Writer {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// Creates the end user unless it exists; the stored row either way.
-    /// Its id begins with `now`, its creation time, which memory then need
-    /// not hold twice (`known_users`).
-    pub async fn new_user(&self, user_id: &str, display_name: &str, now: i64) -> DomainResult<EndUser> {
+    /// Creates the end user unless it exists; the stored row either way,
+    /// and whether this call created it. Its id begins with `now`, its
+    /// creation time, which memory then need not hold twice (`known_users`).
+    pub async fn new_user(&self, user_id: &str, display_name: &str, now: i64) -> DomainResult<(EndUser, bool)> {
         let (reply, answer) = oneshot::channel();
+        let id = crate::domain::ids::ordered_id_at(now);
         let msg = Msg::NewUser(NewUser {
-            id: crate::domain::ids::ordered_id_at(now),
+            id: id.clone(),
             user_id: user_id.to_string(),
             display_name: display_name.to_string(),
             now,
             reply,
         });
         self.tx.send(msg).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let user = answer.await.map_err(|_| stopped())??;
+        let created = user.id == id;
+        Ok((user, created))
     }
 
     /// Records an auth token's nonce as redeemed. `Ok(true)` the first time
