@@ -182,25 +182,24 @@ async fn upsert_user(kw: &Keyward, user_id: &str, display_name: Option<&str>, no
                 kw.metrics.cache_lookup(CacheLookup::Miss);
                 kw.reader.find(user_id).await?
             };
-            match stored {
-                Some(user) => {
-                    kw.users.put_read(&user, ticket);
-                    (user, false)
-                }
+            let (user, created) = match stored {
+                Some(user) => (user, false),
                 None => {
-                    let (user, created) = kw
+                    let written = kw
                         .writer
                         .new_user(user_id, display_name.unwrap_or(user_id), now)
                         .await?;
                     kw.stored_ids.add(user_id);
-                    if !created {
-                        // Stored meanwhile by another request or instance:
-                        // a row read back, which a rename may have outdated.
-                        kw.users.put_read(&user, ticket);
-                    }
-                    (user, created)
+                    written
                 }
+            };
+            // A row read (here, or back by the writer: stored meanwhile by
+            // another request or instance), which a rename may have
+            // outdated; one this session created is kept below.
+            if !created {
+                kw.users.put_read(&user, ticket);
             }
+            (user, created)
         }
     };
     let renamed = display_name.filter(|n| user.display_name.as_deref() != Some(*n));

@@ -126,10 +126,12 @@ impl StoredUserIds {
             .unwrap_or(0)
             .saturating_mul(2)
             .clamp(LEAST_ROOM, MOST_BYTES * 8 / BITS_PER_USER);
+        // Made outside the lock, as in `add`: sessions add meanwhile.
+        let first = Layer::with_room(room);
         {
             let mut layers = self.layers.write().unwrap_or_else(|p| p.into_inner());
             if layers.is_empty() {
-                layers.push(Layer::with_room(room));
+                layers.push(first);
             }
         }
         // From here on, what this instance stores is added as it goes; the
